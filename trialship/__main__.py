@@ -1,0 +1,3 @@
+from trialship.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""trialship.deid"""

@@ -1,0 +1,1 @@
+"""Exam intake: files, zips, folders, the C-STORE listener, PACS query/retrieve."""

@@ -1,0 +1,1 @@
+"""Disc label templates rendered to PDF (pure layout)."""

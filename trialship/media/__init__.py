@@ -1,0 +1,1 @@
+"""Disc planning (pure) and the DICOMDIR/ISO writers."""

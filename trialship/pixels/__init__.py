@@ -1,0 +1,1 @@
+"""Burned-in text in pixel data: risk rules and redaction (pure)."""

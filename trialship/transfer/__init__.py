@@ -1,0 +1,1 @@
+"""Senders with one shape: SFTP, DICOM C-STORE, DICOMweb."""

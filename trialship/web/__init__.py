@@ -1,0 +1,52 @@
+"""The web app: server-rendered pages, the JSON API under /api/v1, and /healthz."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from trialship.app import Runtime, bootstrap
+from trialship.resources import data_dir
+
+
+def create_app(
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    runtime: Runtime | None = None,
+    flask_config: Mapping[str, Any] | None = None,
+) -> Flask:
+    """Build the app for production and tests alike (`overrides` are Settings fields)."""
+    runtime = runtime or bootstrap(overrides)
+    settings = runtime.settings
+    app = Flask(
+        "trialship",
+        template_folder=str(data_dir("templates")),
+        static_folder=str(Path(__file__).parent / "static"),
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SECURE=settings.secure_cookies,
+        PERMANENT_SESSION_LIFETIME=settings.session_hours * 3600,
+        MAX_CONTENT_LENGTH=settings.csv_max_bytes + 1_000_000,
+        WTF_CSRF_TIME_LIMIT=None,
+    )
+    app.config.update(flask_config or {})
+    app.extensions["trialship"] = runtime
+
+    from trialship.web import context, errors, security
+
+    context.init_app(app)
+    security.init_app(app)
+    errors.init_app(app)
+
+    from trialship.web.views import register_views
+
+    register_views(app)
+    return app
