@@ -7,8 +7,10 @@ import re
 
 from trialship.errors import ValidationError
 
-# LO, SH and ST exclude control characters other than ESC; LO and SH also the backslash.
+# LO, SH and CS exclude control characters other than ESC, and the backslash; ST also allows
+# the text format effectors TAB, LF, FF and CR (PS3.5 6.1.3).
 _CONTROL = re.compile(r"[\x00-\x1a\x1c-\x1f\x7f]")
+_CONTROL_ST = re.compile(r"[\x00-\x08\x0b\x0e-\x1a\x1c-\x1f\x7f]")
 MAX_LEN = {"LO": 64, "SH": 16, "ST": 1024, "CS": 16}
 
 
@@ -28,7 +30,7 @@ def text(field: str, value: object, *, vr: str = "LO", required: bool = False) -
         )
     if vr in {"LO", "SH", "CS"} and "\\" in value:
         raise ValidationError(f"must not contain a backslash (DICOM {vr})", field=field)
-    if _CONTROL.search(value) or (vr != "ST" and ("\n" in value or "\r" in value)):
+    if (_CONTROL_ST if vr == "ST" else _CONTROL).search(value):
         raise ValidationError("must not contain control characters", field=field)
     return value
 

@@ -1,0 +1,135 @@
+"""The command line as an office uses it: one clear line and a non-zero exit on bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from trialship.cli import main
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TRIALSHIP_ADMIN_PASSWORD", "first admin password")
+    monkeypatch.setenv("TRIALSHIP_USER_PASSWORD", "another long password")
+    data = tmp_path / "instance"
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(main, ["--data", str(data), *args], input=input)
+
+    result = run("init", "--admin-email", "admin@example.org")
+    assert result.exit_code == 0, result.output
+    return run
+
+
+def test_init_creates_the_data_folder_keys_and_first_admin(cli, tmp_path: Path) -> None:
+    data = tmp_path / "instance"
+    assert (data / "trialship.db").exists() and (data / "fernet.key").exists()
+    listing = cli("user", "list")
+    assert "admin@example.org" in listing.output and "yes" in listing.output
+    again = cli("init", "--admin-email", "other@example.org")
+    assert again.exit_code == 0 and "Users exist already" in again.output
+
+
+def test_registry_through_the_cli(cli) -> None:
+    assert (
+        cli(
+            "trial",
+            "add",
+            "--protocol-id",
+            "ACM-301",
+            "--sponsor",
+            "Acme",
+            "--short-name",
+            "Acme 301",
+        ).exit_code
+        == 0
+    )
+    assert cli("site", "add", "--trial", "ACM-301", "S01", "--name", "Main").exit_code == 0
+    added = cli(
+        "subject",
+        "add",
+        "--trial",
+        "ACM-301",
+        "SUBJ-001",
+        "--site",
+        "S01",
+        "--baseline",
+        "2026-01-01",
+        "--mrn",
+        "MRN-777|HOSP",
+    )
+    assert added.exit_code == 0, added.output
+    assert (
+        cli(
+            "timepoint",
+            "add",
+            "--trial",
+            "ACM-301",
+            "BL",
+            "--day",
+            "0",
+            "--minus",
+            "14",
+            "--expect",
+            "CT:CHEST*:1",
+        ).exit_code
+        == 0
+    )
+    assert cli("timepoint", "add", "--trial", "ACM-301", "W12", "--day", "84").exit_code == 0
+    listing = cli("timepoint", "list", "--trial", "ACM-301")
+    assert "BL" in listing.output and "CT:CHEST*:1" in listing.output
+    shown = cli("trial", "show", "ACM-301")
+    assert "S01 (Main)" in shown.output and "subjects: 1" in shown.output
+    audit = cli("audit", "--trial", "ACM-301")
+    assert "subject.create" in audit.output
+    assert "MRN-777" not in audit.output  # identifiers never reach the audit trail
+
+
+def test_bad_input_gives_one_line_and_non_zero_exit(cli) -> None:
+    cli("trial", "add", "--protocol-id", "P1", "--sponsor", "S", "--short-name", "N")
+    cli("subject", "add", "--trial", "P1", "S-1")
+    duplicate = cli("subject", "add", "--trial", "P1", "S-1")
+    assert duplicate.exit_code == 1
+    assert duplicate.output.strip() == "Error: subject_id: subject S-1 exists already in this trial"
+    too_long = cli("subject", "add", "--trial", "P1", "X" * 65)
+    assert too_long.exit_code == 2 and "DICOM LO allows 64" in too_long.output
+    window = cli("timepoint", "add", "--trial", "P1", "T", "--minus", "-5", "--plus", "1")
+    assert window.exit_code == 2 and "window ends before it starts" in window.output
+    unknown = cli("site", "add", "--trial", "NOPE", "S01")
+    assert unknown.exit_code == 1 and "no trial with protocol ID 'NOPE'" in unknown.output
+
+
+def test_subject_csv_import_is_all_or_nothing(cli, tmp_path: Path) -> None:
+    cli("trial", "add", "--protocol-id", "P1", "--sponsor", "S", "--short-name", "N")
+    good = tmp_path / "good.csv"
+    good.write_text("subject_id,baseline_date,identifiers\nA-1,2026-01-01,111|H\nA-2,,222\n")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("subject_id,baseline_date\nB-1,2026-01-01\nB-2,01/02/2026\n")
+    dry = cli("subject", "import", "--trial", "P1", str(good), "--dry-run")
+    assert dry.exit_code == 0 and "would be imported" in dry.output
+    failed = cli("subject", "import", "--trial", "P1", str(bad))
+    assert failed.exit_code == 2
+    assert "line 3: baseline_date: must be a date as YYYY-MM-DD" in failed.output
+    assert "subjects: 0" in cli("trial", "show", "P1").output
+    assert cli("subject", "import", "--trial", "P1", str(good)).exit_code == 0
+    assert "subjects: 2" in cli("trial", "show", "P1").output
+
+
+def test_users_and_tokens(cli) -> None:
+    assert cli("user", "add", "coord@example.org", "--name", "Coord").exit_code == 0
+    created = cli("token", "create", "coord@example.org", "--name", "nightly")
+    assert created.exit_code == 0
+    assert created.stdout.strip().startswith("ts_")
+    assert "nightly" in cli("token", "list").output
+    assert cli("token", "revoke", "1").exit_code == 0
+    assert cli("user", "disable", "coord@example.org").exit_code == 0
+    assert "no" in cli("user", "list").output
+    assert cli("user", "add", "not-an-email").exit_code == 2
+
+
+def test_db_check_passes_after_init(cli) -> None:
+    result = cli("db", "check")
+    assert result.exit_code == 0 and "agree" in result.output
