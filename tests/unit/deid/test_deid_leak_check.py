@@ -1,0 +1,139 @@
+"""The fail-closed leak check finds planted original values wherever they hide."""
+
+from __future__ import annotations
+
+import pytest
+from deid_helpers import SUBJECT, make_ctx, make_profile, patient_dataset
+from pydicom.dataset import Dataset
+
+from trialship.deid import (
+    LeakError,
+    Option,
+    PrivateTags,
+    collect_identifiers,
+    deidentify,
+    find_leaks,
+)
+
+
+def _nest(depth: int, leaf: Dataset) -> Dataset:
+    """`depth` levels of a kept (unlisted) sequence around `leaf`."""
+    item = leaf
+    for _ in range(depth):
+        outer = Dataset()
+        outer.AnatomicRegionSequence = [item]
+        item = outer
+    return item
+
+
+def _kinds(leaks: list) -> set[str]:  # type: ignore[type-arg]
+    return {leak.kind for leak in leaks}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        [],
+        [Option.RETAIN_LONGITUDINAL_MODIFIED_DATES, Option.CLEAN_DESCRIPTORS],
+        [Option.RETAIN_LONGITUDINAL_FULL_DATES, Option.RETAIN_PATIENT_CHARACTERISTICS],
+        [Option.RETAIN_DEVICE_IDENTITY, Option.RETAIN_SAFE_PRIVATE],
+    ],
+)
+def test_a_normal_instance_has_no_leaks(options: list[Option]) -> None:
+    private = (
+        PrivateTags.RETAIN_SAFE if Option.RETAIN_SAFE_PRIVATE in options else PrivateTags.REMOVE
+    )
+    result = deidentify(patient_dataset(), make_profile(options, private_tags=private), make_ctx())
+    assert result.leaks == ()
+    result.raise_for_leaks()
+
+
+def test_name_ten_sequences_deep_is_found() -> None:
+    leaf = Dataset()
+    leaf.Manufacturer = "scanned by SMITHSON lab"
+    ds = patient_dataset()
+    ds.AnatomicRegionSequence = [_nest(9, leaf)]
+    result = deidentify(ds, make_profile(), make_ctx())
+    assert [leak.kind for leak in result.leaks] == ["name"]
+    assert result.leaks[0].path.count("AnatomicRegionSequence[0]") == 10
+    assert result.leaks[0].path.endswith("Manufacturer")
+    with pytest.raises(LeakError):
+        result.raise_for_leaks()
+
+
+def test_patient_id_in_a_kept_private_tag_is_found() -> None:
+    ds = patient_dataset()
+    block = ds.private_block(0x0011, "ACME HOSPITAL", create=True)
+    block.add_new(0x01, "LO", "pid=MRN4711001")
+    result = deidentify(ds, make_profile(private_tags=PrivateTags.KEEP), make_ctx())
+    assert _kinds(list(result.leaks)) == {"id"}
+    removed = deidentify(patient_dataset(), make_profile(), make_ctx())
+    assert removed.ok
+
+
+def test_values_planted_in_the_output_file_meta_and_binary_are_found() -> None:
+    original = patient_dataset()
+    identifiers = collect_identifiers(original)
+    out = deidentify(patient_dataset(), make_profile(), make_ctx()).dataset
+    out.file_meta.SourceApplicationEntityTitle = "ACC99887766"
+    out.add_new(0x00091001, "OB", b"\x00\x01header Johanna\x00")
+    out.add_new(0x00090010, "LO", "X")
+    leaks = find_leaks(out, identifiers)
+    assert {(leak.kind, leak.path) for leak in leaks} == {
+        ("id", "file_meta.SourceApplicationEntityTitle"),
+        ("name", "(0009,1001)"),
+    }
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value", "kind"),
+    [
+        ("ImageComments", "born 15/03/1950", "birth_date"),
+        ("ImageComments", "lives at 12 Elmwood Avenue", "address"),
+        ("ImageComments", "call 555-867-5309", "phone"),
+        ("ImageComments", "from springfield memorial hospital", "institution"),
+        ("ImageComments", "study 1.2.826.0.1.3680043.99.1.1 again", "uid"),
+        ("ImageComments", "Dr asked for Smithson", "name"),
+    ],
+)
+def test_each_kind_of_identifier_is_found_in_text(keyword: str, value: str, kind: str) -> None:
+    identifiers = collect_identifiers(patient_dataset())
+    out = Dataset()
+    setattr(out, keyword, value)
+    assert kind in _kinds(find_leaks(out, identifiers))
+
+
+def test_trial_values_and_coded_words_are_not_leaks() -> None:
+    ds = patient_dataset()
+    ds.PatientName = "Head^One"  # name parts that are also ordinary words
+    code = Dataset()
+    code.CodeValue = "T-D1100"
+    code.CodingSchemeDesignator = "SRT"
+    code.CodeMeaning = "Head"
+    ds.AnatomicRegionSequence = [code]
+    result = deidentify(ds, make_profile(), make_ctx(site_name="Site One"))
+    assert result.ok, result.leaks
+    assert result.dataset.PatientName == SUBJECT
+
+
+def test_a_name_that_is_an_ordinary_word_elsewhere_is_reported() -> None:
+    ds = patient_dataset()
+    ds.PatientName = "Head^One"
+    ds.Manufacturer = "HEAD scanner"
+    result = deidentify(ds, make_profile(), make_ctx())
+    assert [(leak.kind, leak.keyword) for leak in result.leaks] == [("name", "Manufacturer")]
+
+
+def test_retained_birth_date_is_not_a_leak_and_known_identifiers_are_checked() -> None:
+    ds = patient_dataset()
+    ds.ImageComments = "registry MRN X-778899"
+    kept = make_profile(keep=frozenset({"PatientBirthDate", "ImageComments"}))
+    result = deidentify(ds, kept, make_ctx(known_identifiers=("X-778899",)))
+    assert result.dataset.PatientBirthDate == "19500315"
+    assert [(leak.kind, leak.keyword) for leak in result.leaks] == [("id", "ImageComments")]
+
+
+def test_subject_id_containing_no_original_value_is_fine() -> None:
+    ds = patient_dataset()
+    ds.PatientID = SUBJECT  # already pseudonymised upstream
+    assert deidentify(ds, make_profile(), make_ctx()).ok

@@ -1,0 +1,62 @@
+"""Low-level element access that never loads bulk pixel data."""
+
+from __future__ import annotations
+
+import functools
+
+from pydicom.datadict import dictionary_keyword, dictionary_VR
+from pydicom.dataset import Dataset
+
+# Pixel data and its float variants: never converted, scanned or changed by the engine.
+BULK_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+# Free text a person may type into (PS3.5 6.2); AE included because site staff name AE titles.
+TEXT_VRS = frozenset({"AE", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+DATE_VRS = frozenset({"DA", "DT", "TM"})
+# Attributes of coded concepts (PS3.3 Table 8.8-1): controlled terminology, not free text.
+CODE_KEYWORDS = frozenset(
+    {
+        "CodeValue",
+        "CodingSchemeDesignator",
+        "CodingSchemeVersion",
+        "CodeMeaning",
+        "LongCodeValue",
+        "URNCodeValue",
+        "ContextIdentifier",
+        "ContextUID",
+        "MappingResource",
+        "ContextGroupVersion",
+        "ContextGroupExtensionFlag",
+        "ContextGroupLocalVersion",
+        "ContextGroupExtensionCreatorUID",
+    }
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def dictionary_vr(tag: int) -> str:
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        return "UN"
+    # Ambiguous VRs ("US or SS", "OB or OW") are read as the first; good enough to classify.
+    return vr.split(" ")[0]
+
+
+@functools.lru_cache(maxsize=4096)
+def keyword_of(tag: int) -> str:
+    try:
+        return dictionary_keyword(tag)
+    except KeyError:
+        return ""
+
+
+def vr_of(ds: Dataset, tag: int) -> str:
+    """The VR of an element without converting a raw (still encoded) element."""
+    raw = ds.get_item(tag)
+    vr = getattr(raw, "VR", None)
+    if vr and vr != "UN":
+        return str(vr).split(" ")[0]
+    if tag >> 16 & 1:
+        return str(vr or "UN")
+    return dictionary_vr(tag)

@@ -1,0 +1,137 @@
+"""`deidentify`: one dataset in, the de-identified dataset and its report out."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset, FileDataset
+
+from trialship.deid.context import DeidContext
+from trialship.deid.errors import LeakError
+from trialship.deid.identifiers import Identifiers, collect_identifiers
+from trialship.deid.leak import Leak, find_leaks
+from trialship.deid.options import Option
+from trialship.deid.profile import Profile, profile_hash
+from trialship.deid.report import DeidReport, ReportBuilder
+from trialship.deid.rules import compile_rules
+from trialship.deid.scrub import Scrubber
+from trialship.deid.trial import (
+    Originals,
+    applied_options,
+    apply_identity,
+    media_dummies,
+    needs_pixel_review,
+    new_file_meta,
+    write_clinical_trial,
+    write_method,
+)
+from trialship.deid.walker import Walker
+
+_INSTITUTION = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName")
+
+
+@dataclass(frozen=True)
+class DeidResult:
+    """The de-identified dataset (the input object, changed in place) and what happened to it."""
+
+    dataset: Dataset
+    report: DeidReport
+    leaks: tuple[Leak, ...] = ()
+    """Possible leaks found by the fail-closed check; a file with any must not leave."""
+
+    @property
+    def needs_pixel_review(self) -> bool:
+        return self.report.needs_pixel_review
+
+    @property
+    def ok(self) -> bool:
+        return not self.leaks
+
+    def raise_for_leaks(self) -> None:
+        if self.leaks:
+            raise LeakError(self.leaks)
+
+
+def identifiers_for(ds: Dataset, profile: Profile, ctx: DeidContext) -> Identifiers:
+    """The identifiers to look for in this instance's output, given what the profile retains.
+
+    UIDs are left out here: the engine records them while it remaps (a second walk would cost).
+    """
+    excluded = set(profile.keep)
+    if Option.RETAIN_INSTITUTION_IDENTITY in profile.options:
+        excluded.update(_INSTITUTION)
+    return collect_identifiers(
+        ds,
+        extra=ctx.known_identifiers,
+        allowed=ctx.trial_values(),
+        exclude_keywords=excluded,
+        include_uids=False,
+    )
+
+
+def deidentify(
+    ds: Dataset, profile: Profile, ctx: DeidContext, *, check_leaks: bool = True
+) -> DeidResult:
+    """De-identify `ds` in place under `profile` for the subject in `ctx`.
+
+    Steps: Table E.1-1 with the profile's options and per-trial keep/remove lists at every depth;
+    the trial identity (subject ID, capped age, site, per-trial replacements); the Clinical Trial
+    attributes; the de-identification method; media dummies; new file meta and preamble; then the
+    leak check (skip with `check_leaks=False` only when the caller runs `find_leaks` itself).
+
+    Pixel data is never read. `ds` is changed in place: read a fresh copy to de-identify again.
+    """
+    digest = profile_hash(profile)
+    originals = Originals.of(ds)
+    identifiers = identifiers_for(ds, profile, ctx)
+    report = ReportBuilder()
+    walker = Walker(
+        rules=compile_rules(profile.options, profile.keep, profile.remove),
+        uid_secret=ctx.uid_secret,
+        shift_days=ctx.date_shift_days,
+        private_tags=profile.private_tags,
+        scrub=Scrubber(identifiers).scrub,
+        report=report,
+    )
+    walker.walk(ds)
+    apply_identity(ds, profile, ctx, originals, report)
+    write_clinical_trial(ds, profile, ctx, report)
+    write_method(ds, profile, ctx, digest, report)
+    media_dummies(ds, ctx, report)
+    _utf8_if_needed(ds, ctx)
+    keep_uids = Option.RETAIN_UIDS in profile.options or "SOPInstanceUID" in profile.keep
+    ds.file_meta = new_file_meta(ds, originals, (lambda uid: uid) if keep_uids else walker.remap)
+    if isinstance(ds, FileDataset):
+        ds.preamble = b"\0" * 128
+
+    leaks: tuple[Leak, ...] = ()
+    if check_leaks:
+        kept_uids = Option.RETAIN_UIDS in profile.options
+        uids = (
+            frozenset() if kept_uids else frozenset(walker.uid_map) - set(walker.uid_map.values())
+        )
+        leaks = tuple(find_leaks(ds, dataclasses.replace(identifiers, uids=uids)))
+    review = needs_pixel_review(originals, profile, ctx)
+    if review:
+        report.warn("pixels may hold burned-in text: review or clean before export")
+    return DeidResult(
+        dataset=ds,
+        report=DeidReport(
+            profile_name=profile.name,
+            profile_hash=digest,
+            options=tuple(option.value for option in applied_options(profile, ctx)),
+            entries=tuple(report.entries),
+            needs_pixel_review=review,
+            warnings=tuple(report.warnings),
+        ),
+        leaks=leaks,
+    )
+
+
+def _utf8_if_needed(ds: Dataset, ctx: DeidContext) -> None:
+    # Trial values may hold accents; declare UTF-8 so they encode (text is re-encoded on write).
+    if any(not value.isascii() for value in ctx.trial_values()):
+        current = ds.get("SpecificCharacterSet")
+        if current in (None, "", "ISO_IR 6", "ISO_IR 100") or current == ["ISO_IR 6"]:
+            ds.SpecificCharacterSet = "ISO_IR 192"

@@ -1,0 +1,193 @@
+"""The original identifying values of an instance, gathered before de-identification.
+
+The leak check looks for them in the output and the text cleaner redacts them. An `Identifiers`
+holds PHI: keep it in memory for the run, never log or store it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from trialship.deid.elements import BULK_TAGS, vr_of
+from trialship.deid.rules import Action, load_table
+
+# Name particles and titles too common to mean anything on their own.
+_NAME_NOISE = frozenset({"mrs", "miss", "the", "von", "van", "der", "den", "del", "jr.", "sr."})
+_MIN_NAME_PART = 3
+_MIN_ID = 4
+_MIN_PHONE_DIGITS = 7
+_MIN_ADDRESS_PART = 5
+
+_ID_KEYWORDS = (
+    "PatientID",
+    "OtherPatientIDs",
+    "AccessionNumber",
+    "AdmissionID",
+    "MedicalRecordLocator",
+)
+_NAME_KEYWORDS = (
+    "PatientName",
+    "OtherPatientNames",
+    "PatientBirthName",
+    "PatientMotherBirthName",
+    "ResponsiblePerson",
+)
+_INSTITUTION_KEYWORDS = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName")
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    """Lower-cased original values, grouped by how they are matched (see leak.py)."""
+
+    name_parts: frozenset[str] = frozenset()
+    ids: frozenset[str] = frozenset()
+    short_ids: frozenset[str] = frozenset()
+    dates: frozenset[str] = frozenset()
+    addresses: frozenset[str] = frozenset()
+    phones: frozenset[str] = frozenset()
+    institutions: frozenset[str] = frozenset()
+    uids: frozenset[str] = field(default=frozenset(), repr=False)
+    allowed: frozenset[str] = frozenset()
+    """Trial values written on purpose (subject ID, site name...): masked before matching."""
+
+
+def _values(ds: Dataset, keyword: str) -> list[str]:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, MultiValue | list | tuple) else [value]
+    return [str(item).strip() for item in items if str(item).strip()]
+
+
+def name_parts(value: str) -> set[str]:
+    """Parts of a person name (PN components, words, hyphen halves) of 3+ characters."""
+    parts: set[str] = set()
+    for word in re.split(r"[\^=\s,]+", value.lower()):
+        for part in {word, *word.split("-")}:
+            part = part.strip(".'")
+            if len(part) >= _MIN_NAME_PART and part not in _NAME_NOISE:
+                parts.add(part)
+    return parts
+
+
+def date_forms(value: str) -> set[str]:
+    """A DA value (YYYYMMDD) in the spellings people type into free text."""
+    digits = value.strip().replace(".", "").replace("-", "")
+    if len(digits) != 8 or not digits.isdigit():
+        return set()
+    year, month, day = digits[:4], digits[4:6], digits[6:]
+    return {
+        digits,
+        f"{year}-{month}-{day}",
+        f"{year}/{month}/{day}",
+        f"{day}/{month}/{year}",
+        f"{month}/{day}/{year}",
+        f"{day}.{month}.{year}",
+    }
+
+
+def _uid_tags() -> frozenset[int]:
+    return frozenset(
+        rule.tag
+        for rule in load_table()
+        if rule.tag is not None and rule.basic in (Action.U, Action.X_Z_U)
+    )
+
+
+def collect_uids(ds: Dataset) -> set[str]:
+    """Original instance UIDs (those the Basic Profile remaps) at every depth and in file meta."""
+    tags = _uid_tags()
+    found: set[str] = set()
+
+    def walk(dataset: Dataset) -> None:
+        for tag in list(dataset.keys()):
+            if tag in BULK_TAGS:
+                continue
+            vr = vr_of(dataset, tag)
+            if vr == "SQ":
+                for item in dataset[tag].value or ():
+                    walk(item)
+            elif tag in tags and vr == "UI":
+                value = dataset[tag].value
+                values = value if isinstance(value, MultiValue) else [value]
+                found.update(str(uid).strip("\0 ") for uid in values if uid)
+
+    walk(ds)
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None and meta.get("MediaStorageSOPInstanceUID"):
+        found.add(str(meta.MediaStorageSOPInstanceUID))
+    return found
+
+
+def collect_identifiers(
+    ds: Dataset,
+    *,
+    extra: Iterable[str] = (),
+    allowed: Iterable[str] = (),
+    exclude_keywords: Iterable[str] = (),
+    retain_uids: bool = False,
+    include_uids: bool = True,
+) -> Identifiers:
+    """Gather the identifying values of an original (not yet de-identified) dataset.
+
+    `extra` adds known values such as registry MRNs; `allowed` lists the trial values the engine
+    writes on purpose; `exclude_keywords` skips attributes the profile retains (e.g.
+    PatientBirthDate, InstitutionName); `retain_uids` skips UIDs (Retain UIDs option).
+    """
+    excluded = set(exclude_keywords)
+    allowed_lower = frozenset(value.strip().lower() for value in allowed if value.strip())
+
+    def values(keyword: str) -> list[str]:
+        return [] if keyword in excluded else _values(ds, keyword)
+
+    names: set[str] = set()
+    for keyword in _NAME_KEYWORDS:
+        for value in values(keyword):
+            names |= name_parts(value)
+    raw_ids = [value for keyword in _ID_KEYWORDS for value in values(keyword)]
+    if "OtherPatientIDs" not in excluded:
+        for item in ds.get("OtherPatientIDsSequence") or ():
+            raw_ids += _values(item, "PatientID")
+    raw_ids += [value.strip() for value in extra if value.strip()]
+    ids = {value.lower() for value in raw_ids} - allowed_lower
+    addresses: set[str] = set()
+    for value in values("PatientAddress"):
+        addresses |= {
+            part.strip().lower()
+            for part in re.split(r"[\^,;\n\r]+", value)
+            if len(part.strip()) >= _MIN_ADDRESS_PART
+        }
+    # The last seven digits survive the ways people write country and area codes.
+    phones = {
+        digits[-_MIN_PHONE_DIGITS:]
+        for value in values("PatientTelephoneNumbers")
+        if len(digits := re.sub(r"\D", "", value)) >= _MIN_PHONE_DIGITS
+    }
+    institutions = {
+        value.lower()
+        for keyword in _INSTITUTION_KEYWORDS
+        for value in values(keyword)
+        if len(value) >= 4
+    } - allowed_lower
+    dates: set[str] = set()
+    for value in values("PatientBirthDate"):
+        dates |= date_forms(value)
+    uids: set[str] = set()
+    if include_uids and not retain_uids:
+        uids = collect_uids(ds)
+    return Identifiers(
+        name_parts=frozenset(names - allowed_lower),
+        ids=frozenset(value for value in ids if len(value) >= _MIN_ID),
+        short_ids=frozenset(value for value in ids if len(value) < _MIN_ID),
+        dates=frozenset(dates),
+        addresses=frozenset(addresses),
+        phones=frozenset(phones),
+        institutions=frozenset(institutions),
+        uids=frozenset(uids),
+        allowed=allowed_lower,
+    )

@@ -1,0 +1,130 @@
+"""Fail-closed leak check: is any original identifying value left anywhere in the output?
+
+Every element at every depth is scanned, file meta included: string values (each value of a
+multi-valued element), person names, and OB/UN bytes read as Latin-1. Matching rules:
+
+- name parts (3+ letters) as whole words, case-insensitive; not in coded-concept attributes
+  (CodeMeaning...), CS, UI, dates and numbers, where a name like "Head" would only meet the
+  standard vocabulary. Anywhere else a match is reported even if it is an ordinary word
+  (fail closed: a person decides);
+- IDs, accession numbers and known identifiers as substrings (numeric edges digit-bounded);
+  IDs under 4 characters only as whole words;
+- the birth date in its usual spellings; address parts; the last seven digits of phone
+  numbers; institution names as whole words;
+- original instance UIDs, also as the root of a longer UID.
+
+Binary values (OB, UN) are scanned for everything but phone numbers and 3-letter name parts,
+which random bytes would match by chance. Numeric arrays (OW, OF, OD, OL, OV) and pixel data are
+not scanned. Values the trial writes on purpose (`Identifiers.allowed`) are masked before names
+and institutions are looked for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from trialship.deid.elements import BULK_TAGS, CODE_KEYWORDS, keyword_of, vr_of
+from trialship.deid.identifiers import Identifiers, collect_identifiers
+from trialship.deid.matching import IdentifierPatterns
+from trialship.deid.report import tag_text
+
+__all__ = ["Leak", "collect_identifiers", "find_leaks"]
+
+_NO_NAME_VRS = frozenset({"CS", "UI", "DA", "DT", "TM", "AS", "IS", "DS"})
+_NO_PHONE_VRS = frozenset({"UI", "DA", "DT", "TM", "IS", "DS", "AS"})
+_SCANNED_BINARY = frozenset({"OB", "UN"})
+_NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
+_NUMERIC_ARRAYS = frozenset({"OW", "OF", "OD", "OL", "OV"})
+
+
+@dataclass(frozen=True)
+class Leak:
+    """Where a possible leak is and what kind of value it matched (never the value itself)."""
+
+    kind: str
+    tag: str
+    keyword: str
+    path: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "tag": self.tag, "keyword": self.keyword, "path": self.path}
+
+
+def _texts(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, MultiValue | list | tuple):
+        return [str(item) for item in value]
+    return [str(value)]
+
+
+class _Scanner:
+    def __init__(self, identifiers: Identifiers) -> None:
+        self.patterns = IdentifierPatterns(identifiers)
+        self.phones = identifiers.phones
+        self.leaks: list[Leak] = []
+
+    def kinds_in(self, text: str, vr: str, keyword: str) -> set[str]:
+        masked = self.patterns.mask_allowed(text)
+        found: set[str] = set()
+        for kind, regex in self.patterns.kinds.items():
+            subject = masked if kind == "institution" else text
+            if regex is not None and regex.search(subject):
+                found.add(kind)
+        if self.patterns.uids and self.patterns.has_uid(text):
+            found.add("uid")
+        if vr not in _NO_NAME_VRS and text.strip().lower() in self.patterns.short_ids:
+            found.add("id")
+        binary = vr in _SCANNED_BINARY
+        names = self.patterns.long_names if binary else self.patterns.names
+        if (
+            names
+            and vr not in _NO_NAME_VRS
+            and keyword not in CODE_KEYWORDS
+            and names.search(masked)
+        ):
+            found.add("name")
+        if self.phones and not binary and vr not in _NO_PHONE_VRS:
+            digits = re.sub(r"\D", "", text)
+            if any(phone in digits for phone in self.phones):
+                found.add("phone")
+        return found
+
+    def scan(self, ds: Dataset, prefix: str) -> None:
+        for tag in list(ds.keys()):
+            if tag in BULK_TAGS or (tag >> 16 & 0xFF01 == 0x6000 and tag & 0xFFFF == 0x3000):
+                continue
+            vr = vr_of(ds, tag)
+            keyword = keyword_of(tag)
+            path = f"{prefix}{keyword or tag_text(tag)}"
+            if vr == "SQ":
+                for index, item in enumerate(ds[tag].value or ()):
+                    self.scan(item, f"{path}[{index}].")
+                continue
+            if vr in _NUMERIC_VRS or vr in _NUMERIC_ARRAYS:
+                continue
+            value = ds[tag].value
+            if isinstance(value, bytes | bytearray):
+                texts = [bytes(value).decode("latin-1")]
+                vr = "UN"
+            else:
+                texts = _texts(value)
+            found: set[str] = set()
+            for text in texts:
+                found |= self.kinds_in(text, vr, keyword)
+            for kind in sorted(found):
+                self.leaks.append(Leak(kind, tag_text(tag), keyword, path))
+
+
+def find_leaks(ds: Dataset, identifiers: Identifiers) -> list[Leak]:
+    """Every place in `ds` (file meta included) that holds an original identifying value."""
+    scanner = _Scanner(identifiers)
+    meta = getattr(ds, "file_meta", None)
+    if meta is not None:
+        scanner.scan(meta, "file_meta.")
+    scanner.scan(ds, "")
+    return scanner.leaks

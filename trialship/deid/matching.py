@@ -1,0 +1,76 @@
+"""Regular expressions built from an instance's identifiers, shared by the leak check and the
+text cleaner so both look for the same things in the same way."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from trialship.deid.identifiers import Identifiers
+
+# Shorter "UIDs" ("0", "1.2") are placeholders in test data, not identifiers of anything.
+MIN_UID = 8
+
+
+def _alternation(values: Iterable[str]) -> str:
+    # Longest first, so "anna-lena" wins over "anna".
+    return "|".join(re.escape(value) for value in sorted(set(values), key=lambda v: (-len(v), v)))
+
+
+def _digit_bounded(value: str) -> str:
+    # Numeric edges must not touch other digits: an MRN inside a 2.25 UID is chance, not a leak.
+    pattern = re.escape(value)
+    if value[:1].isdigit():
+        pattern = r"(?<!\d)" + pattern
+    if value[-1:].isdigit():
+        pattern += r"(?!\d)"
+    return pattern
+
+
+def word_regex(values: Iterable[str]) -> re.Pattern[str] | None:
+    """Case-insensitive whole-word match (no letter or digit on either side)."""
+    alternation = _alternation(values)
+    if not alternation:
+        return None
+    return re.compile(rf"(?<![0-9a-z])(?:{alternation})(?![0-9a-z])", re.IGNORECASE)
+
+
+def token_regex(values: Iterable[str]) -> re.Pattern[str] | None:
+    """Case-insensitive substring match with digit-bounded numeric edges."""
+    ordered = sorted(set(values), key=lambda v: (-len(v), v))
+    if not ordered:
+        return None
+    return re.compile("|".join(_digit_bounded(value) for value in ordered), re.IGNORECASE)
+
+
+class IdentifierPatterns:
+    """Compiled patterns per identifier kind; `kinds` maps each to its regex."""
+
+    def __init__(self, identifiers: Identifiers) -> None:
+        self.identifiers = identifiers
+        self.names = word_regex(identifiers.name_parts)
+        # Binary blobs hold random bytes: 3-letter names would match by chance, 4+ rarely do.
+        self.long_names = word_regex(part for part in identifiers.name_parts if len(part) >= 4)
+        # IDs under 4 characters ("1", "A2") only count as a whole value: inside text or UIDs
+        # they are chance.
+        self.short_ids = identifiers.short_ids
+        self.kinds: dict[str, re.Pattern[str] | None] = {
+            "id": token_regex(identifiers.ids),
+            "birth_date": token_regex(identifiers.dates),
+            "address": token_regex(identifiers.addresses),
+            "institution": word_regex(identifiers.institutions),
+        }
+        # Original UIDs differ per instance, so a compiled regex would be rebuilt every time;
+        # plain substring tests on a small set are cheaper (see `has_uid`).
+        self.uids = tuple(uid for uid in identifiers.uids if len(uid) >= MIN_UID)
+        self.allowed = token_regex(identifiers.allowed)
+
+    def has_uid(self, text: str) -> bool:
+        """An original UID anywhere in the text (also as the root of a longer, derived UID)."""
+        return any(uid in text for uid in self.uids)
+
+    def mask_allowed(self, text: str) -> str:
+        """Blank out the trial's own values so a site named after a street is not a leak."""
+        if self.allowed is None:
+            return text
+        return self.allowed.sub(lambda match: " " * len(match.group(0)), text)

@@ -1,0 +1,88 @@
+"""The per-file de-identification report: which attribute got which action, never its value."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class ReportAction(enum.Enum):
+    REMOVED = "removed"
+    EMPTIED = "emptied"
+    REPLACED = "replaced"
+    REMAPPED = "remapped"
+    SHIFTED = "shifted"
+    CLEANED = "cleaned"
+    KEPT = "kept"
+    ADDED = "added"
+
+
+@dataclass(frozen=True)
+class ReportEntry:
+    """One attribute's fate. `path` locates it inside sequences, e.g.
+    ``ReferencedSeriesSequence[0].ReferencedSOPInstanceUID``; `detail` says why, with no PHI."""
+
+    tag: str
+    keyword: str
+    path: str
+    action: ReportAction
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "tag": self.tag,
+            "keyword": self.keyword,
+            "path": self.path,
+            "action": self.action.value,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class DeidReport:
+    profile_name: str
+    profile_hash: str
+    options: tuple[str, ...]
+    entries: tuple[ReportEntry, ...]
+    needs_pixel_review: bool
+    warnings: tuple[str, ...] = field(default=())
+
+    def counts(self) -> dict[str, int]:
+        counter = Counter(entry.action.value for entry in self.entries)
+        return dict(sorted(counter.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "profile": {"name": self.profile_name, "hash": self.profile_hash},
+            "options": list(self.options),
+            "needs_pixel_review": self.needs_pixel_review,
+            "warnings": list(self.warnings),
+            "counts": self.counts(),
+            "entries": [entry.to_dict() for entry in self.entries],
+        }
+
+
+def tag_text(tag: int) -> str:
+    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+class ReportBuilder:
+    """Collects entries during one run (mutable, private to the engine)."""
+
+    def __init__(self) -> None:
+        self.entries: list[ReportEntry] = []
+        self.warnings: list[str] = []
+
+    def add(
+        self, tag: int, keyword: str, path: str, action: ReportAction, detail: str = ""
+    ) -> None:
+        self.entries.append(ReportEntry(tag_text(tag), keyword, path, action, detail))
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+
+    def amend_last(self, detail: str) -> None:
+        """Replace the detail of the latest entry (used when an action falls back to another)."""
+        self.entries[-1] = replace(self.entries[-1], detail=detail)

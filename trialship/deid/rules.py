@@ -1,0 +1,193 @@
+"""The PS3.15 Table E.1-1 rule table (packaged CSV) and the effective action of each attribute."""
+
+from __future__ import annotations
+
+import csv
+import enum
+import functools
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+
+from pydicom.datadict import tag_for_keyword
+
+from trialship.deid.iod_types import iod_type
+from trialship.deid.options import Option
+
+
+class Action(enum.Enum):
+    """An Annex E action code (PS3.15 E.1.1); the combined ones resolve to a single letter."""
+
+    D = "D"
+    """Replace with a non-zero-length dummy value consistent with the VR."""
+    Z = "Z"
+    """Replace with a zero-length value."""
+    X = "X"
+    """Remove."""
+    K = "K"
+    """Keep; for a sequence, apply the rules to each item."""
+    C = "C"
+    """Clean: keep a non-identifying value of similar meaning."""
+    U = "U"
+    """Replace with a UID that is consistent within the set of instances."""
+    X_Z = "X/Z"
+    X_D = "X/D"
+    Z_D = "Z/D"
+    X_Z_D = "X/Z/D"
+    X_Z_U = "X/Z/U*"
+
+    @property
+    def is_combined(self) -> bool:
+        return "/" in self.value
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row of Table E.1-1. `tag` is None for the repeating-group and private rows."""
+
+    pattern: str
+    tag: int | None
+    keyword: str
+    name: str
+    basic: Action
+    by_option: tuple[tuple[Option, Action], ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the engine does with an attribute: a single-letter action and why."""
+
+    action: Action
+    code: Action
+    """The code as written in the table (possibly combined), or K/X for per-trial overrides."""
+    source: Option | None
+    """The option whose column decided the action, or None for the Basic Profile."""
+    keyword: str
+    basic: Action
+    """The single-letter Basic Profile action (what applies without any option)."""
+    override: str | None = None
+    """'keep' or 'remove' when a per-trial list decided, else None."""
+
+
+# Options give only K or C; K keeps more than C, so K wins. Ties go to the first option in
+# declaration order, which keeps the choice deterministic.
+_RETENTION = {Action.K: 2, Action.C: 1}
+
+
+def _parse_tag(text: str) -> int | None:
+    hexdigits = text.strip().strip('"')[1:10].replace(",", "")
+    try:
+        return int(hexdigits, 16)
+    except ValueError:
+        return None
+
+
+@functools.cache
+def load_table() -> tuple[Rule, ...]:
+    """All rows of the packaged table, read once per process."""
+    raw = resources.files("trialship.deid").joinpath("annex_e.csv").read_text(encoding="utf-8")
+    reader = csv.DictReader(io.StringIO(raw))
+    rules: list[Rule] = []
+    for row in reader:
+        by_option = tuple(
+            (option, Action(row[option.column]))
+            for option in Option
+            if option.column and row.get(option.column)
+        )
+        rules.append(
+            Rule(
+                pattern=row["tag"],
+                tag=_parse_tag(row["tag"]),
+                keyword=row["keyword"],
+                name=row["name"],
+                basic=Action(row["basic_action"]),
+                by_option=by_option,
+            )
+        )
+    return tuple(rules)
+
+
+def resolve_combined(code: Action, attribute_type: str) -> Action:
+    """The single letter of a combined code: the first, unless the attribute's Type needs more."""
+    if not code.is_combined:
+        return code
+    letters = [Action(letter) for letter in code.value.rstrip("*").split("/")]
+    if attribute_type == "1":
+        return letters[-1]
+    if attribute_type == "2":
+        # Type 2 may be empty: Z if the code offers it, else the non-empty replacement.
+        return Action.Z if Action.Z in letters else letters[-1]
+    return letters[0]
+
+
+def decide(rule: Rule, options: Iterable[Option]) -> Decision:
+    """The effective action for one row: an option's column overrides the Basic Profile."""
+    enabled = set(options)
+    chosen: tuple[Option, Action] | None = None
+    for option, action in rule.by_option:
+        if option in enabled and (chosen is None or _RETENTION[action] > _RETENTION[chosen[1]]):
+            chosen = (option, action)
+    basic = resolve_combined(rule.basic, iod_type(rule.keyword))
+    if chosen is not None:
+        return Decision(chosen[1], chosen[1], chosen[0], rule.keyword, basic)
+    return Decision(basic, rule.basic, None, rule.keyword, basic)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """The compiled lookup for one set of options and per-trial keep/remove lists."""
+
+    by_tag: Mapping[int, Decision]
+    curve: Decision
+    overlay_data: Decision
+    overlay_comments: Decision
+    private: Decision
+
+    def decision_for(self, tag: int) -> Decision | None:
+        """The decision for a standard tag, or None when the table does not list it (keep)."""
+        found = self.by_tag.get(tag)
+        if found is not None:
+            return found
+        group = tag >> 16
+        if group & 0xFF01 == 0x5000:
+            return self.curve
+        if group & 0xFF01 == 0x6000:
+            element = tag & 0xFFFF
+            if element == 0x3000:
+                return self.overlay_data
+            if element == 0x4000:
+                return self.overlay_comments
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def compile_rules(
+    options: frozenset[Option],
+    keep: frozenset[str] = frozenset(),
+    remove: frozenset[str] = frozenset(),
+) -> RuleSet:
+    """Build the tag -> decision lookup once per distinct profile (cached)."""
+    by_tag: dict[int, Decision] = {}
+    special: dict[str, Decision] = {}
+    for rule in load_table():
+        decision = decide(rule, options)
+        if rule.tag is not None:
+            by_tag[rule.tag] = decision
+        else:
+            special[rule.pattern.upper()[:11]] = decision
+    for keyword in sorted(keep):
+        tag = tag_for_keyword(keyword)
+        if tag is not None:
+            by_tag[tag] = Decision(Action.K, Action.K, None, keyword, Action.K, "keep")
+    for keyword in sorted(remove):
+        tag = tag_for_keyword(keyword)
+        if tag is not None:
+            by_tag[tag] = Decision(Action.X, Action.X, None, keyword, Action.X, "remove")
+    return RuleSet(
+        by_tag=by_tag,
+        curve=special["(50XX,XXXX)"],
+        overlay_data=special["(60XX,3000)"],
+        overlay_comments=special["(60XX,4000)"],
+        private=special["(GGGG,EEEE)"],
+    )

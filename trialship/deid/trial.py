@@ -1,0 +1,291 @@
+"""What the engine writes after the profile: the trial identity (HIRO rules), the Clinical Trial
+attributes (PS3.3 C.7.1.3, C.7.2.3, C.7.3.2), the de-identification method and media dummies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydicom import config
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID, ExplicitVRLittleEndian
+
+from trialship.deid.age import age_at, cap_age, parse_da
+from trialship.deid.context import DeidContext
+from trialship.deid.elements import dictionary_vr
+from trialship.deid.options import (
+    BASIC_PROFILE_CODE,
+    BASIC_PROFILE_MEANING,
+    CODING_SCHEME,
+    PIXEL_OPTIONS,
+    Option,
+)
+from trialship.deid.profile import PatientAgePolicy, Profile
+from trialship.deid.report import ReportAction, ReportBuilder
+from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from trialship.deid.values import DUMMY_DATE, DUMMY_TIME
+
+# Modalities and SOP classes whose pixels often carry burned-in names (PS3.15 E.3.1 notes).
+RISK_MODALITIES = frozenset({"US", "SC", "XA", "RF", "ES", "XC", "OT"})
+SC_SOP_CLASSES = frozenset(
+    {
+        "1.2.840.10008.5.1.4.1.1.7",
+        "1.2.840.10008.5.1.4.1.1.7.1",
+        "1.2.840.10008.5.1.4.1.1.7.2",
+        "1.2.840.10008.5.1.4.1.1.7.3",
+        "1.2.840.10008.5.1.4.1.1.7.4",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Originals:
+    """Values read before the profile runs (the profile removes most of them)."""
+
+    birth_date: str
+    exam_date: str
+    patient_age: str
+    modality: str
+    sop_class_uid: str
+    burned_in: str
+    transfer_syntax: str
+    media_sop_instance_uid: str
+
+    @classmethod
+    def of(cls, ds: Dataset) -> Originals:
+        def text(keyword: str) -> str:
+            value = ds.get(keyword)
+            return str(value).strip() if value not in (None, "") else ""
+
+        exam = next(
+            (
+                text(k)
+                for k in ("StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate")
+                if text(k)
+            ),
+            "",
+        )
+        meta = getattr(ds, "file_meta", None)
+        syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+        return cls(
+            birth_date=text("PatientBirthDate"),
+            exam_date=exam,
+            patient_age=text("PatientAge"),
+            modality=text("Modality").upper(),
+            sop_class_uid=text("SOPClassUID")
+            or (str(meta.get("MediaStorageSOPClassUID", "")) if meta else ""),
+            burned_in=text("BurnedInAnnotation").upper(),
+            transfer_syntax=syntax,
+            media_sop_instance_uid=str(meta.get("MediaStorageSOPInstanceUID", "")) if meta else "",
+        )
+
+
+def _element(keyword: str, value: Any) -> DataElement:
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    # The engine's own values are known to fit their VRs: skip pydicom's per-value validation,
+    # which costs more than the rest of writing them.
+    return DataElement(tag, dictionary_vr(tag), value, validation_mode=config.IGNORE)
+
+
+def _set(ds: Dataset, keyword: str, value: Any, report: ReportBuilder, detail: str) -> None:
+    elem = _element(keyword, value)
+    action = ReportAction.REPLACED if elem.tag in ds else ReportAction.ADDED
+    ds[elem.tag] = elem
+    report.add(elem.tag, keyword, keyword, action, detail)
+
+
+def _drop(ds: Dataset, keyword: str, report: ReportBuilder, detail: str) -> None:
+    if keyword in ds:
+        tag = tag_for_keyword(keyword)
+        assert tag is not None
+        del ds[keyword]
+        report.add(tag, keyword, keyword, ReportAction.REMOVED, detail)
+
+
+def applied_options(profile: Profile, ctx: DeidContext) -> list[Option]:
+    """Options the output may claim: pixel options only when the pixel step really ran."""
+    return [
+        option
+        for option in Option
+        if option in profile.options and (option not in PIXEL_OPTIONS or ctx.pixels_cleaned)
+    ]
+
+
+def apply_identity(
+    ds: Dataset, profile: Profile, ctx: DeidContext, originals: Originals, report: ReportBuilder
+) -> None:
+    """HIRO trial rules: the subject ID as name and ID, capped age, the site as institution."""
+    _set(ds, "PatientName", ctx.subject_id, report, "trial subject ID")
+    _set(ds, "PatientID", ctx.subject_id, report, "trial subject ID")
+    age = _age(originals)
+    if profile.patient_age is PatientAgePolicy.REMOVE or not age:
+        _drop(ds, "PatientAge", report, "patient_age policy" if age else "age unknown")
+    else:
+        _set(ds, "PatientAge", age, report, "age at exam, capped at 090Y")
+    site = ctx.site_name or ctx.site_id
+    if site and Option.RETAIN_INSTITUTION_IDENTITY not in profile.options:
+        _set(ds, "InstitutionName", site, report, "trial site")
+    values = {
+        "subject_id": ctx.subject_id,
+        "site_id": ctx.site_id,
+        "site_name": ctx.site_name,
+        "timepoint_id": ctx.timepoint_id,
+    }
+    for keyword, template in profile.replace:
+        _set(ds, keyword, template.format(**values), report, "per-trial replace")
+
+
+def _age(originals: Originals) -> str:
+    birth, exam = parse_da(originals.birth_date), parse_da(originals.exam_date)
+    if birth and exam:
+        computed = age_at(birth, exam)
+        if computed:
+            return computed
+    return cap_age(originals.patient_age) or "" if originals.patient_age else ""
+
+
+def write_clinical_trial(
+    ds: Dataset, profile: Profile, ctx: DeidContext, report: ReportBuilder
+) -> None:
+    """Group 0012 from the context; Type 2 attributes are written empty when unknown."""
+    detail = "clinical trial attribute"
+    sponsor = ctx.sponsor_name or profile.trial.sponsor_name
+    protocol_id = ctx.protocol_id or profile.trial.protocol_id
+    required: list[tuple[str, str]] = [
+        ("ClinicalTrialSponsorName", sponsor),
+        ("ClinicalTrialProtocolID", protocol_id),
+        ("ClinicalTrialProtocolName", ctx.protocol_name or profile.trial.protocol_name),
+        ("ClinicalTrialSiteID", ctx.site_id),
+        ("ClinicalTrialSiteName", ctx.site_name),
+        ("ClinicalTrialSubjectID", ctx.subject_id),
+        ("ClinicalTrialTimePointID", ctx.timepoint_id),
+        ("ClinicalTrialCoordinatingCenterName", ctx.coordinating_center),
+    ]
+    for keyword, value in required:
+        _set(ds, keyword, value, report, detail)
+    optional = [
+        ("ClinicalTrialSubjectReadingID", ctx.reading_id),
+        ("ClinicalTrialTimePointDescription", ctx.timepoint_description),
+    ]
+    ethics_name = ctx.ethics_committee_name or profile.trial.ethics_committee_name
+    ethics_number = ctx.ethics_approval_number or profile.trial.ethics_approval_number
+    if ethics_name:
+        optional.append(("ClinicalTrialProtocolEthicsCommitteeName", ethics_name))
+        # The approval number is only meaningful with the committee's name (C.7.1.3: 1C).
+        optional.append(("ClinicalTrialProtocolEthicsCommitteeApprovalNumber", ethics_number))
+    for keyword, value in optional:
+        if value:
+            _set(ds, keyword, value, report, detail)
+    if ctx.consent is not None:
+        item = Dataset()
+        item.ConsentForDistributionFlag = "YES" if ctx.consent else "NO"
+        if ctx.consent:
+            item.DistributionType = "NAMED_PROTOCOL"
+            item.ClinicalTrialProtocolID = protocol_id
+        _set(ds, "ConsentForClinicalTrialUseSequence", [item], report, detail)
+
+
+def _code_item(value: str, meaning: str) -> Dataset:
+    item = Dataset()
+    for keyword, text in (
+        ("CodeValue", value),
+        ("CodingSchemeDesignator", CODING_SCHEME),
+        ("CodeMeaning", meaning),
+    ):
+        elem = _element(keyword, text)
+        item[elem.tag] = elem
+    return item
+
+
+def write_method(
+    ds: Dataset, profile: Profile, ctx: DeidContext, profile_digest: str, report: ReportBuilder
+) -> None:
+    """PS3.15 E.1.1 step 6 and E.2/E.3.6: say what was done, in text and in codes."""
+    options = applied_options(profile, ctx)
+    _set(ds, "PatientIdentityRemoved", "YES", report, "E.1.1 step 6")
+    method = [BASIC_PROFILE_MEANING] + [option.meaning for option in options]
+    method.append(f"trialship profile {profile.name}"[:50] + f" {profile_digest[:12]}")
+    _set(ds, "DeidentificationMethod", method, report, "E.1.1 step 6")
+    codes = [_code_item(BASIC_PROFILE_CODE, BASIC_PROFILE_MEANING)]
+    codes += [_code_item(option.code, option.meaning) for option in options]
+    _set(ds, "DeidentificationMethodCodeSequence", codes, report, "CID 7050")
+    if Option.RETAIN_LONGITUDINAL_FULL_DATES in profile.options:
+        longitudinal = "UNMODIFIED"
+    elif Option.RETAIN_LONGITUDINAL_MODIFIED_DATES in profile.options:
+        longitudinal = "MODIFIED"
+    else:
+        longitudinal = "REMOVED"
+    _set(ds, "LongitudinalTemporalInformationModified", longitudinal, report, "E.2 / E.3.6")
+    if Option.CLEAN_PIXEL_DATA in options:
+        _set(ds, "BurnedInAnnotation", "NO", report, "E.3.1 (pixels cleaned)")
+
+
+def needs_pixel_review(originals: Originals, profile: Profile, ctx: DeidContext) -> bool:
+    """True when pixels may carry burned-in text and nobody cleaned them.
+
+    Risky: BurnedInAnnotation YES; or a risk modality / Secondary Capture class whose
+    BurnedInAnnotation is missing (not NO).
+    """
+    if Option.CLEAN_PIXEL_DATA in applied_options(profile, ctx):
+        return False
+    if originals.burned_in == "YES":
+        return True
+    risky = originals.modality in RISK_MODALITIES or originals.sop_class_uid in SC_SOP_CLASSES
+    return risky and originals.burned_in != "NO"
+
+
+def media_dummies(ds: Dataset, ctx: DeidContext, report: ReportBuilder) -> None:
+    """Keys DICOMDIR records need (PS3.3 F.5) must not be empty after the profile."""
+    detail = "media dummy"
+
+    def missing(keyword: str) -> bool:
+        value = ds.get(keyword)
+        return value is None or str(value).strip() == ""
+
+    def first_present(*keywords: str) -> str:
+        return next((str(ds.get(k)) for k in keywords if not missing(k)), "")
+
+    if missing("StudyDate"):
+        # A kept or shifted date of the same exam keeps the study's place in time.
+        date = first_present("SeriesDate", "AcquisitionDate", "ContentDate")
+        _set(ds, "StudyDate", date[:8] or DUMMY_DATE, report, detail)
+    if missing("StudyTime"):
+        _set(
+            ds,
+            "StudyTime",
+            first_present("SeriesTime", "AcquisitionTime") or DUMMY_TIME,
+            report,
+            detail,
+        )
+    if missing("StudyID"):
+        _set(ds, "StudyID", (ctx.timepoint_id or "1")[:16], report, detail)
+    if missing("SeriesNumber"):
+        _set(ds, "SeriesNumber", "1", report, detail)
+    if missing("InstanceNumber"):
+        _set(ds, "InstanceNumber", "1", report, detail)
+    if missing("Modality"):
+        _set(ds, "Modality", "OT", report, detail)
+
+
+def new_file_meta(
+    ds: Dataset, originals: Originals, remap: Callable[[str], str]
+) -> FileMetaDataset:
+    """PS3.15 E.1.1 step 7: new File Meta Information; only the transfer syntax is carried over.
+
+    The instance UID follows SOPInstanceUID; an object without one (a DICOMDIR) gets its old
+    media UID passed through `remap` (identity under Retain UIDs).
+    """
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UID(str(ds.get("SOPClassUID") or originals.sop_class_uid))
+    instance = ds.get("SOPInstanceUID") or (
+        remap(originals.media_sop_instance_uid) if originals.media_sop_instance_uid else ""
+    )
+    meta.MediaStorageSOPInstanceUID = UID(str(instance))
+    meta.TransferSyntaxUID = UID(originals.transfer_syntax or ExplicitVRLittleEndian)
+    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    return meta

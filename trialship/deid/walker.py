@@ -1,0 +1,259 @@
+"""The recursive walk that applies Table E.1-1 to every element at every depth."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+
+from pydicom.dataelem import empty_value_for_VR
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+
+from trialship.deid.dates import shift_da, shift_dt
+from trialship.deid.elements import (
+    BINARY_VRS,
+    BULK_TAGS,
+    CODE_KEYWORDS,
+    TEXT_VRS,
+    keyword_of,
+    vr_of,
+)
+from trialship.deid.options import Option
+from trialship.deid.profile import PrivateTags
+from trialship.deid.report import ReportAction, ReportBuilder, tag_text
+from trialship.deid.rules import Action, Decision, RuleSet
+from trialship.deid.safe_private import is_safe_private
+from trialship.deid.uids import remap_uid
+from trialship.deid.values import dummy_value
+
+
+class Mode(enum.Enum):
+    """How unlisted text inside a sequence is treated (a code covers a sequence's contents)."""
+
+    NORMAL = "normal"
+    CLEAN = "clean"
+    """Inside a C sequence: free text is cleaned."""
+    DUMMY = "dummy"
+    """Inside a D sequence: free text is replaced by dummies; coded concepts stay."""
+
+
+class Walker:
+    """Applies one compiled rule set to a dataset in place, recording each step."""
+
+    def __init__(
+        self,
+        *,
+        rules: RuleSet,
+        uid_secret: bytes,
+        shift_days: int,
+        private_tags: PrivateTags,
+        scrub: Callable[[str], tuple[str, int]],
+        report: ReportBuilder,
+    ) -> None:
+        self.rules = rules
+        self.secret = uid_secret
+        self.shift_days = shift_days
+        self.private_tags = private_tags
+        self.scrub = scrub
+        self.report = report
+        self.uid_map: dict[str, str] = {}
+
+    # -- entry -------------------------------------------------------------------------------
+
+    def walk(self, ds: Dataset, prefix: str = "", mode: Mode = Mode.NORMAL) -> None:
+        has_private = False
+        for tag in list(ds.keys()):
+            if tag in BULK_TAGS:
+                continue
+            if tag >> 16 & 1:
+                has_private = True
+                continue
+            keyword = keyword_of(tag)
+            path = prefix + (keyword or tag_text(tag))
+            if tag & 0xFFFF == 0 or tag >> 16 == 0x0002:
+                # Group lengths are retired and go stale; group 2 belongs in the file meta.
+                del ds[tag]
+                continue
+            decision = self.rules.decision_for(tag)
+            if decision is None:
+                self._unlisted(ds, tag, keyword, path, mode)
+            else:
+                self._apply(ds, tag, decision.action, decision, keyword, path, mode)
+        if has_private:
+            self._private(ds, prefix, mode)
+
+    # -- listed attributes ---------------------------------------------------------------------
+
+    def _apply(
+        self,
+        ds: Dataset,
+        tag: int,
+        action: Action,
+        decision: Decision,
+        keyword: str,
+        path: str,
+        mode: Mode,
+    ) -> None:
+        add = self.report.add
+        why = f"override: {decision.override}" if decision.override else _why(decision)
+        if action is Action.X:
+            del ds[tag]
+            add(tag, keyword, path, ReportAction.REMOVED, why)
+            return
+        vr = vr_of(ds, tag)
+        if action is Action.K:
+            if vr == "SQ":
+                self._items(ds, tag, path, mode)
+            add(tag, keyword, path, ReportAction.KEPT, why)
+        elif action is Action.Z:
+            elem = ds[tag]
+            elem.value = [] if vr == "SQ" else empty_value_for_VR(vr)
+            add(tag, keyword, path, ReportAction.EMPTIED, why)
+        elif action is Action.U or (action is Action.D and vr == "UI"):
+            if vr == "SQ":
+                self._items(ds, tag, path, mode)
+            else:
+                self._remap(ds, tag)
+            add(tag, keyword, path, ReportAction.REMAPPED, why)
+        elif action is Action.D:
+            if vr == "SQ":
+                self._items(ds, tag, path, Mode.DUMMY)
+                add(tag, keyword, path, ReportAction.REPLACED, why + "; dummy content")
+            else:
+                ds[tag].value = dummy_value(vr)
+                add(tag, keyword, path, ReportAction.REPLACED, why + "; dummy value")
+        else:
+            self._clean(ds, tag, vr, decision, keyword, path)
+
+    def _clean(
+        self, ds: Dataset, tag: int, vr: str, decision: Decision, keyword: str, path: str
+    ) -> None:
+        add = self.report.add
+        why = _why(decision)
+        dated = decision.source is Option.RETAIN_LONGITUDINAL_MODIFIED_DATES
+        if vr in {"DA", "DT"} and dated:
+            self._shift(ds, tag, vr, keyword, path, why)
+        elif vr == "TM" and dated:
+            add(tag, keyword, path, ReportAction.KEPT, why + "; time kept (whole-day shift)")
+        elif dated or vr in BINARY_VRS:
+            # Modified Dates says nothing about non-date rows; binary values cannot be cleaned.
+            # Both fall back to the Basic Profile action.
+            fallback = "; not a date: basic action" if dated else "; binary: basic action"
+            basic = Decision(decision.basic, decision.code, None, keyword, decision.basic)
+            self._apply(ds, tag, decision.basic, basic, keyword, path, Mode.NORMAL)
+            self.report.amend_last(why + fallback)
+        elif vr == "SQ":
+            self._items(ds, tag, path, Mode.CLEAN)
+            add(tag, keyword, path, ReportAction.CLEANED, why + "; content cleaned")
+        elif vr in TEXT_VRS:
+            count = self._scrub(ds, tag)
+            add(tag, keyword, path, ReportAction.CLEANED, why + f"; {count} span(s) redacted")
+        else:
+            add(tag, keyword, path, ReportAction.KEPT, why + "; coded or numeric value kept")
+
+    # -- unlisted attributes -------------------------------------------------------------------
+
+    def _unlisted(self, ds: Dataset, tag: int, keyword: str, path: str, mode: Mode) -> None:
+        vr = vr_of(ds, tag)
+        if vr == "SQ":
+            self._items(ds, tag, path, mode)
+        elif mode is Mode.NORMAL or vr not in TEXT_VRS or keyword in CODE_KEYWORDS:
+            return
+        elif mode is Mode.CLEAN:
+            count = self._scrub(ds, tag)
+            if count:
+                self.report.add(
+                    tag, keyword, path, ReportAction.CLEANED, f"{count} span(s) redacted"
+                )
+        elif ds[tag].value:
+            ds[tag].value = dummy_value(vr)
+            self.report.add(tag, keyword, path, ReportAction.REPLACED, "text in a D sequence")
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _items(self, ds: Dataset, tag: int, path: str, mode: Mode) -> None:
+        for index, item in enumerate(ds[tag].value or ()):
+            self.walk(item, f"{path}[{index}].", mode)
+
+    def _remap(self, ds: Dataset, tag: int) -> None:
+        elem = ds[tag]
+        if isinstance(elem.value, MultiValue | list):
+            elem.value = [self.remap(str(uid)) for uid in elem.value]
+        elif elem.value:
+            elem.value = self.remap(str(elem.value))
+
+    def remap(self, uid: str) -> str:
+        original = uid.strip("\0 ")
+        new = self.uid_map.get(original)
+        if new is None:
+            new = self.uid_map[original] = remap_uid(self.secret, original)
+        return new
+
+    def _shift(self, ds: Dataset, tag: int, vr: str, keyword: str, path: str, why: str) -> None:
+        elem = ds[tag]
+        shift = shift_da if vr == "DA" else shift_dt
+        values = elem.value if isinstance(elem.value, MultiValue | list) else [elem.value]
+        shifted = [shift(str(value), self.shift_days) if value else "" for value in values]
+        if any(value is None for value in shifted):
+            del ds[tag]
+            self.report.add(tag, keyword, path, ReportAction.REMOVED, why + "; malformed date")
+            return
+        elem.value = shifted if len(shifted) > 1 else shifted[0]
+        self.report.add(
+            tag, keyword, path, ReportAction.SHIFTED, why + f"; {self.shift_days:+d} days"
+        )
+
+    def _scrub(self, ds: Dataset, tag: int) -> int:
+        elem = ds[tag]
+        values = elem.value if isinstance(elem.value, MultiValue | list) else [elem.value]
+        total = 0
+        cleaned: list[str] = []
+        for value in values:
+            text, count = self.scrub(str(value) if value is not None else "")
+            cleaned.append(text)
+            total += count
+        if total:
+            elem.value = cleaned if len(cleaned) > 1 else cleaned[0]
+        return total
+
+    # -- private attributes --------------------------------------------------------------------
+
+    def _private(self, ds: Dataset, prefix: str, mode: Mode) -> None:
+        tags = [tag for tag in list(ds.keys()) if tag >> 16 & 1]  # keys: no value conversion
+        policy = self.private_tags
+        creators: dict[tuple[int, int], str] = {}
+        if policy is PrivateTags.RETAIN_SAFE:
+            for tag in tags:
+                if 0x10 <= tag & 0xFFFF <= 0xFF:
+                    creators[(tag >> 16, tag & 0xFF)] = str(ds[tag].value or "")
+        used_blocks: set[tuple[int, int]] = set()
+        for tag in tags:
+            element = tag & 0xFFFF
+            path = prefix + tag_text(tag)
+            if 0x10 <= element <= 0xFF:
+                continue  # creators are decided once their data elements are
+            block = (tag >> 16, element >> 8)
+            creator = creators.get(block, "")
+            keep = policy is PrivateTags.KEEP or (
+                policy is PrivateTags.RETAIN_SAFE
+                and element > 0xFF
+                and is_safe_private(tag >> 16, creator, element)
+            )
+            if not keep:
+                del ds[tag]
+                self.report.add(tag, "", path, ReportAction.REMOVED, f"private ({policy.value})")
+                continue
+            used_blocks.add(block)
+            if vr_of(ds, tag) == "SQ":
+                self._items(ds, tag, path, mode)
+            self.report.add(tag, "", path, ReportAction.KEPT, f"private ({policy.value})")
+        for tag in tags:
+            element = tag & 0xFFFF
+            unused = 0x10 <= element <= 0xFF and (tag >> 16, element) not in used_blocks
+            if unused and policy is not PrivateTags.KEEP:
+                del ds[tag]
+
+
+def _why(decision: Decision) -> str:
+    source = decision.source.value if decision.source else "basic"
+    return f"{decision.code.value} ({source})"
