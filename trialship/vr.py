@@ -56,17 +56,26 @@ def integer(
     return number
 
 
+# Registry dates are real calendar dates of a trial; the bounds keep window arithmetic
+# (offsets up to a century either way) far from the limits of datetime.date.
+EARLIEST, LATEST = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+
 def date(field: str, value: object, *, required: bool = False) -> dt.date | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
             raise ValidationError("is required", field=field)
         return None
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value).strip())
-    except ValueError:
-        raise ValidationError("must be a date as YYYY-MM-DD", field=field) from None
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if not isinstance(value, dt.date):
+        try:
+            value = dt.date.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValidationError("must be a date as YYYY-MM-DD", field=field) from None
+    if not EARLIEST <= value <= LATEST:
+        raise ValidationError(f"must lie between {EARLIEST} and {LATEST}", field=field)
+    return value
 
 
 def boolean(field: str, value: object) -> bool:

@@ -44,12 +44,16 @@ class AuditFilter:
     action: str = ""
     limit: int = 100
     offset: int = 0
+    trial_ids: tuple[int, ...] | None = None
+    """Only events of these trials (what a non-admin may see); None means no such limit."""
 
 
 def list_events(session: Session, flt: AuditFilter) -> tuple[list[AuditEvent], int]:
     query = select(AuditEvent)
     if flt.trial_id is not None:
         query = query.where(AuditEvent.trial_id == flt.trial_id)
+    if flt.trial_ids is not None:
+        query = query.where(AuditEvent.trial_id.in_(flt.trial_ids))
     if flt.user_id is not None:
         query = query.where(AuditEvent.user_id == flt.user_id)
     if flt.action:

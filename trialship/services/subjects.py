@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from trialship import vr
 from trialship.crypto import Vault
@@ -191,6 +191,18 @@ def update_subject(
             details={"fields": sorted(changed)},
         )
     return subject
+
+
+def list_subjects(session: Session, trial: Trial) -> list[Subject]:
+    """The trial's subjects by subject ID, with their site and identifiers loaded (to count)."""
+    return list(
+        session.scalars(
+            select(Subject)
+            .where(Subject.trial_id == trial.id)
+            .options(selectinload(Subject.site), selectinload(Subject.identifiers))
+            .order_by(Subject.subject_id)
+        )
+    )
 
 
 def get_subject(session: Session, trial: Trial, subject_pk: int) -> Subject:

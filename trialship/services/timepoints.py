@@ -65,7 +65,7 @@ def parse_expected(value: object) -> list[dict[str, Any]]:
 TIMEPOINT_FIELDS: Spec = {
     "timepoint_id": lambda v: vr.identifier("timepoint_id", v),
     "description": lambda v: vr.text("description", v, vr="ST"),
-    "order": lambda v: vr.integer("order", 0 if v in (None, "") else v, minimum=0),
+    "order": lambda v: vr.integer("order", 0 if v in (None, "") else v, minimum=0, maximum=100_000),
     "day_offset": lambda v: vr.integer(
         "day_offset", 0 if v in (None, "") else v, minimum=-3650, maximum=36500
     ),

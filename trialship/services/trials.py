@@ -106,14 +106,13 @@ def create_trial(session: Session, actor: Actor, data: Mapping[str, object]) -> 
 def update_trial(
     session: Session, actor: Actor, trial: Trial, data: Mapping[str, object], today: dt.date
 ) -> Trial:
+    require(session, actor, trial, Capability.REGISTRY, today)
     values = validate(TRIAL_FIELDS, data, partial=True)
     # The approval and the status decide who may write: only admins change them.
-    needs_admin = {"irb_expiry", "status", "protocol_id"} & {
+    if {"irb_expiry", "status", "protocol_id"} & {
         k for k, v in values.items() if getattr(trial, k) != v
-    }
-    if needs_admin:
+    }:
         require_admin(actor)
-    require(session, actor, trial, Capability.REGISTRY, today)
     if (
         "protocol_id" in values
         and values["protocol_id"] != trial.protocol_id

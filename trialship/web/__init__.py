@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from trialship.app import Runtime, bootstrap
 from trialship.resources import data_dir
+
+
+class RowIdConverter(IntegerConverter):
+    def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def create_app(
@@ -26,6 +33,8 @@ def create_app(
         template_folder=str(data_dir("templates")),
         static_folder=str(Path(__file__).parent / "static"),
     )
+    # Row ids in URLs are 32-bit: a larger number is simply not found (never a DB overflow).
+    app.url_map.converters["int"] = RowIdConverter
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,
@@ -49,4 +58,9 @@ def create_app(
     from trialship.web.views import register_views
 
     register_views(app)
+
+    from trialship.web import api
+
+    app.register_blueprint(api.bp)
+    security.csrf.exempt(api.bp)
     return app

@@ -8,7 +8,7 @@ from typing import Any
 from flask import render_template, request
 
 from trialship.errors import TrialshipError
-from trialship.web.context import commit
+from trialship.web.context import commit, db
 
 
 def form_values(names: Iterable[str], *, checkboxes: Iterable[str] = ()) -> dict[str, Any]:
@@ -29,9 +29,10 @@ def save_or_rerender(
     try:
         result = action()
     except TrialshipError as exc:
-        page = render_template(
-            template, error=str(exc), error_field=exc.field, values=request.form, **context
-        )
+        # Nothing half-saved: drop whatever the service flushed before it refused.
+        db().rollback()
+        context.setdefault("values", request.form)
+        page = render_template(template, error=str(exc), error_field=exc.field, **context)
         return None, (page, exc.http_status)
     commit()
     return result, None

@@ -23,8 +23,8 @@ def _load_user(user_id: str) -> User | None:
 
 
 def _require_login() -> Response | None:
-    if request.endpoint in PUBLIC_ENDPOINTS or request.blueprint == "api":
-        return None  # the API authenticates by bearer token itself
+    if request.endpoint in PUBLIC_ENDPOINTS or request.path.startswith("/api/"):
+        return None  # the API authenticates by bearer token itself (and 404s in JSON)
     if not current_user.is_authenticated:
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
     return None
@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.session_protection = "strong"
-    csrf.init_app(app)
+    # Login first: an anonymous POST is sent to the login page, not told its CSRF token is bad.
     app.before_request(_require_login)
+    csrf.init_app(app)
     app.after_request(_headers)

@@ -6,8 +6,22 @@ from flask import Flask
 
 
 def register_views(app: Flask) -> None:
-    from trialship.web.views import auth, health, trials
+    from trialship.web.views import (
+        admin,
+        audit,
+        auth,
+        health,
+        members,
+        subjects,
+        timepoints,
+        trials,
+    )
 
     app.register_blueprint(health.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(trials.bp)
+    app.register_blueprint(subjects.bp)
+    app.register_blueprint(timepoints.bp)
+    app.register_blueprint(members.bp)
+    app.register_blueprint(admin.bp)
+    app.register_blueprint(audit.bp)

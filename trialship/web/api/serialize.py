@@ -1,0 +1,171 @@
+"""Explicit JSON shapes of the registry objects: dates as ISO text, enums as their values.
+
+Original patient identifiers are never part of any shape: a subject shows only how many it has.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from trialship.registry.models import Membership, Site, Subject, TimePoint, Trial, User
+from trialship.schedule import Cell, Window
+from trialship.services.authz import lock_reason
+from trialship.services.completeness import Matrix
+from trialship.services.subject_import import ImportResult, RowResult
+
+Json = dict[str, Any]
+
+
+def iso(value: dt.date | dt.datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def enum_value(value: enum.Enum | str | None) -> str | None:
+    if value is None:
+        return None
+    return str(value.value) if isinstance(value, enum.Enum) else str(value)
+
+
+def trial(obj: Trial, today: dt.date) -> Json:
+    return {
+        "id": obj.id,
+        "protocol_id": obj.protocol_id,
+        "short_name": obj.short_name,
+        "sponsor_name": obj.sponsor_name,
+        "protocol_name": obj.protocol_name,
+        "ethics_committee_name": obj.ethics_committee_name,
+        "ethics_approval_number": obj.ethics_approval_number,
+        "irb_expiry": iso(obj.irb_expiry),
+        "status": enum_value(obj.status),
+        "coordinating_center": obj.coordinating_center,
+        "deid_profile": obj.deid_profile,
+        "disc_media": obj.disc_media,
+        "disc_policy": obj.disc_policy,
+        "label_template": obj.label_template,
+        "missing_after_days": obj.missing_after_days,
+        "read_only_reason": lock_reason(obj, today),
+        "created_at": iso(obj.created_at),
+    }
+
+
+def site(obj: Site) -> Json:
+    return {"id": obj.id, "trial_id": obj.trial_id, "site_id": obj.site_id, "name": obj.name}
+
+
+def subject(obj: Subject) -> Json:
+    return {
+        "id": obj.id,
+        "trial_id": obj.trial_id,
+        "subject_id": obj.subject_id,
+        "reading_id": obj.reading_id,
+        "site_id": obj.site.site_id if obj.site is not None else None,
+        "status": enum_value(obj.status),
+        "consent_distribution": bool(obj.consent_distribution),
+        "baseline_date": iso(obj.baseline_date),
+        "identifier_count": len(obj.identifiers),
+        "created_at": iso(obj.created_at),
+    }
+
+
+def timepoint(obj: TimePoint) -> Json:
+    return {
+        "id": obj.id,
+        "trial_id": obj.trial_id,
+        "timepoint_id": obj.timepoint_id,
+        "description": obj.description,
+        "order": obj.order,
+        "day_offset": obj.day_offset,
+        "window_minus": obj.window_minus,
+        "window_plus": obj.window_plus,
+        "expected_exams": [
+            {
+                "modality": exam.modality,
+                "description_pattern": exam.description_pattern,
+                "count": exam.count,
+            }
+            for exam in obj.expected_exams
+        ],
+    }
+
+
+def window(obj: Window | None) -> Json | None:
+    if obj is None:
+        return None
+    return {"start": iso(obj.start), "target": iso(obj.target), "end": iso(obj.end)}
+
+
+def cell(obj: Cell, tp: TimePoint) -> Json:
+    return {
+        "timepoint_id": tp.timepoint_id,
+        "timepoint_pk": tp.id,
+        "state": enum_value(obj.state),
+        "window": window(obj.window),
+        "received": obj.received,
+        "expected": obj.expected,
+        "out_of_window": obj.out_of_window,
+    }
+
+
+def completeness(obj: Matrix, trial_obj: Trial) -> Json:
+    return {
+        "trial_id": trial_obj.id,
+        "date": iso(obj.today),
+        "timepoints": [
+            {"id": tp.id, "timepoint_id": tp.timepoint_id, "description": tp.description}
+            for tp in obj.timepoints
+        ],
+        "subjects": [
+            {
+                "id": row.subject.id,
+                "subject_id": row.subject.subject_id,
+                "baseline_date": iso(row.subject.baseline_date),
+                "cells": [cell(c, tp) for c, tp in zip(row.cells, obj.timepoints, strict=True)],
+            }
+            for row in obj.rows
+        ],
+        "totals": {enum_value(state): count for state, count in obj.totals().items()},
+    }
+
+
+def _row_values(values: dict[str, str]) -> Json:
+    # The identifiers column holds original MRNs: never echo it, only count its entries.
+    shown: Json = {k: v for k, v in values.items() if k != "identifiers"}
+    if "identifiers" in values:
+        shown["identifier_count"] = len([p for p in values["identifiers"].split(";") if p.strip()])
+    return shown
+
+
+def import_row(row: RowResult) -> Json:
+    return {"line": row.line, "values": _row_values(row.values), "errors": list(row.errors)}
+
+
+def import_result(result: ImportResult) -> Json:
+    return {
+        "ok": result.ok,
+        "committed": result.committed,
+        "row_count": len(result.rows),
+        "error_count": len(result.error_rows),
+        "rows": [import_row(row) for row in result.rows],
+    }
+
+
+def membership(obj: Membership) -> Json:
+    return {
+        "trial_id": obj.trial_id,
+        "protocol_id": obj.trial.protocol_id,
+        "role": enum_value(obj.role),
+    }
+
+
+def me(user: User) -> Json:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "name": user.name,
+        "is_admin": bool(user.is_admin),
+        "memberships": [
+            membership(m) for m in sorted(user.memberships, key=lambda m: m.trial.protocol_id)
+        ],
+    }

@@ -1,0 +1,515 @@
+"""The OpenAPI 3.1 document of /api/v1, written by hand from a small table of routes.
+
+tests/web/test_api_openapi.py checks that it validates, that every Flask rule under /api/v1 is
+in it, and that the input schemas name exactly the fields the services accept.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from trialship import __version__
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _text(description: str = "", max_length: int = 64) -> Schema:
+    schema: Schema = {"type": "string", "maxLength": max_length}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _nullable(schema: Schema) -> Schema:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+DATE: Schema = {"type": "string", "format": "date"}
+NULLABLE_DATE: Schema = _nullable(DATE)
+DATETIME: Schema = {"type": "string", "format": "date-time"}
+INTEGER: Schema = {"type": "integer"}
+
+
+def _input(properties: Schema, required: list[str] | None = None) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    return schema
+
+
+def _output(properties: Schema) -> Schema:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": sorted(properties),
+        "additionalProperties": False,
+    }
+
+
+def _list_of(name: str) -> Schema:
+    return _output({"items": {"type": "array", "items": ref(name)}})
+
+
+TRIAL_INPUT: Schema = {
+    "protocol_id": _text("Clinical Trial Protocol ID (0012,0020); unique"),
+    "sponsor_name": _text("Clinical Trial Sponsor Name (0012,0010)"),
+    "short_name": _text(),
+    "protocol_name": _text(),
+    "ethics_committee_name": _text(),
+    "ethics_approval_number": _text(),
+    "irb_expiry": {**NULLABLE_DATE, "description": "after this date the trial is read-only"},
+    "status": {"type": "string", "enum": ["active", "closed"]},
+    "coordinating_center": _text(),
+    "deid_profile": {"type": "string", "description": "de-identification profile (TOML)"},
+    "disc_media": {"type": "string", "enum": ["auto", "cd74", "cd80", "dvd", "dvd-dl", "bd25"]},
+    "disc_policy": {"type": "string", "enum": ["pack", "subject", "timepoint", "exam"]},
+    "label_template": _text(max_length=16),
+    "missing_after_days": {"type": "integer", "minimum": 0, "maximum": 3650},
+}
+SITE_INPUT: Schema = {"site_id": _text("the site's code in the trial"), "name": _text()}
+IDENTIFIER: Schema = _input({"mrn": _text("PatientID at the hospital"), "issuer": _text()}, ["mrn"])
+SUBJECT_INPUT: Schema = {
+    "subject_id": _text("Clinical Trial Subject ID (0012,0040); unique in the trial"),
+    "reading_id": _text("Clinical Trial Subject Reading ID (0012,0042)"),
+    "site_id": _nullable(_text("code of a site of this trial")),
+    "status": {"type": "string", "enum": ["screening", "enrolled", "withdrawn"]},
+    "consent_distribution": {"type": "boolean"},
+    "baseline_date": {
+        **NULLABLE_DATE,
+        "description": "day 0 of the schedule, 1900-01-01 to 2999-12-31",
+    },
+    "identifiers": {
+        "type": "array",
+        "writeOnly": True,
+        "description": "original patient identifiers; stored encrypted, never returned",
+        "items": IDENTIFIER,
+    },
+}
+EXPECTED_EXAM: Schema = _input(
+    {
+        "modality": {"type": "string", "pattern": "^[A-Za-z0-9_ ]{1,16}$"},
+        "description_pattern": _text("shell pattern on the Study/Series Description"),
+        "count": {"type": "integer", "minimum": 1, "maximum": 100},
+    },
+    ["modality"],
+)
+TIMEPOINT_INPUT: Schema = {
+    "timepoint_id": _text("Clinical Trial Time Point ID (0012,0050)"),
+    "description": _text(max_length=1024),
+    "order": {"type": "integer", "minimum": 0},
+    "day_offset": {"type": "integer", "minimum": -3650, "maximum": 36500},
+    "window_minus": {
+        "type": "integer",
+        "minimum": -3650,
+        "maximum": 3650,
+        "description": "days before the target; window_minus + window_plus must be >= 0",
+    },
+    "window_plus": {"type": "integer", "minimum": -3650, "maximum": 3650},
+    "expected_exams": {"type": "array", "items": EXPECTED_EXAM},
+}
+
+WINDOW: Schema = _output({"start": DATE, "target": DATE, "end": DATE})
+CELL_STATES = ["not_due", "due", "received", "late", "missing"]
+
+SCHEMAS: dict[str, Schema] = {
+    "ErrorBody": {
+        "type": "object",
+        "properties": {
+            "code": {
+                "type": "string",
+                "description": "stable machine-readable name, e.g. invalid, not_found",
+            },
+            "message": {"type": "string"},
+            "field": {"type": "string", "description": "the field at fault, if one"},
+        },
+        "required": ["code", "message"],
+    },
+    "Error": _output({"error": ref("ErrorBody")}),
+    "Trial": _output(
+        {
+            "id": INTEGER,
+            **{name: schema for name, schema in TRIAL_INPUT.items()},
+            "read_only_reason": {
+                "type": ["string", "null"],
+                "description": "why the trial is read-only (IRB expired, closed), or null",
+            },
+            "created_at": DATETIME,
+        }
+    ),
+    "TrialCreate": _input(TRIAL_INPUT, ["protocol_id", "sponsor_name", "short_name"]),
+    "TrialUpdate": _input(TRIAL_INPUT),
+    "TrialList": _list_of("Trial"),
+    "Site": _output({"id": INTEGER, "trial_id": INTEGER, **SITE_INPUT}),
+    "SiteCreate": _input(SITE_INPUT, ["site_id"]),
+    "SiteUpdate": _input(SITE_INPUT),
+    "SiteList": _list_of("Site"),
+    "Subject": _output(
+        {
+            "id": INTEGER,
+            "trial_id": INTEGER,
+            **{k: v for k, v in SUBJECT_INPUT.items() if k != "identifiers"},
+            "identifier_count": {"type": "integer", "minimum": 0},
+            "created_at": DATETIME,
+        }
+    ),
+    "SubjectCreate": _input(SUBJECT_INPUT, ["subject_id"]),
+    "SubjectUpdate": _input(SUBJECT_INPUT),
+    "SubjectList": _list_of("Subject"),
+    "ImportRow": _output(
+        {
+            "line": INTEGER,
+            "values": {
+                "type": "object",
+                "description": "the row's cells; the identifiers column is replaced by "
+                "identifier_count",
+                "additionalProperties": {"type": ["string", "integer"]},
+            },
+            "errors": {"type": "array", "items": {"type": "string"}},
+        }
+    ),
+    "ImportResult": {
+        "type": "object",
+        "properties": {
+            "ok": {"type": "boolean", "description": "every row is valid"},
+            "committed": {"type": "boolean"},
+            "row_count": INTEGER,
+            "error_count": INTEGER,
+            "rows": {"type": "array", "items": ref("ImportRow")},
+            "error": ref("ErrorBody"),
+        },
+        "required": ["ok", "committed", "row_count", "error_count", "rows"],
+    },
+    "ExpectedExam": _output(
+        {
+            "modality": {"type": "string"},
+            "description_pattern": {"type": "string"},
+            "count": {"type": "integer"},
+        }
+    ),
+    "TimePoint": _output(
+        {
+            "id": INTEGER,
+            "trial_id": INTEGER,
+            **{k: v for k, v in TIMEPOINT_INPUT.items() if k != "expected_exams"},
+            "expected_exams": {"type": "array", "items": ref("ExpectedExam")},
+        }
+    ),
+    "TimePointCreate": _input(TIMEPOINT_INPUT, ["timepoint_id"]),
+    "TimePointUpdate": _input(TIMEPOINT_INPUT),
+    "TimePointList": _list_of("TimePoint"),
+    "Window": WINDOW,
+    "Cell": _output(
+        {
+            "timepoint_id": {"type": "string"},
+            "timepoint_pk": INTEGER,
+            "state": {"type": "string", "enum": CELL_STATES},
+            "window": {
+                "oneOf": [ref("Window"), {"type": "null"}],
+                "description": "null when the subject has no baseline date",
+            },
+            "received": INTEGER,
+            "expected": INTEGER,
+            "out_of_window": INTEGER,
+        }
+    ),
+    "Completeness": _output(
+        {
+            "trial_id": INTEGER,
+            "date": {**DATE, "description": "the day the states were computed for"},
+            "timepoints": {
+                "type": "array",
+                "items": _output(
+                    {
+                        "id": INTEGER,
+                        "timepoint_id": {"type": "string"},
+                        "description": {"type": "string"},
+                    }
+                ),
+            },
+            "subjects": {
+                "type": "array",
+                "items": _output(
+                    {
+                        "id": INTEGER,
+                        "subject_id": {"type": "string"},
+                        "baseline_date": NULLABLE_DATE,
+                        "cells": {"type": "array", "items": ref("Cell")},
+                    }
+                ),
+            },
+            "totals": _output({state: INTEGER for state in CELL_STATES}),
+        }
+    ),
+    "Membership": _output(
+        {
+            "trial_id": INTEGER,
+            "protocol_id": {"type": "string"},
+            "role": {"type": "string", "enum": ["viewer", "media", "coordinator", "trial_admin"]},
+        }
+    ),
+    "Me": _output(
+        {
+            "id": INTEGER,
+            "email": {"type": "string"},
+            "name": {"type": "string"},
+            "is_admin": {"type": "boolean"},
+            "memberships": {"type": "array", "items": ref("Membership")},
+        }
+    ),
+}
+
+ERRORS = {
+    "400": ("BadRequest", "the body is not a JSON object"),
+    "401": ("Unauthorized", "no token, or an unknown or revoked one, or a disabled user"),
+    "403": ("Forbidden", "the user's role does not allow this, or the trial is read-only"),
+    "404": ("NotFound", "no such object in this trial"),
+    "409": ("Conflict", "the object exists already"),
+    "422": ("Invalid", "a field is invalid; error.field names it"),
+}
+
+
+def _error_response(description: str, *, challenge: bool = False) -> Schema:
+    response: Schema = {
+        "description": description,
+        "content": {"application/json": {"schema": ref("Error")}},
+    }
+    if challenge:
+        response["headers"] = {
+            "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}
+        }
+    return response
+
+
+def _param(name: str, description: str) -> Schema:
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description,
+        "schema": {"type": "integer", "minimum": 1},
+    }
+
+
+PARAMETERS = {
+    "trial_id": _param("trial_id", "the trial's id"),
+    "site_pk": _param("site_pk", "the site's id"),
+    "subject_pk": _param("subject_pk", "the subject's id (not its Subject ID)"),
+    "timepoint_pk": _param("timepoint_pk", "the time point's id"),
+    "commit": {
+        "name": "commit",
+        "in": "query",
+        "required": False,
+        "description": "false (default): a dry run; true: save every row, or none",
+        "schema": {"type": "boolean", "default": False},
+    },
+}
+
+
+def _json(schema: str) -> Schema:
+    return {"application/json": {"schema": ref(schema)}}
+
+
+def _operation(
+    operation_id: str,
+    summary: str,
+    tag: str,
+    *,
+    ok: tuple[str, str] | None = None,
+    created: str | None = None,
+    body: str | None = None,
+    errors: str = "",
+    extra: Schema | None = None,
+) -> Schema:
+    responses: Schema = {"401": {"$ref": "#/components/responses/Unauthorized"}}
+    if ok:
+        responses["200"] = {"description": ok[1], "content": _json(ok[0])}
+    if created:
+        responses["201"] = {
+            "description": "created",
+            "headers": {"Location": {"schema": {"type": "string"}}},
+            "content": _json(created),
+        }
+    for code in errors.split():
+        responses[code] = {"$ref": f"#/components/responses/{ERRORS[code][0]}"}
+    operation: Schema = {
+        "operationId": operation_id,
+        "summary": summary,
+        "tags": [tag],
+        "responses": dict(sorted(responses.items())),
+    }
+    if body:
+        operation["requestBody"] = {"required": True, "content": _json(body)}
+    operation.update(extra or {})
+    return operation
+
+
+def _import_operation() -> Schema:
+    operation = _operation(
+        "importSubjects",
+        "Import subjects from CSV: a dry run, or all rows at once",
+        "subjects",
+        ok=("ImportResult", "the dry run: every row with its errors"),
+        errors="403 404",
+    )
+    operation["description"] = (
+        "The body is a CSV file (UTF-8; comma, semicolon or tab) with a header naming columns "
+        "among subject_id, reading_id, site_id, status, consent_distribution, baseline_date, "
+        "identifiers (MRN|ISSUER separated by ';')."
+    )
+    operation["parameters"] = [{"$ref": "#/components/parameters/commit"}]
+    operation["requestBody"] = {
+        "required": True,
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+    operation["responses"]["201"] = {
+        "description": "committed: every row was saved",
+        "content": _json("ImportResult"),
+    }
+    operation["responses"]["415"] = _error_response("the body is not sent as text/csv")
+    operation["responses"]["422"] = {
+        "description": "the file is unreadable (error.field is file), or with commit=true a row "
+        "failed and nothing was saved (rows say which)",
+        "content": _json("ImportResult"),
+    }
+    operation["responses"] = dict(sorted(operation["responses"].items()))
+    return operation
+
+
+def _collection(
+    path_params: list[str], noun: str, schema: str, tag: str, *, create_errors: str
+) -> Schema:
+    return {
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in path_params],
+        "get": _operation(
+            f"list{noun}s",
+            f"List the {tag}",
+            tag,
+            ok=(f"{schema}List", f"the {tag}"),
+            errors="403 404" if path_params else "",
+        ),
+        "post": _operation(
+            f"create{noun}",
+            f"Create a {noun.lower()}",
+            tag,
+            created=schema,
+            body=f"{schema}Create",
+            errors=create_errors,
+        ),
+    }
+
+
+def _item(path_params: list[str], noun: str, schema: str, tag: str) -> Schema:
+    return {
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in path_params],
+        "get": _operation(
+            f"get{noun}", f"Get a {noun.lower()}", tag, ok=(schema, noun), errors="403 404"
+        ),
+        "patch": _operation(
+            f"update{noun}",
+            f"Change some fields of a {noun.lower()}",
+            tag,
+            ok=(schema, f"the changed {noun.lower()}"),
+            body=f"{schema}Update",
+            errors="400 403 404 409 422",
+        ),
+    }
+
+
+T = ["trial_id"]
+PATHS: dict[str, Schema] = {
+    "/me": {
+        "get": _operation(
+            "getMe", "The token's user and their trial memberships", "me", ok=("Me", "the user")
+        )
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "getOpenApi",
+            "summary": "This document",
+            "tags": ["meta"],
+            "responses": {
+                "200": {
+                    "description": "the OpenAPI document",
+                    "content": {"application/json": {"schema": {"type": "object"}}},
+                },
+                "401": {"$ref": "#/components/responses/Unauthorized"},
+            },
+        }
+    },
+    "/trials": _collection([], "Trial", "Trial", "trials", create_errors="400 403 409 422"),
+    "/trials/{trial_id}": _item(T, "Trial", "Trial", "trials"),
+    "/trials/{trial_id}/sites": _collection(
+        T, "Site", "Site", "sites", create_errors="400 403 404 409 422"
+    ),
+    "/trials/{trial_id}/sites/{site_pk}": _item([*T, "site_pk"], "Site", "Site", "sites"),
+    "/trials/{trial_id}/subjects": _collection(
+        T, "Subject", "Subject", "subjects", create_errors="400 403 404 409 422"
+    ),
+    "/trials/{trial_id}/subjects/import": {
+        "parameters": [{"$ref": "#/components/parameters/trial_id"}],
+        "post": _import_operation(),
+    },
+    "/trials/{trial_id}/subjects/{subject_pk}": _item(
+        [*T, "subject_pk"], "Subject", "Subject", "subjects"
+    ),
+    "/trials/{trial_id}/timepoints": _collection(
+        T, "TimePoint", "TimePoint", "timepoints", create_errors="400 403 404 409 422"
+    ),
+    "/trials/{trial_id}/timepoints/{timepoint_pk}": _item(
+        [*T, "timepoint_pk"], "TimePoint", "TimePoint", "timepoints"
+    ),
+    "/trials/{trial_id}/completeness": {
+        "parameters": [{"$ref": "#/components/parameters/trial_id"}],
+        "get": _operation(
+            "getCompleteness",
+            "Subjects x time points: the state and visit window of each cell, and totals",
+            "completeness",
+            ok=("Completeness", "the matrix as of today"),
+            errors="403 404 422",
+        ),
+    },
+}
+
+
+@cache
+def document() -> Schema:
+    """The OpenAPI document (built once; callers must not change it)."""
+    responses = {
+        name: _error_response(description, challenge=name == "Unauthorized")
+        for name, description in ERRORS.values()
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "trialship API",
+            "version": __version__,
+            "description": "The registry of a clinical-trial imaging office: trials, sites, "
+            "subjects, time points and completeness. Every request needs "
+            '`Authorization: Bearer <token>`. Errors are `{"error": {code, message, field?}}`. '
+            "Original patient identifiers can be written but are never returned.",
+        },
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearerAuth": []}],
+        "tags": [
+            {"name": name}
+            for name in ["me", "trials", "sites", "subjects", "timepoints", "completeness", "meta"]
+        ],
+        "paths": PATHS,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "an API token created on the user's page or with the CLI",
+                }
+            },
+            "schemas": SCHEMAS,
+            "parameters": PARAMETERS,
+            "responses": responses,
+        },
+    }

@@ -1,0 +1,308 @@
+"""Routes of the JSON API. Every request carries `Authorization: Bearer <token>`.
+
+Views parse the body, call the same services as the web UI, commit, and serialize; services
+validate, check roles and audit. Errors become `{"error": {"code", "message", "field"?}}`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request, url_for
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import BadRequest, HTTPException, MethodNotAllowed, NotFound
+from werkzeug.routing import Map
+from werkzeug.wrappers import Response
+
+from trialship import vr
+from trialship.errors import Unauthorized, ValidationError
+from trialship.registry.models import Trial
+from trialship.services import subject_import, subjects, timepoints, trials
+from trialship.services.authz import Capability, require
+from trialship.services.completeness import completeness as completeness_matrix
+from trialship.services.users import user_for_token
+from trialship.web.api import serialize
+from trialship.web.api.spec import document
+from trialship.web.context import actor, commit, db, runtime, today
+from trialship.web.errors import error_response
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+CSV_TYPES = {"", "text/csv", "text/plain", "application/octet-stream"}
+CHALLENGE = 'Bearer realm="trialship"'
+
+
+# -- authentication and errors ------------------------------------------------------------
+
+
+def _unauthorized(message: str, *, invalid_token: bool) -> Response:
+    response = error_response(401, Unauthorized.code, message)
+    challenge = CHALLENGE + (', error="invalid_token"' if invalid_token else "")
+    response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+@bp.before_request
+def _authenticate() -> Response | None:
+    scheme, _, token = request.headers.get("Authorization", "").strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or len(token.split()) != 1 or len(token) > 512:
+        return _unauthorized(
+            "send an API token as 'Authorization: Bearer <token>'", invalid_token=False
+        )
+    try:
+        user = user_for_token(db(), token)
+    except Unauthorized as exc:
+        db().rollback()
+        return _unauthorized(exc.message, invalid_token=True)
+    commit()  # the token's last_used_at
+    g.api_user = user
+    return None
+
+
+@bp.errorhandler(IntegrityError)
+def _integrity_error(_exc: IntegrityError) -> Response:
+    # Services check for duplicates first; this is the race of two requests creating the same.
+    db().rollback()
+    return error_response(409, "conflict", "the object exists already (a concurrent change)")
+
+
+@bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def unmatched(rest: str) -> Response:
+    """Any other URL under /api/v1: a JSON 404 or 405 (never the login page)."""
+    rules = [
+        rule.empty()
+        for rule in current_app.url_map.iter_rules()
+        if rule.endpoint.startswith("api.") and rule.endpoint != "api.unmatched"
+    ]
+    adapter = Map(rules, merge_slashes=False).bind("localhost")
+    try:
+        adapter.match(request.path, request.method)
+    except MethodNotAllowed as exc:
+        allowed = sorted(exc.valid_methods or [])
+        response = error_response(
+            405,
+            "method_not_allowed",
+            f"{request.method} is not allowed here; use {', '.join(allowed)}",
+        )
+        response.headers["Allow"] = ", ".join(allowed)
+        return response
+    except HTTPException:
+        pass  # NotFound, or a slash redirect this API does not offer
+    return error_response(404, "not_found", NotFound.description)
+
+
+# -- request helpers ------------------------------------------------------------------------
+
+
+def json_body() -> dict[str, Any]:
+    """The request body as a JSON object: 400 unless it is one."""
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw) if raw.strip() else None
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise BadRequest("the body must be a JSON object")
+    return data
+
+
+def _trial(trial_id: int) -> Trial:
+    return trials.get_trial(db(), actor(), trial_id, today())
+
+
+def _ok(payload: object) -> Response:
+    return jsonify(payload)
+
+
+def _created(payload: dict[str, Any], location: str) -> tuple[Response, int, dict[str, str]]:
+    return jsonify(payload), 201, {"Location": location}
+
+
+# -- the caller -----------------------------------------------------------------------------
+
+
+@bp.get("/me")
+def me() -> Response:
+    return _ok(serialize.me(g.api_user))
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return _ok(document())
+
+
+# -- trials ---------------------------------------------------------------------------------
+
+
+@bp.get("/trials")
+def list_trials() -> Response:
+    return _ok({"items": [serialize.trial(t, today()) for t in trials.list_trials(db(), actor())]})
+
+
+@bp.post("/trials")
+def create_trial() -> tuple[Response, int, dict[str, str]]:
+    trial = trials.create_trial(db(), actor(), json_body())
+    commit()
+    return _created(serialize.trial(trial, today()), url_for(".get_trial", trial_id=trial.id))
+
+
+@bp.get("/trials/<int:trial_id>")
+def get_trial(trial_id: int) -> Response:
+    return _ok(serialize.trial(_trial(trial_id), today()))
+
+
+@bp.patch("/trials/<int:trial_id>")
+def update_trial(trial_id: int) -> Response:
+    trial = _trial(trial_id)
+    trials.update_trial(db(), actor(), trial, json_body(), today())
+    commit()
+    return _ok(serialize.trial(trial, today()))
+
+
+# -- sites ----------------------------------------------------------------------------------
+
+
+@bp.get("/trials/<int:trial_id>/sites")
+def list_sites(trial_id: int) -> Response:
+    return _ok({"items": [serialize.site(s) for s in _trial(trial_id).sites]})
+
+
+@bp.post("/trials/<int:trial_id>/sites")
+def create_site(trial_id: int) -> tuple[Response, int, dict[str, str]]:
+    trial = _trial(trial_id)
+    site = trials.add_site(db(), actor(), trial, json_body(), today())
+    commit()
+    return _created(serialize.site(site), url_for(".get_site", trial_id=trial.id, site_pk=site.id))
+
+
+@bp.get("/trials/<int:trial_id>/sites/<int:site_pk>")
+def get_site(trial_id: int, site_pk: int) -> Response:
+    return _ok(serialize.site(trials.get_site(db(), _trial(trial_id), site_pk)))
+
+
+@bp.patch("/trials/<int:trial_id>/sites/<int:site_pk>")
+def update_site(trial_id: int, site_pk: int) -> Response:
+    site = trials.get_site(db(), _trial(trial_id), site_pk)
+    trials.update_site(db(), actor(), site, json_body(), today())
+    commit()
+    return _ok(serialize.site(site))
+
+
+# -- subjects -------------------------------------------------------------------------------
+
+
+@bp.get("/trials/<int:trial_id>/subjects")
+def list_subjects(trial_id: int) -> Response:
+    trial = _trial(trial_id)
+    return _ok({"items": [serialize.subject(s) for s in subjects.list_subjects(db(), trial)]})
+
+
+@bp.post("/trials/<int:trial_id>/subjects")
+def create_subject(trial_id: int) -> tuple[Response, int, dict[str, str]]:
+    trial = _trial(trial_id)
+    data = json_body()
+    subject = subjects.add_subject(db(), actor(), runtime().vault, trial, data, today())
+    commit()
+    return _created(
+        serialize.subject(subject),
+        url_for(".get_subject", trial_id=trial.id, subject_pk=subject.id),
+    )
+
+
+@bp.get("/trials/<int:trial_id>/subjects/<int:subject_pk>")
+def get_subject(trial_id: int, subject_pk: int) -> Response:
+    return _ok(serialize.subject(subjects.get_subject(db(), _trial(trial_id), subject_pk)))
+
+
+@bp.patch("/trials/<int:trial_id>/subjects/<int:subject_pk>")
+def update_subject(trial_id: int, subject_pk: int) -> Response:
+    subject = subjects.get_subject(db(), _trial(trial_id), subject_pk)
+    data = json_body()
+    subjects.update_subject(db(), actor(), runtime().vault, subject, data, today())
+    commit()
+    return _ok(serialize.subject(subject))
+
+
+@bp.post("/trials/<int:trial_id>/subjects/import")
+def import_subjects(trial_id: int) -> Response | tuple[Response, int]:
+    """A CSV file as the body; `?commit=true` saves all rows, or none if any row fails."""
+    trial = _trial(trial_id)
+    # The role first: a caller who may not import learns nothing about the body it sent.
+    require(db(), actor(), trial, Capability.REGISTRY, today())
+    if request.mimetype not in CSV_TYPES:
+        return error_response(
+            415, "unsupported_media_type", "send the CSV file as the body with type text/csv"
+        )
+    save = vr.boolean("commit", request.args.get("commit", "false"))
+    settings = runtime().settings
+    result = subject_import.import_subjects(
+        db(),
+        actor(),
+        runtime().vault,
+        trial,
+        request.get_data(cache=False),
+        today=today(),
+        commit=save,
+        max_bytes=settings.csv_max_bytes,
+        max_rows=settings.csv_max_rows,
+    )
+    body = serialize.import_result(result)
+    if save and not result.committed:
+        db().rollback()
+        failed = len(result.error_rows)
+        body["error"] = {
+            "code": ValidationError.code,
+            "message": f"{failed} row(s) have errors: nothing was saved",
+            "field": "file",
+        }
+        return jsonify(body), 422
+    if result.committed:
+        commit()
+        return jsonify(body), 201
+    db().rollback()
+    return jsonify(body), 200
+
+
+# -- time points ----------------------------------------------------------------------------
+
+
+@bp.get("/trials/<int:trial_id>/timepoints")
+def list_timepoints(trial_id: int) -> Response:
+    trial = _trial(trial_id)
+    return _ok({"items": [serialize.timepoint(t) for t in timepoints.list_timepoints(db(), trial)]})
+
+
+@bp.post("/trials/<int:trial_id>/timepoints")
+def create_timepoint(trial_id: int) -> tuple[Response, int, dict[str, str]]:
+    trial = _trial(trial_id)
+    timepoint = timepoints.add_timepoint(db(), actor(), trial, json_body(), today())
+    commit()
+    return _created(
+        serialize.timepoint(timepoint),
+        url_for(".get_timepoint", trial_id=trial.id, timepoint_pk=timepoint.id),
+    )
+
+
+@bp.get("/trials/<int:trial_id>/timepoints/<int:timepoint_pk>")
+def get_timepoint(trial_id: int, timepoint_pk: int) -> Response:
+    return _ok(serialize.timepoint(timepoints.get_timepoint(db(), _trial(trial_id), timepoint_pk)))
+
+
+@bp.patch("/trials/<int:trial_id>/timepoints/<int:timepoint_pk>")
+def update_timepoint(trial_id: int, timepoint_pk: int) -> Response:
+    timepoint = timepoints.get_timepoint(db(), _trial(trial_id), timepoint_pk)
+    timepoints.update_timepoint(db(), actor(), timepoint, json_body(), today())
+    commit()
+    return _ok(serialize.timepoint(timepoint))
+
+
+# -- completeness ---------------------------------------------------------------------------
+
+
+@bp.get("/trials/<int:trial_id>/completeness")
+def completeness(trial_id: int) -> Response:
+    trial = _trial(trial_id)
+    matrix = completeness_matrix(db(), trial, today())
+    return _ok(serialize.completeness(matrix, trial))
