@@ -9,7 +9,7 @@ import dataclasses
 import os
 import secrets
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -111,7 +111,7 @@ def load_settings(
     return Settings(**values)
 
 
-def _read_or_create_key(path: Path, make: Any) -> str:
+def _read_or_create_key(path: Path, make: Callable[[], str]) -> str:
     """Read a key file, creating it with mode 0600 on first run."""
     if path.exists():
         return path.read_text(encoding="ascii").strip()

@@ -77,7 +77,7 @@ def trial_show(protocol_id: str, as_json: bool) -> None:
     with unit_of_work() as (runtime, session):
         found = find_trial(session, runtime, protocol_id)
         matrix = completeness(session, found, runtime.today())
-        info = {
+        info: dict[str, Any] = {
             "protocol_id": found.protocol_id,
             "short_name": found.short_name,
             "sponsor_name": found.sponsor_name,

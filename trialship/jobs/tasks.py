@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 
 def register_tasks(queue: Huey, runtime: Runtime) -> None:
-    @queue.periodic_task(crontab(minute="5"))
+    @queue.periodic_task(crontab(minute="5"))  # type: ignore[untyped-decorator]
     def irb_expiry() -> int:
         """Hourly: record in the audit trail each trial whose IRB approval has lapsed."""
         with runtime.db.unit_of_work() as session:

@@ -41,7 +41,7 @@ def completeness(session: Session, trial: Trial, today: dt.date) -> Matrix:
             select(Subject).where(Subject.trial_id == trial.id).order_by(Subject.subject_id)
         )
     )
-    exams: dict[tuple[int, int], list[dt.date | None]] = defaultdict(list)
+    exams: dict[tuple[int, int | None], list[dt.date | None]] = defaultdict(list)
     for subject_pk, timepoint_pk, study_date in session.execute(
         select(Exam.subject_pk, Exam.timepoint_pk, Exam.study_date).where(
             Exam.trial_id == trial.id,

@@ -16,7 +16,7 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 
 
-@login_manager.user_loader
+@login_manager.user_loader  # type: ignore[untyped-decorator]
 def _load_user(user_id: str) -> User | None:
     user = db().get(User, int(user_id)) if user_id.isdigit() else None
     return user if user is not None and user.active else None
