@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
@@ -135,6 +136,9 @@ class Trial(Base):
     disc_media: Mapped[str] = mapped_column(String(10), default="auto")
     disc_policy: Mapped[str] = mapped_column(String(10), default="pack")
     label_template: Mapped[str] = mapped_column(String(64), default="cd_face")
+    # The trial's de-identification secret (UID remapping, date shifts), Fernet-encrypted;
+    # made on first use so that it never appears in the profile text users see.
+    uid_secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     missing_after_days: Mapped[int] = mapped_column(Integer, default=30)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -238,6 +242,7 @@ class ExpectedExam(Base):
 
 class Exam(Base):
     __tablename__ = "exams"
+    __table_args__ = (UniqueConstraint("trial_id", "study_uid_hash"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
@@ -250,6 +255,16 @@ class Exam(Base):
     description: Mapped[str] = mapped_column(String(64), default="")
     state: Mapped[ExamState] = mapped_column(_enum(ExamState), default=ExamState.RECEIVED)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Keyed hash of the original StudyInstanceUID: the same study imported again is this exam.
+    study_uid_hash: Mapped[str | None] = mapped_column(String(64))
+    study_instance_uid: Mapped[str] = mapped_column(String(64), default="")
+    timepoint_confirmed: Mapped[bool] = mapped_column(Boolean, default=True)
+    needs_pixel_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    pixel_reviewed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    file_count: Mapped[int] = mapped_column(Integer, default=0)
+    total_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    receipt: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    message: Mapped[str] = mapped_column(Text, default="")
 
     subject: Mapped[Subject] = relationship(back_populates="exams")
     timepoint: Mapped[TimePoint | None] = relationship()
@@ -324,3 +339,7 @@ class Job(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+# The imaging tables live in their own module; importing it here completes the metadata.
+from trialship.registry import imaging  # noqa: E402, F401
