@@ -1,0 +1,185 @@
+"""Benchmark: trialship DICOMDIR + ISO against dcmtk dcmmkdir + genisoimage on the same files.
+
+    python bench/media.py                 # 1,000 files of ~490 KB (about 490 MB)
+    python bench/media.py --files 10000   # 10,000 files (~4.9 GB of disk in the work folder)
+
+Each variant runs in its own child process, in turn, so peak RSS (ru_maxrss) belongs to that
+variant alone: the trialship child reports its own, the dcmtk child reports its children's.
+Files are generated once and stay in the page cache for every variant, so the figures compare
+CPU and write cost, not cold reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
+
+CT_IMAGE = "1.2.840.10008.5.1.4.1.1.2"
+PER_SERIES = 100
+PER_PATIENT = 500
+
+
+def _setup_argparser(args: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=490_000, help="approximate bytes per file")
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--one", choices=["trialship", "trialship-noverify", "dcmtk"])
+    parser.add_argument("--src", type=Path)
+    parser.add_argument("--out", type=Path)
+    return parser.parse_args(args)
+
+
+def generate(root: Path, count: int, size: int) -> list[Path]:
+    """CT files in a PS3.10 layout dcmmkdir accepts: DICOM/Pn/Sn/En/In (same as trialship's)."""
+    rows = 512
+    columns = max(1, (size - 1_000) // (rows * 2))
+    block = bytearray(os.urandom(rows * columns * 2))
+    paths = []
+    study = series = ""
+    for n in range(count):
+        p, s, e, i = n // PER_PATIENT, 0, (n % PER_PATIENT) // PER_SERIES, n % PER_SERIES
+        if n % PER_PATIENT == 0:
+            study = generate_uid()
+        if n % PER_SERIES == 0:
+            series = generate_uid()
+        ds = Dataset()
+        ds.SOPClassUID = UID(CT_IMAGE)
+        ds.SOPInstanceUID = generate_uid()
+        ds.StudyDate, ds.StudyTime, ds.AccessionNumber = "20240105", "101500", ""
+        ds.Modality, ds.StudyDescription = "CT", "BASELINE"
+        ds.PatientName, ds.PatientID = f"SUBJECT^{p + 1:04d}", f"SUBJ{p + 1:04d}"
+        ds.PatientIdentityRemoved = "YES"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", e + 1, i + 1
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.Rows, ds.Columns = rows, columns
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+        block[:8] = n.to_bytes(8, "little")  # every file hashes differently
+        ds.PixelData = bytes(block)
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        folder = root / "DICOM" / f"P{p + 1:07d}" / f"S{s + 1:07d}" / f"E{e + 1:07d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"I{i + 1:07d}"
+        ds.save_as(path, enforce_file_format=True)
+        paths.append(path)
+    return paths
+
+
+def run_trialship(src: Path, out: Path, verify: bool) -> dict[str, float]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from trialship.media.build import DiscFile, build_disc
+    from trialship.media.capacity import Medium
+    from trialship.media.dicomdir import entry_from_file, number_entries
+
+    start = time.perf_counter()
+    paths = sorted(p for p in (src / "DICOM").rglob("I*") if p.is_file())
+    entries = {}
+    for path in paths:
+        entry = entry_from_file(path)
+        entries[entry.sop_instance_uid] = (path, entry)
+    numbered = number_entries(e for _, e in entries.values())
+    files = [DiscFile(entries[e.sop_instance_uid][0], e.file_id, e) for e in numbered if e.file_id]
+    headers = time.perf_counter()
+    total = sum(f.src_path.stat().st_size for f in files)
+    medium = Medium.CD80 if total < 650e6 else Medium.DVD if total < 4.5e9 else Medium.DVD_DL
+    built = build_disc(
+        files,
+        out,
+        fileset_id="BENCH",
+        fileset_uid=generate_uid(),
+        medium=medium,
+        readme_text="bench",
+        verify=verify,
+    )
+    done = time.perf_counter()
+    return {"headers_s": headers - start, "build_s": done - headers, "image_bytes": built.bytes}
+
+
+def run_dcmtk(src: Path, out: Path) -> dict[str, float]:
+    start = time.perf_counter()
+    subprocess.run(["dcmmkdir", "+r", "DICOM"], cwd=src, check=True, capture_output=True)
+    dicomdir = time.perf_counter()
+    subprocess.run(["genisoimage", "-quiet", "-o", str(out), str(src)], check=True)
+    done = time.perf_counter()
+    (src / "DICOMDIR").unlink()
+    return {
+        "headers_s": dicomdir - start,
+        "build_s": done - dicomdir,
+        "image_bytes": out.stat().st_size,
+    }
+
+
+def child(args: argparse.Namespace) -> None:
+    start = time.perf_counter()
+    if args.one == "dcmtk":
+        result = run_dcmtk(args.src, args.out)
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    else:
+        result = run_trialship(args.src, args.out, verify=args.one == "trialship")
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result.update(total_s=time.perf_counter() - start, peak_rss_mb=rss / 1024)
+    print(json.dumps(result))
+
+
+def main(args: list[str] | None = None) -> None:
+    opts = _setup_argparser(args)
+    if opts.one:
+        child(opts)
+        return
+    for tool in ("dcmmkdir", "genisoimage"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is missing: install dcmtk and genisoimage")
+    work = Path(tempfile.mkdtemp(prefix="trialship-bench-", dir=opts.workdir))
+    try:
+        src = work / "src"
+        t = time.perf_counter()
+        paths = generate(src, opts.files, opts.size)
+        payload = sum(p.stat().st_size for p in paths)
+        print(
+            f"{opts.files} files, {payload / 1e6:.0f} MB, generated in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
+        rows = {}
+        for variant in ("trialship", "trialship-noverify", "dcmtk"):
+            out = work / f"{variant}.iso"
+            proc = subprocess.run(
+                [sys.executable, __file__, "--one", variant, "--src", str(src), "--out", str(out)],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            rows[variant] = json.loads(proc.stdout.strip().splitlines()[-1])
+            out.unlink()
+        base = rows["dcmtk"]["total_s"]
+        print(
+            f"{'variant':<22}{'step 1 s':>20}{'step 2 s':>17}{'total s':>9}"
+            f"{'peak RSS MB':>13}{'vs dcmtk':>10}"
+        )
+        for name, r in rows.items():
+            print(
+                f"{name:<22}{r['headers_s']:>20.2f}{r['build_s']:>17.2f}{r['total_s']:>9.2f}"
+                f"{r['peak_rss_mb']:>13.0f}{r['total_s'] / base:>9.2f}x"
+            )
+        print("trialship: step 1 = read every header; step 2 = DICOMDIR, SHA-256s, image (+ check)")
+        print("dcmtk: step 1 = dcmmkdir +r (headers + DICOMDIR); step 2 = genisoimage (no hashes)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""MANIFEST.CSV: every file on the disc with its size and SHA-256, for the sponsor to check."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from trialship.media.errors import MediaError
+
+MANIFEST_NAME = "MANIFEST.CSV"
+README_NAME = "README.TXT"
+DICOMDIR_NAME = "DICOMDIR"
+HEADER = ("path", "sop_instance_uid", "size", "sha256")
+CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    """One file on the disc. `path` is relative to the disc root, "/"-separated, no version."""
+
+    path: str
+    sop_instance_uid: str
+    size: int
+    sha256: str
+
+
+def manifest_csv(rows: Iterable[ManifestRow]) -> bytes:
+    """The CSV (RFC 4180, CRLF line ends so Windows tools open it as-is)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(HEADER)
+    for row in rows:
+        writer.writerow((row.path, row.sop_instance_uid, row.size, row.sha256))
+    return buffer.getvalue().encode("ascii")
+
+
+def parse_manifest(data: bytes) -> list[ManifestRow]:
+    reader = csv.reader(io.StringIO(data.decode("ascii")))
+    header = next(reader, None)
+    if tuple(header or ()) != HEADER:
+        raise MediaError(f"{MANIFEST_NAME} does not start with the header {','.join(HEADER)}")
+    try:
+        return [ManifestRow(path, uid, int(size), sha) for path, uid, size, sha in reader]
+    except ValueError as exc:
+        raise MediaError(f"{MANIFEST_NAME} has a malformed line: {exc}") from exc
+
+
+def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> tuple[int, str]:
+    """(size, SHA-256 hex) of a file, read in 1 MiB chunks; `progress` gets each chunk's size."""
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as fp:
+            while chunk := fp.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+    except OSError as exc:
+        raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return size, digest.hexdigest()
+
+
+def hash_bytes(data: bytes) -> tuple[int, str]:
+    return len(data), hashlib.sha256(data).hexdigest()
