@@ -133,3 +133,27 @@ def test_users_and_tokens(cli) -> None:
 def test_db_check_passes_after_init(cli) -> None:
     result = cli("db", "check")
     assert result.exit_code == 0 and "agree" in result.output
+
+
+def test_trial_profile_export_and_import_keep_the_secret(cli, tmp_path: Path) -> None:
+    from trialship.deid import parse_profile
+
+    cli("trial", "add", "--protocol-id", "P1", "--sponsor", "Acme", "--short-name", "N")
+    plain = cli("trial", "profile", "export", "P1")
+    assert plain.exit_code == 0 and "uid_secret" not in plain.output
+    assert 'protocol_id = "P1"' in plain.output
+    full = cli("trial", "profile", "export", "P1", "--include-secret")
+    profile = parse_profile(full.output)
+    assert profile.trial.protocol_id == "P1" and len(profile.uid_secret or b"") >= 32
+    again = cli("trial", "profile", "export", "P1", "--include-secret")
+    assert again.output == full.output  # the secret is made once and kept
+    standalone = tmp_path / "profile.toml"
+    standalone.write_text(
+        '[trial]\nsponsor_name = "X"\nprotocol_id = "OTHER"\n[deid]\n'
+        'options = ["clean_descriptors"]\nuid_secret = "' + "s" * 40 + '"\n'
+    )
+    assert cli("trial", "profile", "import", "P1", str(standalone)).exit_code == 0
+    imported = parse_profile(cli("trial", "profile", "export", "P1", "--include-secret").output)
+    assert imported.uid_secret == b"s" * 40
+    assert imported.trial.protocol_id == "P1"  # the registry's trial fields win
+    assert "trial.profile_export" in cli("audit", "--action", "trial.profile").output

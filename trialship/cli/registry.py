@@ -16,7 +16,15 @@ from trialship.cli import (
     unit_of_work,
 )
 from trialship.errors import ValidationError
-from trialship.services import audit, subject_import, subjects, timepoints, trials, users
+from trialship.services import (
+    audit,
+    subject_import,
+    subjects,
+    timepoints,
+    trial_profile,
+    trials,
+    users,
+)
 
 # -- the registry -------------------------------------------------------------------------
 
@@ -299,3 +307,46 @@ def audit_cmd(protocol_id: str | None, email: str | None, action: str, limit: in
         )
         if total > len(events):
             click.echo(f"({len(events)} of {total} shown)", err=True)
+
+
+@trial.group("profile")
+def trial_profile_group() -> None:
+    """The trial's de-identification profile (TOML, as `trialship deid --profile` reads)."""
+
+
+@trial_profile_group.command("export")
+@click.argument("protocol_id")
+@click.option(
+    "--include-secret",
+    is_flag=True,
+    help="Include the trial's UID secret (audited): needed to de-identify elsewhere "
+    "with the same UIDs and date shifts.",
+)
+def trial_profile_export(protocol_id: str, include_secret: bool) -> None:
+    """Print the trial's profile as TOML."""
+    with unit_of_work() as (runtime, session):
+        found = find_trial(session, runtime, protocol_id)
+        click.echo(
+            trial_profile.export_profile(
+                session,
+                cli_actor(),
+                runtime.vault,
+                found,
+                include_secret=include_secret,
+                today=runtime.today(),
+            ),
+            nl=False,
+        )
+
+
+@trial_profile_group.command("import")
+@click.argument("protocol_id")
+@click.argument("profile_file", type=click.File("r", encoding="utf-8"))
+def trial_profile_import(protocol_id: str, profile_file: Any) -> None:
+    """Adopt a standalone PROFILE_FILE: its [deid] settings, and its secret if it has one."""
+    with unit_of_work() as (runtime, session):
+        found = find_trial(session, runtime, protocol_id)
+        trial_profile.import_profile(
+            session, cli_actor(), runtime.vault, found, profile_file.read(), runtime.today()
+        )
+        click.echo(f"Profile of {found.protocol_id} replaced from {profile_file.name}.")

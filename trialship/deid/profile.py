@@ -6,7 +6,7 @@ import enum
 import hashlib
 import json
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,6 +105,13 @@ def parse_profile(text: str, *, read_secret_file: Callable[[str], bytes] | None 
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ProfileError("toml", str(exc)) from None
+    return profile_from_data(data, read_secret_file=read_secret_file)
+
+
+def profile_from_data(
+    data: Mapping[str, Any], *, read_secret_file: Callable[[str], bytes] | None = None
+) -> Profile:
+    """Validate a profile already parsed from TOML (the registry composes its own)."""
     unknown_keys(data, {"trial", "deid"}, "")
     trial_table = subtable(data, "trial", "trial")
     unknown_keys(trial_table, _TRIAL_KEYS, "trial")

@@ -15,6 +15,7 @@ from trialship.registry.models import Membership, Site, Trial, TrialStatus
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require, require_admin
 from trialship.services.fields import Spec, apply, validate
+from trialship.services.trial_profile import check_deid_text, default_deid_text
 
 DISC_MEDIA = ["auto", "cd74", "cd80", "dvd", "dvd-dl", "bd25"]
 DISC_POLICIES = ["pack", "subject", "timepoint", "exam"]
@@ -89,6 +90,7 @@ def create_trial(session: Session, actor: Actor, data: Mapping[str, object]) -> 
             f"a trial with protocol ID {values['protocol_id']} exists already", field="protocol_id"
         )
     trial = Trial(**values)
+    trial.deid_profile = check_deid_text(trial, trial.deid_profile or default_deid_text(trial))
     session.add(trial)
     session.flush()
     audit.record(
@@ -123,6 +125,8 @@ def update_trial(
         )
     changed = apply(trial, values)
     if changed:
+        # The profile is checked as a whole with the trial's (possibly new) fields.
+        check_deid_text(trial, trial.deid_profile)
         audit.record(
             session,
             actor,

@@ -1,0 +1,165 @@
+"""A trial's de-identification profile: the [deid] part is stored as TOML text, the [trial]
+part comes from the registry, and the secret is kept encrypted apart from the text.
+
+So the profile a user edits never shows the secret, and exporting it (with the secret) is a
+trial admin's act, audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import tomllib
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from trialship.crypto import Vault
+from trialship.deid import Profile, ProfileError, default_profile_toml, to_toml
+from trialship.deid.profile import profile_from_data
+from trialship.errors import ValidationError
+from trialship.registry.models import Trial
+from trialship.services import audit
+from trialship.services.authz import Actor, Capability, require
+
+_SECRET_KEYS = ("uid_secret", "uid_secret_file")
+# Stands in for the real secret while checking text a user typed (the secret is not in it).
+_CHECK_SECRET = "x" * 32
+
+
+def trial_table(trial: Trial) -> dict[str, str]:
+    """The profile's [trial] table, from the registry."""
+    return {
+        "sponsor_name": trial.sponsor_name,
+        "protocol_id": trial.protocol_id,
+        "protocol_name": trial.protocol_name,
+        "coordinating_center_name": trial.coordinating_center,
+        "ethics_committee_name": trial.ethics_committee_name,
+        "ethics_committee_approval_number": trial.ethics_approval_number,
+    }
+
+
+def default_deid_text(trial: Trial) -> str:
+    """The [deid] part of a new trial's profile (the registry supplies the rest)."""
+    full = default_profile_toml(
+        sponsor_name=trial.sponsor_name or "-",
+        protocol_id=trial.protocol_id or "-",
+        uid_secret=_CHECK_SECRET,
+    )
+    text = full[full.index("[deid]") :]
+    return (
+        "\n".join(
+            line
+            for line in text.splitlines()
+            if not line.startswith(("uid_secret", "# Keys the UID"))
+        )
+        + "\n"
+    )
+
+
+def _deid_table(text: str) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError(f"is not valid TOML: {exc}", field="deid_profile") from None
+    extra = sorted(set(data) - {"deid"})
+    if extra:
+        raise ValidationError(
+            f"holds [{extra[0]}]: only the [deid] part is edited here; the [trial] part comes "
+            "from the trial's own fields",
+            field="deid_profile",
+        )
+    table = dict(data.get("deid", {}))
+    if any(key in table for key in _SECRET_KEYS):
+        raise ValidationError(
+            "must not hold uid_secret: trialship keeps the trial's secret (set it with "
+            "`trialship trial profile import`)",
+            field="deid_profile",
+        )
+    return table
+
+
+def _profile(trial: Trial, deid: dict[str, Any], secret: str) -> Profile:
+    try:
+        return profile_from_data(
+            {"trial": trial_table(trial), "deid": {**deid, "uid_secret": secret}}
+        )
+    except ProfileError as exc:
+        raise ValidationError(str(exc), field="deid_profile") from None
+
+
+def check_deid_text(trial: Trial, text: str) -> str:
+    """Validate the [deid] text as part of this trial's profile; return it unchanged."""
+    if text.strip():
+        _profile(trial, _deid_table(text), _CHECK_SECRET)
+    return text
+
+
+def trial_secret(vault: Vault, trial: Trial) -> str:
+    """The trial's secret, made on first use (stable for the life of the trial)."""
+    if trial.uid_secret_encrypted is None:
+        trial.uid_secret_encrypted = vault.encrypt(secrets.token_hex(32))
+    return vault.decrypt(trial.uid_secret_encrypted)
+
+
+def trial_profile(vault: Vault, trial: Trial) -> Profile:
+    """The profile the trial's exams are de-identified with."""
+    text = trial.deid_profile if trial.deid_profile.strip() else default_deid_text(trial)
+    return _profile(trial, _deid_table(text), trial_secret(vault, trial))
+
+
+def export_profile(
+    session: Session,
+    actor: Actor,
+    vault: Vault,
+    trial: Trial,
+    *,
+    include_secret: bool,
+    today: dt.date,
+) -> str:
+    """The whole profile as TOML that `trialship deid --profile` reads."""
+    require(
+        session, actor, trial, Capability.TRIAL_ADMIN if include_secret else Capability.READ, today
+    )
+    profile = trial_profile(vault, trial)
+    if include_secret:
+        audit.record(
+            session,
+            actor,
+            "trial.profile_export",
+            object_type="trial",
+            object_id=trial.id,
+            trial_id=trial.id,
+            details={"secret": True},
+        )
+    return to_toml(profile, include_secret=include_secret)
+
+
+def import_profile(
+    session: Session, actor: Actor, vault: Vault, trial: Trial, text: str, today: dt.date
+) -> None:
+    """Adopt a standalone profile: its [deid] part, and its secret so UIDs stay the same."""
+    require(session, actor, trial, Capability.TRIAL_ADMIN, today)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValidationError(f"is not valid TOML: {exc}", field="profile") from None
+    deid = dict(data.get("deid", {}))
+    secret = deid.pop("uid_secret", None)
+    if "uid_secret_file" in deid:
+        raise ValidationError(
+            "uses uid_secret_file: put the secret inline to import it", field="deid.uid_secret_file"
+        )
+    body = to_toml(_profile(trial, deid, secret or _CHECK_SECRET), include_secret=False)
+    trial.deid_profile = body[body.index("[deid]") :]
+    if secret:
+        trial.uid_secret_encrypted = vault.encrypt(str(secret))
+    audit.record(
+        session,
+        actor,
+        "trial.profile_import",
+        object_type="trial",
+        object_id=trial.id,
+        trial_id=trial.id,
+        details={"secret": bool(secret)},
+    )
