@@ -20,7 +20,9 @@ def test_admin_creates_a_trial_through_the_form_and_sees_its_page(admin_client) 
     form = admin_client.get("/trials/new").get_data(as_text=True)
     assert 'name="protocol_id"' in form and 'name="deid_profile"' in form and 'id="save"' in form
     response = post(
-        admin_client, "/trials/new", {**NEW_TRIAL, "deid_profile": '[deid]\noptions = ["clean_descriptors"]\n'}
+        admin_client,
+        "/trials/new",
+        {**NEW_TRIAL, "deid_profile": '[deid]\noptions = ["clean_descriptors"]\n'},
     )
     assert response.status_code == 302
     page = admin_client.get(response.headers["Location"]).get_data(as_text=True)
@@ -43,8 +45,11 @@ def test_new_trial_with_a_bad_field_rerenders_the_form_naming_it(admin_client) -
     assert response.status_code == 422
     assert "deid_profile: is not valid TOML" in response.get_data(as_text=True)
 
-    response = post(admin_client, "/trials/new",
-                    {**NEW_TRIAL, "deid_profile": '[deid]\noptions = ["retain_everything"]\n'})
+    response = post(
+        admin_client,
+        "/trials/new",
+        {**NEW_TRIAL, "deid_profile": '[deid]\noptions = ["retain_everything"]\n'},
+    )
     assert response.status_code == 422
     assert "deid.options" in response.get_data(as_text=True)
     assert admin_client.get("/").get_data(as_text=True).count("ONC-7") == 0  # nothing saved

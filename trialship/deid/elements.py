@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
+from pydicom import config
 from pydicom.datadict import dictionary_keyword, dictionary_VR
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 # Pixel data and its float variants: never converted, scanned or changed by the engine.
@@ -49,6 +52,35 @@ def keyword_of(tag: int) -> str:
         return dictionary_keyword(tag)
     except KeyError:
         return ""
+
+
+# VRs whose raw value is one text value: a backslash in it is text, not a value separator.
+SINGLE_TEXT_VRS = frozenset({"LT", "ST", "UT", "UR"})
+
+
+def raw_text_values(ds: Dataset, tag: int, vr: str) -> list[str] | None:
+    """The text values of a still-raw ASCII element, decoded the way pydicom would (split on
+    backslashes, padding stripped), without converting it; None when it is not raw ASCII text."""
+    elem = ds.get_item(tag)
+    if elem is None or not elem.is_raw:
+        return None
+    value = elem.value
+    if value is None:
+        return []
+    if not isinstance(value, bytes) or not value.isascii():
+        return None
+    text = value.decode("ascii")
+    if vr in SINGLE_TEXT_VRS:
+        stripped = text.rstrip(" \0")
+        return [stripped] if stripped else []
+    if not text.strip(" \0"):
+        return []
+    return [part.strip(" \0") for part in text.split("\\")]
+
+
+def new_element(tag: int, vr: str, value: Any) -> DataElement:
+    """An element the engine writes: its values fit their VR, so pydicom's checks are skipped."""
+    return DataElement(tag, vr, value, validation_mode=config.IGNORE)
 
 
 def vr_of(ds: Dataset, tag: int) -> str:

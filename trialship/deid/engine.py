@@ -86,13 +86,15 @@ def deidentify(
     originals = Originals.of(ds)
     identifiers = identifiers_for(ds, profile, ctx)
     report = ReportBuilder()
+    scrubber = Scrubber(identifiers)
     walker = Walker(
         rules=compile_rules(profile.options, profile.keep, profile.remove),
         uid_secret=ctx.uid_secret,
         shift_days=ctx.date_shift_days,
         private_tags=profile.private_tags,
-        scrub=Scrubber(identifiers).scrub,
+        scrub=scrubber.scrub,
         report=report,
+        finds=scrubber.finds,
     )
     walker.walk(ds)
     apply_identity(ds, profile, ctx, originals, report)

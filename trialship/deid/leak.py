@@ -17,6 +17,12 @@ Binary values (OB, UN) are scanned for everything but phone numbers and 3-letter
 which random bytes would match by chance. Numeric arrays (OW, OF, OD, OL, OV) and pixel data are
 not scanned. Values the trial writes on purpose (`Identifiers.allowed`) are masked before names
 and institutions are looked for.
+
+Speed: most elements of an output are still raw (encoded bytes nobody needed to convert). A
+cheap prefilter (`Prefilter`) looks at each value first: a case-insensitive search for every
+identifier as a plain substring, over the raw bytes read as Latin-1 when they are ASCII (or
+binary), else over the converted text. It can only say "maybe" more often than the rules above,
+never less, so only a "maybe" pays for conversion and the exact rules.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from pydicom.multival import MultiValue
 
 from trialship.deid.elements import BULK_TAGS, CODE_KEYWORDS, keyword_of, vr_of
 from trialship.deid.identifiers import Identifiers, collect_identifiers
-from trialship.deid.matching import IdentifierPatterns
+from trialship.deid.matching import IdentifierPatterns, Prefilter
 from trialship.deid.report import tag_text
 
 __all__ = ["Leak", "collect_identifiers", "find_leaks"]
@@ -65,8 +71,22 @@ def _texts(value: object) -> list[str]:
 class _Scanner:
     def __init__(self, identifiers: Identifiers) -> None:
         self.patterns = IdentifierPatterns(identifiers)
+        self.prefilter = Prefilter(identifiers)
         self.phones = identifiers.phones
         self.leaks: list[Leak] = []
+
+    def maybe(self, elem: object, vr: str) -> bool:
+        """False only when no rule of `kinds_in` can match this element's value."""
+        value = getattr(elem, "value", None)
+        if value is None or value == b"" or value == "":
+            return False
+        if getattr(elem, "is_raw", False) and isinstance(value, bytes | bytearray):
+            if vr in _SCANNED_BINARY or value.isascii():
+                return self.prefilter.maybe(bytes(value).decode("latin-1"))
+            return True
+        if isinstance(value, bytes | bytearray):
+            return self.prefilter.maybe(bytes(value).decode("latin-1"))
+        return any(self.prefilter.maybe(text) for text in _texts(value))
 
     def kinds_in(self, text: str, vr: str, keyword: str) -> set[str]:
         masked = self.patterns.mask_allowed(text)
@@ -106,6 +126,8 @@ class _Scanner:
                     self.scan(item, f"{path}[{index}].")
                 continue
             if vr in _NUMERIC_VRS or vr in _NUMERIC_ARRAYS:
+                continue
+            if not self.maybe(ds.get_item(tag), vr):
                 continue
             value = ds[tag].value
             if isinstance(value, bytes | bytearray):

@@ -74,3 +74,42 @@ class IdentifierPatterns:
         if self.allowed is None:
             return text
         return self.allowed.sub(lambda match: " " * len(match.group(0)), text)
+
+
+def _longest_word(value: str) -> str:
+    return max(value.split() or [value], key=len)
+
+
+class Prefilter:
+    """A superset test for every rule of the leak check, as plain lower-case substrings.
+
+    Each exact rule needs one of these substrings in the (lower-cased) text: a name part or an ID
+    itself, the longest word of an institution (masking the trial's values only turns characters
+    into spaces, so each word of a masked match is in the original), or a phone number's digits in
+    order. Non-ASCII text always passes through: case folding beyond ASCII is the exact rules' job.
+    """
+
+    def __init__(self, identifiers: Identifiers) -> None:
+        tokens = set(identifiers.name_parts) | identifiers.ids | identifiers.short_ids
+        tokens |= identifiers.dates | identifiers.addresses
+        tokens |= {_longest_word(value) for value in identifiers.institutions}
+        tokens |= {uid.lower() for uid in identifiers.uids}
+        tokens.discard("")
+        self.everything = any(not token.isascii() for token in tokens)
+        self.tokens = tuple(sorted(tokens, key=len))
+        self.phones = tuple(identifiers.phones)
+
+    def maybe(self, text: str) -> bool:
+        if self.everything or not text.isascii():
+            return True
+        lowered = text.lower()
+        for token in self.tokens:
+            if token in lowered:
+                return True
+        if self.phones:
+            digits = _NON_DIGIT.sub("", text)
+            return any(phone in digits for phone in self.phones)
+        return False
+
+
+_NON_DIGIT = re.compile(r"\D")

@@ -34,6 +34,10 @@ class Scrubber:
         parts += list(_GENERIC)
         self._regex = re.compile("|".join(f"(?:{part})" for part in parts), re.IGNORECASE)
 
+    def finds(self, text: str) -> bool:
+        """True when `scrub` would redact something in `text`."""
+        return self._regex.search(text) is not None
+
     def scrub(self, text: str) -> tuple[str, int]:
         """The text with identifying spans replaced by 'X' runs, and how many spans there were."""
         count = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from typing import Any
 
 from pydicom.dataelem import empty_value_for_VR
 from pydicom.dataset import Dataset
@@ -16,6 +17,8 @@ from trialship.deid.elements import (
     CODE_KEYWORDS,
     TEXT_VRS,
     keyword_of,
+    new_element,
+    raw_text_values,
     vr_of,
 )
 from trialship.deid.options import Option
@@ -49,12 +52,15 @@ class Walker:
         private_tags: PrivateTags,
         scrub: Callable[[str], tuple[str, int]],
         report: ReportBuilder,
+        finds: Callable[[str], bool] | None = None,
     ) -> None:
         self.rules = rules
         self.secret = uid_secret
         self.shift_days = shift_days
         self.private_tags = private_tags
         self.scrub = scrub
+        self.finds = finds
+        """A cheap "does `scrub` redact anything in this text": lets raw values stay raw."""
         self.report = report
         self.uid_map: dict[str, str] = {}
 
@@ -106,21 +112,21 @@ class Walker:
                 self._items(ds, tag, path, mode)
             add(tag, keyword, path, ReportAction.KEPT, why)
         elif action is Action.Z:
-            elem = ds[tag]
-            elem.value = [] if vr == "SQ" else empty_value_for_VR(vr)
+            # Replaced, not converted: the old value is never decoded.
+            ds[tag] = new_element(tag, vr, [] if vr == "SQ" else empty_value_for_VR(vr))
             add(tag, keyword, path, ReportAction.EMPTIED, why)
         elif action is Action.U or (action is Action.D and vr == "UI"):
             if vr == "SQ":
                 self._items(ds, tag, path, mode)
             else:
-                self._remap(ds, tag)
+                self._remap(ds, tag, vr)
             add(tag, keyword, path, ReportAction.REMAPPED, why)
         elif action is Action.D:
             if vr == "SQ":
                 self._items(ds, tag, path, Mode.DUMMY)
                 add(tag, keyword, path, ReportAction.REPLACED, why + "; dummy content")
             else:
-                ds[tag].value = dummy_value(vr)
+                ds[tag] = new_element(tag, vr, dummy_value(vr))
                 add(tag, keyword, path, ReportAction.REPLACED, why + "; dummy value")
         else:
             self._clean(ds, tag, vr, decision, keyword, path)
@@ -146,7 +152,7 @@ class Walker:
             self._items(ds, tag, path, Mode.CLEAN)
             add(tag, keyword, path, ReportAction.CLEANED, why + "; content cleaned")
         elif vr in TEXT_VRS:
-            count = self._scrub(ds, tag)
+            count = self._scrub(ds, tag, vr)
             add(tag, keyword, path, ReportAction.CLEANED, why + f"; {count} span(s) redacted")
         else:
             add(tag, keyword, path, ReportAction.KEPT, why + "; coded or numeric value kept")
@@ -160,13 +166,13 @@ class Walker:
         elif mode is Mode.NORMAL or vr not in TEXT_VRS or keyword in CODE_KEYWORDS:
             return
         elif mode is Mode.CLEAN:
-            count = self._scrub(ds, tag)
+            count = self._scrub(ds, tag, vr)
             if count:
                 self.report.add(
                     tag, keyword, path, ReportAction.CLEANED, f"{count} span(s) redacted"
                 )
-        elif ds[tag].value:
-            ds[tag].value = dummy_value(vr)
+        elif self._has_value(ds, tag, vr):
+            ds[tag] = new_element(tag, vr, dummy_value(vr))
             self.report.add(tag, keyword, path, ReportAction.REPLACED, "text in a D sequence")
 
     # -- helpers -------------------------------------------------------------------------------
@@ -175,12 +181,29 @@ class Walker:
         for index, item in enumerate(ds[tag].value or ()):
             self.walk(item, f"{path}[{index}].", mode)
 
-    def _remap(self, ds: Dataset, tag: int) -> None:
-        elem = ds[tag]
-        if isinstance(elem.value, MultiValue | list):
-            elem.value = [self.remap(str(uid)) for uid in elem.value]
-        elif elem.value:
-            elem.value = self.remap(str(elem.value))
+    def _values(self, ds: Dataset, tag: int, vr: str) -> list[Any]:
+        """The element's values: decoded from raw ASCII bytes when possible (cheap), else
+        converted by pydicom."""
+        raw = raw_text_values(ds, tag, vr)
+        if raw is not None:
+            return raw
+        value = ds[tag].value
+        if isinstance(value, MultiValue | list):
+            return list(value)
+        return [] if value is None or value == "" else [value]
+
+    def _has_value(self, ds: Dataset, tag: int, vr: str) -> bool:
+        raw = ds.get_item(tag)
+        if raw is not None and raw.is_raw:
+            return bool(raw.value and bytes(raw.value).strip(b" \0"))
+        return bool(ds[tag].value)
+
+    def _remap(self, ds: Dataset, tag: int, vr: str) -> None:
+        values = self._values(ds, tag, vr)
+        if len(values) > 1:
+            ds[tag] = new_element(tag, "UI", [self.remap(str(uid)) for uid in values])
+        elif values and str(values[0]).strip("\0 "):
+            ds[tag] = new_element(tag, "UI", self.remap(str(values[0])))
 
     def remap(self, uid: str) -> str:
         original = uid.strip("\0 ")
@@ -190,20 +213,23 @@ class Walker:
         return new
 
     def _shift(self, ds: Dataset, tag: int, vr: str, keyword: str, path: str, why: str) -> None:
-        elem = ds[tag]
         shift = shift_da if vr == "DA" else shift_dt
-        values = elem.value if isinstance(elem.value, MultiValue | list) else [elem.value]
+        values = self._values(ds, tag, vr) or [""]
         shifted = [shift(str(value), self.shift_days) if value else "" for value in values]
         if any(value is None for value in shifted):
             del ds[tag]
             self.report.add(tag, keyword, path, ReportAction.REMOVED, why + "; malformed date")
             return
-        elem.value = shifted if len(shifted) > 1 else shifted[0]
+        ds[tag] = new_element(tag, vr, shifted if len(shifted) > 1 else shifted[0])
         self.report.add(
             tag, keyword, path, ReportAction.SHIFTED, why + f"; {self.shift_days:+d} days"
         )
 
-    def _scrub(self, ds: Dataset, tag: int) -> int:
+    def _scrub(self, ds: Dataset, tag: int, vr: str) -> int:
+        if self.finds is not None:
+            raw = raw_text_values(ds, tag, vr)
+            if raw is not None and not any(self.finds(text) for text in raw):
+                return 0
         elem = ds[tag]
         values = elem.value if isinstance(elem.value, MultiValue | list) else [elem.value]
         total = 0

@@ -1,0 +1,156 @@
+"""`trialship deid` on generated files: a clean tree, a report, receipts that verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+
+import pydicom
+import pytest
+from deid_samples import PHI, STUDY, Cli, instance, write
+from pydicom.data import get_testdata_files
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+def _outputs(out: Path) -> list[Path]:
+    return sorted(p for p in out.rglob("*.dcm"))
+
+
+def _phi_bytes() -> list[bytes]:
+    values = [PHI["patient_id"], PHI["accession"], PHI["birth_date"], "Smithson", "Johanna"]
+    values += ["Springfield", "RP778899", STUDY]
+    return [value.encode() for value in values]
+
+
+def test_a_folder_is_deidentified_into_a_tree_without_phi(cli: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for number in range(1, 4):
+        write(instance(number), src / f"Smithson_{number}.dcm")
+    out = tmp_path / "out"
+    result = cli.deid(str(src), out=out)
+    assert result.exit_code == 0, result.output
+    files = _outputs(out)
+    assert [p.relative_to(out).as_posix() for p in files] == [
+        f"ACM-0001/BL/S0003/I{n:05d}.dcm" for n in range(1, 4)
+    ]
+    for path in files:
+        data = path.read_bytes()
+        assert data[:128] == b"\0" * 128
+        for value in _phi_bytes():
+            assert value.lower() not in data.lower(), value
+        ds = pydicom.dcmread(path)
+        assert ds.PatientIdentityRemoved == "YES"
+        assert ds.ClinicalTrialSponsorName == "Acme Oncology"
+        assert ds.ClinicalTrialSubjectID == "ACM-0001"
+        assert ds.ClinicalTrialSiteID == "S01"
+        assert ds.InstitutionName == "S01"
+        assert ds.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
+        assert ds.PixelData == b"\x10\x00" * 64
+    report = json.loads((out / "deid-report.json").read_text())
+    assert report["summary"] == {"inputs": 3, "deidentified": 3}
+    assert {entry["status"] for entry in report["inputs"]} == {"deidentified"}
+    assert "MRN4711001" not in json.dumps(report)
+    assert sorted(p.name for p in (out / "receipts").iterdir()) == ["ACM-0001_BL_1.json"]
+    assert not (out / ".trialship-partial").exists()
+
+
+def test_receipts_verify_and_fail_after_tampering(cli: Cli, tmp_path: Path) -> None:
+    write(instance(1), tmp_path / "src" / "a.dcm")
+    out = tmp_path / "out"
+    assert cli.deid(str(tmp_path / "src"), out=out).exit_code == 0
+    receipt = out / "receipts" / "ACM-0001_BL_1.json"
+    ok = cli("receipt", "verify", str(receipt), "--files", str(out))
+    assert ok.exit_code == 0, ok.output
+    pub = cli.data / "receipt_ed25519.pub.pem"
+    assert (cli.data / "receipt_ed25519.pem").stat().st_mode & 0o777 == 0o600
+    assert cli("receipt", "verify", str(receipt), "--public-key", str(pub)).exit_code == 0
+    output = next(iter(_outputs(out)))
+    output.write_bytes(output.read_bytes() + b"\0\0")
+    changed = cli("receipt", "verify", str(receipt), "--files", str(out))
+    assert changed.exit_code == 1 and "hash mismatch" in changed.output
+    document = json.loads(receipt.read_text())
+    document["payload"]["profile"]["name"] = "other"
+    receipt.write_text(json.dumps(document))
+    forged = cli("receipt", "verify", str(receipt))
+    assert forged.exit_code == 1 and "signature" in forged.output
+
+
+def test_uids_are_stable_across_runs_and_jobs(cli: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for number in range(1, 7):
+        write(instance(number, series=number % 2 + 1), src / f"{number}.dcm")
+    runs = {}
+    for name, jobs in (("one", "1"), ("again", "1"), ("two", "2")):
+        out = tmp_path / name
+        assert cli.deid(str(src), "--jobs", jobs, out=out).exit_code == 0
+        runs[name] = {p.relative_to(out).as_posix(): p.read_bytes() for p in _outputs(out)}
+    assert runs["one"] == runs["again"] == runs["two"]
+    assert len(runs["one"]) == 6
+
+
+def test_map_matches_by_accession_then_patient_id(cli: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write(instance(1, accession="ACC1", patient_id="P1", study="1.2.3.41"), src / "a.dcm")
+    write(instance(2, accession="ACC2", patient_id="P2", study="1.2.3.42"), src / "b.dcm")
+    write(instance(3, accession="ACC3", patient_id="P3", study="1.2.3.43"), src / "c.dcm")
+    mapping = tmp_path / "map.csv"
+    mapping.write_text(
+        "patient_id,subject_id,site_id,site_name,timepoint_id,timepoint_description,"
+        "accession_number\n"
+        "P-OTHER,SUBJ-A,S01,Site One,BL,Baseline,ACC1\n"
+        "P2,SUBJ-B,S02,Site Two,W12,Week 12,\n"
+    )
+    out = tmp_path / "out"
+    result = cli.deid(str(src), "--map", str(mapping), out=out, subject=False)
+    assert result.exit_code == 3, result.output
+    report = json.loads((out / "deid-report.json").read_text())
+    status = {Path(e["input"]).name: e for e in report["inputs"]}
+    assert status["a.dcm"]["output"].startswith("SUBJ-A/BL/")
+    assert status["b.dcm"]["output"].startswith("SUBJ-B/W12/")
+    assert status["c.dcm"]["status"] == "rejected"
+    assert "no row of the map" in status["c.dcm"]["reason"]
+    assert "no row of the map" in result.output  # one line on stderr (mixed in by CliRunner)
+    assert pydicom.dcmread(out / status["b.dcm"]["output"]).ClinicalTrialSiteName == "Site Two"
+
+
+def test_usage_and_profile_errors_exit_2_naming_the_key(cli: Cli, tmp_path: Path) -> None:
+    write(instance(1), tmp_path / "src" / "a.dcm")
+    out = tmp_path / "out"
+    neither = cli("deid", str(tmp_path / "src"), "--out", str(out), "--profile", str(cli.profile))
+    assert neither.exit_code == 2
+    cli.profile.write_text(cli.profile.read_text().replace('"remove"', '"sometimes"'))
+    bad = cli.deid(str(tmp_path / "src"), out=out)
+    assert bad.exit_code == 2 and "deid.private_tags" in bad.output
+    cli.profile.write_text('[trial]\nprotocol_id = "X"\n[deid]\nuid_secret = "s"\n')
+    missing = cli.deid(str(tmp_path / "src"), out=out)
+    assert missing.exit_code == 2 and "trial.sponsor_name" in missing.output
+
+
+def test_pydicom_test_files_are_deidentified_or_rejected_with_a_reason(
+    cli: Cli, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for index, name in enumerate(sorted(get_testdata_files())):
+        path = Path(name)
+        if path.is_file() and path.suffix.lower() in {".dcm", ""}:
+            os.symlink(path, src / f"{index:03d}_{path.name}")
+    out = tmp_path / "out"
+    result = cli.deid(str(src), "--jobs", "2", out=out)
+    assert result.exit_code in (0, 3), result.output
+    report = json.loads((out / "deid-report.json").read_text())
+    done = [e for e in report["inputs"] if e["status"] == "deidentified"]
+    assert len(done) > 80
+    assert all(e.get("reason") for e in report["inputs"] if e["status"] != "deidentified")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for entry in done:
+            ds = pydicom.dcmread(out / entry["output"], stop_before_pixels=True)
+            assert ds.PatientIdentityRemoved == "YES"
+            assert ds.ClinicalTrialProtocolID == "ACM-301"

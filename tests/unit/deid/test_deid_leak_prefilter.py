@@ -1,0 +1,56 @@
+"""The leak check's raw-bytes prefilter never hides a leak the exact rules would report."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import pydicom
+import pytest
+from deid_helpers import patient_dataset
+from pydicom.data import get_testdata_files
+
+from trialship.deid import collect_identifiers, find_leaks
+from trialship.deid.matching import Prefilter
+
+
+def _leaks(path: str, planted: object) -> list[tuple[str, str]]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, defer_size="2 KB")
+    identifiers = collect_identifiers(ds)
+    identifiers = identifiers.__class__(
+        **{**identifiers.__dict__, **planted}  # type: ignore[arg-type]
+    )
+    return sorted((leak.kind, leak.path) for leak in find_leaks(ds, identifiers))
+
+
+@pytest.mark.parametrize(
+    "planted",
+    [{}, {"ids": frozenset({"1.2", "ct"})}, {"phones": frozenset({"0000000"})}],
+    ids=["own", "common-ids", "phone"],
+)
+@pytest.mark.filterwarnings("ignore")
+def test_prefilter_and_exact_rules_agree_on_pydicom_files(
+    planted: dict[str, frozenset[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    found = [p for p in get_testdata_files() if p.endswith(".dcm") and os.path.isfile(p)]
+    small = [p for p in found if os.path.getsize(p) < 100_000]
+    paths = [p for p in small if "no_meta" not in p][:25]
+    fast = {}
+    for path in paths:
+        try:
+            fast[path] = _leaks(path, planted)
+        except Exception:  # unreadable test files are not the subject here
+            continue
+    monkeypatch.setattr(Prefilter, "maybe", lambda self, text: True)
+    for path, found in fast.items():
+        assert found == _leaks(path, planted), path
+
+
+def test_prefilter_passes_non_ascii_and_phone_digits_through() -> None:
+    prefilter = Prefilter(collect_identifiers(patient_dataset()))
+    assert prefilter.maybe("call 555 867-5309 today")
+    assert prefilter.maybe("SMITHSON")
+    assert prefilter.maybe("\u017fmithson")  # long s, not ASCII: the exact rules decide
+    assert not prefilter.maybe("Axial 5mm")

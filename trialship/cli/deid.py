@@ -1,0 +1,178 @@
+"""`trialship deid` (standalone de-identification, no database) and `trialship receipt verify`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trialship.cli import get_runtime, main
+from trialship.deid import ProfileError, parse_profile
+from trialship.deid.receipt import verify_receipt
+from trialship.errors import ValidationError
+from trialship.services.deid_files import (
+    Assignment,
+    DeidRun,
+    Outcome,
+    load_map,
+    run_deid,
+    verify_receipt_files,
+)
+from trialship.signing import PUBLIC_KEY_FILE, load_or_create_signing_key, load_public_key
+
+EXIT_REJECTED = 3
+EXIT_USAGE = 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> None:
+    click.echo(f"Error: {message}", err=True)
+    sys.exit(code)
+
+
+def _read_profile(path: Path) -> Any:
+    def read_secret(name: str) -> bytes:
+        secret_path = Path(name)
+        if not secret_path.is_absolute():
+            secret_path = path.parent / secret_path
+        try:
+            return secret_path.read_bytes().strip()
+        except OSError as exc:
+            raise ProfileError("deid.uid_secret_file", f"cannot read: {exc.strerror}") from None
+
+    try:
+        profile = parse_profile(path.read_text(encoding="utf-8"), read_secret_file=read_secret)
+    except ProfileError as exc:
+        _fail(f"{path.name}: {exc}")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read the profile {path}: {exc}")
+    if not profile.uid_secret:
+        _fail(f"{path.name}: deid.uid_secret: is required (or deid.uid_secret_file)")
+    return profile
+
+
+@main.command("deid")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--profile", "profile_path", required=True, type=click.Path(path_type=Path))
+@click.option("--map", "map_path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--subject", default=None, help="Assign every input to this subject ID.")
+@click.option("--site", default="", help="The site ID (with --subject).")
+@click.option("--site-name", default="", help="The site name (with --subject).")
+@click.option("--timepoint", default="", help="The time point ID (with --subject).")
+@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.pass_context
+def deid(
+    ctx: click.Context,
+    sources: tuple[Path, ...],
+    out: Path,
+    profile_path: Path,
+    map_path: Path | None,
+    subject: str | None,
+    site: str,
+    site_name: str,
+    timepoint: str,
+    jobs: int,
+) -> None:
+    """De-identify SOURCES (files, folders, zips) into OUT with PROFILE.toml, no database.
+
+    Exit 0 when every input was de-identified, 3 when some were rejected, 2 on usage errors.
+    """
+    if (map_path is None) == (subject is None):
+        _fail("give either --map MAP.csv or --subject ID (with --site, --timepoint)")
+    if map_path is None and not (subject or "").strip():
+        _fail("--subject: is empty")
+    profile = _read_profile(profile_path)
+    subject_map = None
+    if map_path is not None:
+        try:
+            subject_map = load_map(map_path.read_text(encoding="utf-8"))
+        except ValidationError as exc:
+            _fail(f"{map_path.name}: {exc}")
+        except (OSError, UnicodeDecodeError) as exc:
+            _fail(f"cannot read the map {map_path}: {exc}")
+    assign = (
+        Assignment(
+            subject_id=subject.strip(), site_id=site, site_name=site_name, timepoint_id=timepoint
+        )
+        if subject is not None
+        else None
+    )
+    key = load_or_create_signing_key(get_runtime(ctx).settings.data_dir)
+    run = DeidRun(
+        sources=sources,
+        out=out,
+        profile=profile,
+        signing_key=key,
+        assign=assign,
+        subject_map=subject_map,
+        jobs=jobs,
+    )
+    result = _run_with_progress(run)
+    done = sum(1 for outcome in result.outcomes if outcome.status != "rejected")
+    for outcome in result.rejected:
+        click.echo(f"rejected: {outcome.label}: {outcome.reason}", err=True)
+    click.echo(
+        f"{done} of {len(result.outcomes)} input(s) de-identified into {out}; "
+        f"{len(result.rejected)} rejected; {len(result.receipts)} receipt(s); "
+        f"report {result.report}"
+    )
+    sys.exit(EXIT_REJECTED if result.rejected else 0)
+
+
+def _run_with_progress(run: DeidRun) -> Any:
+    if not sys.stderr.isatty():
+        return run_deid(run)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+        console=None,
+    ) as bar:
+        task = bar.add_task("de-identifying", total=None)
+
+        def advance(_: Outcome) -> None:
+            bar.advance(task)
+
+        return run_deid(run, progress=advance)
+
+
+@main.group()
+def receipt() -> None:
+    """Signed receipts: verify."""
+
+
+@receipt.command("verify")
+@click.argument("receipt_path", metavar="RECEIPT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--files", "files", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--public-key", "public_key", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_context
+def receipt_verify(
+    ctx: click.Context, receipt_path: Path, files: Path | None, public_key: Path | None
+) -> None:
+    """Check RECEIPT's signature and, with --files DIR, the hashes of its output files."""
+    try:
+        document = json.loads(receipt_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read the receipt: {exc}", 1)
+    key_path = public_key or get_runtime(ctx).settings.data_dir / PUBLIC_KEY_FILE
+    try:
+        key = load_public_key(key_path)
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot read the public key {key_path}: {exc}", 1)
+    if not isinstance(document, dict) or not verify_receipt(document, key):
+        _fail("the signature does not match (changed, or signed by another key)", 1)
+    if files is not None:
+        problem = verify_receipt_files(document, files)
+        if problem:
+            _fail(problem, 1)
+    click.echo(
+        f"OK: {receipt_path.name} is signed by this key"
+        + (" and matches the files" if files else "")
+    )

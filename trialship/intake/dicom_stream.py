@@ -1,0 +1,451 @@
+"""Read a DICOM file's header without its pixel data, and write a new header in front of the
+original pixel data bytes, copied untouched.
+
+The pixel data element (7FE0,0010 or its float variants) is never parsed into memory: its offset
+and length are found from the element header (and the item headers of encapsulated data), and
+its bytes are copied in chunks. Memory stays bounded whatever the file size. Elements after the
+pixel data (rare: trailing padding, vendor groups above 7FE0) are read into the dataset so they
+are de-identified like the rest, and written after the copied pixel data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO
+
+import pydicom
+from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
+from pydicom.filewriter import write_data_element, write_dataset
+from pydicom.multival import MultiValue
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRBigEndian,
+    ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
+)
+
+CHUNK = 1 << 20
+PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
+_ITEM = 0xFFFEE000
+_SEQUENCE_END = 0xFFFEE0DD
+_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"})
+
+
+class UnreadableFile(Exception):
+    """The input cannot be de-identified; the message is the rejection reason (never PHI)."""
+
+
+@dataclass
+class Instance:
+    """A parsed input: the header dataset and where the raw pixel data bytes are."""
+
+    dataset: FileDataset
+    size: int
+    pixel_start: int | None = None
+    """Offset of the pixel data element's tag, or None when there is none (or it was read)."""
+    pixel_end: int = 0
+    """Offset just after the pixel data element (its last item delimiter if encapsulated)."""
+    pixel_tag: int = 0
+    value_start: int = 0
+    pixel_vr: bytes = b"OB"
+    pixel_length: int = 0
+    streamed: bool = True
+    """False when the whole file was read into memory (deflated transfer syntax)."""
+
+
+def _encoding(ds: Dataset) -> tuple[bool, bool]:
+    implicit, little = ds.original_encoding
+    return bool(implicit), little is not False
+
+
+def read_instance(fp: BinaryIO, size: int) -> Instance:
+    """Parse `fp` (a seekable binary file of `size` bytes) up to its pixel data.
+
+    Raises UnreadableFile with the reason for anything that is not a usable DICOM instance.
+    """
+    if size == 0:
+        raise UnreadableFile("empty file (0 bytes)")
+    try:
+        ds = _read_header(fp)
+    except UnreadableFile:
+        raise
+    except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, TypeError) as exc:
+        raise UnreadableFile(f"not readable as DICOM ({type(exc).__name__})") from None
+    if "SOPInstanceUID" not in ds or "SOPClassUID" not in ds:
+        raise UnreadableFile("not a DICOM instance (no SOP Class or SOP Instance UID)")
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if ds.file_meta else ""
+    if syntax == DeflatedExplicitVRLittleEndian:
+        # The dataset is one deflate stream: nothing to seek in, so read it whole.
+        fp.seek(0)
+        try:
+            full = pydicom.dcmread(fp)
+        except Exception:  # pydicom raises many kinds on a broken deflate stream
+            raise UnreadableFile("deflated data set cannot be read") from None
+        return Instance(dataset=full, size=size, streamed=False)
+    _set_transfer_syntax(ds)
+    start = fp.tell()
+    instance = Instance(dataset=ds, size=size)
+    if start >= size:
+        return instance
+    header = fp.read(12)
+    implicit, little = _encoding(ds)
+    order = "<" if little else ">"
+    if len(header) < 8:
+        raise UnreadableFile("truncated at the pixel data")
+    group, element = struct.unpack(order + "HH", header[:4])
+    tag = group << 16 | element
+    if tag not in PIXEL_TAGS:
+        raise UnreadableFile("unexpected element where pixel data should start")
+    vr = b"OB"
+    if implicit or header[4:8] == b"\xff\xff\xff\xff":
+        # Implicit VR, or (seen in the wild) an explicit file with an implicit pixel header.
+        (length,) = struct.unpack(order + "L", header[4:8])
+        value_start = start + 8
+        vr = b"OB" if length == 0xFFFFFFFF or ds.get("BitsAllocated", 16) <= 8 else b"OW"
+    else:
+        if len(header) < 12 or header[4:6] not in _LONG_VRS:
+            raise UnreadableFile("malformed pixel data element header")
+        vr = header[4:6]
+        (length,) = struct.unpack(order + "L", header[8:12])
+        value_start = start + 12
+    if length == 0xFFFFFFFF:
+        end = _skip_items(fp, value_start, size, order)
+    else:
+        end = value_start + length
+    if end > size:
+        raise UnreadableFile("truncated: pixel data runs past the end of the file")
+    instance.value_start, instance.pixel_vr, instance.pixel_length = value_start, vr, length
+    instance.pixel_start, instance.pixel_end, instance.pixel_tag = start, end, tag
+    if end < size:
+        _read_trailing(fp, ds, end, size)
+    return instance
+
+
+def _read_header(fp: BinaryIO) -> FileDataset:
+    try:
+        return pydicom.dcmread(fp, stop_before_pixels=True)
+    except InvalidDicomError:
+        pass
+    # No preamble or file meta: accept only what starts like a little endian data set.
+    fp.seek(0)
+    first = fp.read(8)
+    group = struct.unpack("<H", first[:2])[0] if len(first) >= 2 else 0
+    if len(first) < 8 or group not in (0x0008, 0x0010, 0x0018, 0x0020):
+        raise UnreadableFile("not DICOM (no DICM prefix and no recognisable data set)")
+    fp.seek(0)
+    return pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+
+
+def _set_transfer_syntax(ds: FileDataset) -> None:
+    """Make the file meta transfer syntax say how the data set is really encoded."""
+    if ds.file_meta is None:
+        ds.file_meta = FileMetaDataset()
+    implicit, little = _encoding(ds)
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    if implicit:
+        wanted = ImplicitVRLittleEndian
+    elif not little:
+        wanted = ExplicitVRBigEndian
+    elif syntax in ("", ImplicitVRLittleEndian, ExplicitVRBigEndian):
+        wanted = ExplicitVRLittleEndian
+    else:
+        return  # explicit little endian: the declared (possibly compressed) syntax stands
+    if syntax != wanted:
+        ds.file_meta.TransferSyntaxUID = wanted
+
+
+def _skip_items(fp: BinaryIO, position: int, size: int, order: str) -> int:
+    """The offset after an encapsulated pixel data value's sequence delimiter."""
+    while True:
+        fp.seek(position)
+        header = fp.read(8)
+        if len(header) < 8:
+            raise UnreadableFile("truncated: encapsulated pixel data has no end")
+        group, element, length = struct.unpack(order + "HHL", header)
+        tag = group << 16 | element
+        position += 8
+        if tag == _SEQUENCE_END:
+            return position
+        if tag != _ITEM or length == 0xFFFFFFFF:
+            raise UnreadableFile("malformed encapsulated pixel data")
+        position += length
+        if position > size:
+            raise UnreadableFile("truncated: encapsulated pixel data runs past the end")
+
+
+def _read_trailing(fp: BinaryIO, ds: FileDataset, start: int, size: int) -> None:
+    implicit, little = _encoding(ds)
+    fp.seek(start)
+    try:
+        trailing = read_dataset(fp, implicit, little, bytelength=size - start)
+    except (EOFError, struct.error, ValueError, KeyError, TypeError):
+        raise UnreadableFile("malformed elements after the pixel data") from None
+    for tag in trailing.keys():  # noqa: SIM118 (iterating a Dataset converts elements)
+        ds[tag] = trailing.get_item(tag)
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def _raw_header(elem: RawDataElement, implicit: bool, order: str) -> bytes | None:
+    """The encoded tag+VR+length of a raw element, or None to let pydicom write it."""
+    length = len(elem.value) if elem.value is not None else 0
+    if elem.length == 0xFFFFFFFF or elem.is_buffered:
+        return None
+    tag = elem.tag
+    if implicit:
+        return struct.pack(order + "HHL", tag >> 16, tag & 0xFFFF, length)
+    vr = elem.VR
+    if not vr or len(vr) != 2 or vr == "SQ":
+        return None
+    encoded = vr.encode("ascii")
+    if encoded in _LONG_VRS:
+        return struct.pack(order + "HH2sHL", tag >> 16, tag & 0xFFFF, encoded, 0, length)
+    if length > 0xFFFF:
+        return None
+    return struct.pack(order + "HH2sH", tag >> 16, tag & 0xFFFF, encoded, length)
+
+
+def encode_header(ds: FileDataset, below: int | None) -> bytes:
+    """Preamble, file meta and the data set's elements with tags below `below` (all if None).
+
+    Raw (unchanged) elements are written from their original bytes; pydicom writes the rest.
+    """
+    out = DicomBytesIO()
+    out.write(bytes(ds.preamble or b"\0" * 128))
+    out.write(b"DICM")
+    out.write(encode_file_meta(ds.file_meta))
+    implicit, little = _encoding(ds)
+    out.is_implicit_VR, out.is_little_endian = implicit, little
+    tags = sorted(tag for tag in ds.keys() if below is None or tag < below)  # noqa: SIM118
+    if ds.original_character_set != ds._character_set:
+        # A changed character set re-encodes text: pydicom converts and writes everything.
+        write_dataset(out, _subset(ds, tags))
+        return out.getvalue()
+    _write_elements(out, ds, tags, implicit, "<" if little else ">")
+    return out.getvalue()
+
+
+def encode_trailing(ds: FileDataset, above: int) -> bytes:
+    tags = sorted(tag for tag in ds.keys() if tag > above)  # noqa: SIM118
+    if not tags:
+        return b""
+    out = DicomBytesIO()
+    implicit, little = _encoding(ds)
+    out.is_implicit_VR, out.is_little_endian = implicit, little
+    write_dataset(out, _subset(ds, tags))
+    return out.getvalue()
+
+
+def _subset(ds: FileDataset, tags: list[Any]) -> Dataset:
+    part = Dataset()
+    for tag in tags:
+        part[tag] = ds.get_item(tag)
+    implicit, little = _encoding(ds)
+    part.set_original_encoding(implicit, little, ds.original_character_set)
+    charset = ds.get("SpecificCharacterSet")
+    if charset is not None and "SpecificCharacterSet" not in part:
+        part.SpecificCharacterSet = charset
+    return part
+
+
+_META_ORDER = (
+    (0x00020001, "OB"),
+    (0x00020002, "UI"),
+    (0x00020003, "UI"),
+    (0x00020010, "UI"),
+    (0x00020012, "UI"),
+    (0x00020013, "SH"),
+    (0x00020016, "AE"),
+)
+
+
+def encode_file_meta(meta: FileMetaDataset) -> bytes:
+    """Group 2 (always explicit VR little endian) with its group length."""
+    if "FileMetaInformationVersion" not in meta:
+        meta.FileMetaInformationVersion = b"\0\1"
+    body = bytearray()
+    for tag, vr in _META_ORDER:
+        if tag not in meta:
+            continue
+        value = meta[tag].value
+        if vr == "OB":
+            data = bytes(value)
+            body += struct.pack("<HH2sHL", 2, tag & 0xFFFF, b"OB", 0, len(data)) + data
+            continue
+        data = str(value).encode("ascii")
+        if len(data) % 2:
+            data += b"\0" if vr == "UI" else b" "
+        body += struct.pack("<HH2sH", 2, tag & 0xFFFF, vr.encode(), len(data)) + data
+    known = dict(_META_ORDER)
+    extra = [tag for tag in meta.keys() if tag not in known and tag != 0x00020000]  # noqa: SIM118
+    if extra:
+        rest = DicomBytesIO()
+        rest.is_implicit_VR, rest.is_little_endian = False, True
+        for tag in sorted(extra):
+            write_data_element(rest, meta[tag])
+        body += rest.getvalue()
+    return struct.pack("<HH2sHL", 2, 0, b"UL", 4, len(body)) + bytes(body)
+
+
+_PLAIN_TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
+_SEQUENCE_START = 0xFFFFFFFF
+
+
+def _plain_value(elem: Any) -> bytes | None:
+    """The encoded value of a converted element holding ASCII text, or None to let pydicom."""
+    if elem.VR not in _PLAIN_TEXT_VRS:
+        return None
+    value = elem.value
+    if value is None:
+        return b""
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, list | tuple | MultiValue):
+        text = "\\".join(str(item) for item in value)
+    elif elem.VR == "PN":
+        text = str(value)
+    else:
+        return None
+    if not text.isascii():
+        return None
+    data = text.encode("ascii")
+    if len(data) % 2:
+        data += b"\0" if elem.VR == "UI" else b" "
+    return data
+
+
+def _write_elements(
+    out: DicomBytesIO,
+    ds: Dataset,
+    tags: list[Any],
+    implicit: bool,
+    order: str,
+    encodings: Any = None,
+) -> None:
+    encodings = ds.get("SpecificCharacterSet") or encodings or "iso8859"
+    write = out.write
+    get_item = ds.get_item
+    for tag in tags:
+        if tag & 0xFFFF == 0 and tag >> 16 > 6:
+            continue  # retired group lengths go stale
+        elem = get_item(tag)
+        if elem.is_raw:
+            header = _raw_header(elem, implicit, order)
+            if header is not None:
+                write(header)
+                write(elem.value)
+                continue
+            elem = ds[tag]  # an odd raw element (no VR, undefined length): let pydicom decide
+        if elem.VR == "SQ":
+            _write_sequence(out, elem, implicit, order, encodings)
+            continue
+        data = _plain_value(elem)
+        if data is None:
+            write_data_element(out, elem, encodings)
+            continue
+        vr = elem.VR.encode("ascii")
+        if implicit:
+            write(struct.pack(order + "HHL", tag >> 16, tag & 0xFFFF, len(data)))
+        elif vr in _LONG_VRS:
+            write(struct.pack(order + "HH2sHL", tag >> 16, tag & 0xFFFF, vr, 0, len(data)))
+        elif len(data) <= 0xFFFF:
+            write(struct.pack(order + "HH2sH", tag >> 16, tag & 0xFFFF, vr, len(data)))
+        else:
+            write_data_element(out, elem, encodings)
+            continue
+        write(data)
+
+
+def _write_sequence(
+    out: DicomBytesIO, elem: Any, implicit: bool, order: str, encodings: Any
+) -> None:
+    tag = elem.tag
+    write = out.write
+    if implicit:
+        write(struct.pack(order + "HHL", tag >> 16, tag & 0xFFFF, _SEQUENCE_START))
+    else:
+        write(struct.pack(order + "HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, _SEQUENCE_START))
+    for item in elem.value or ():
+        write(struct.pack(order + "HHL", 0xFFFE, 0xE000, _SEQUENCE_START))
+        _write_elements(out, item, sorted(item.keys()), implicit, order, encodings)
+        write(struct.pack(order + "HHL", 0xFFFE, 0xE00D, 0))
+    write(struct.pack(order + "HHL", 0xFFFE, 0xE0DD, 0))
+
+
+def hash_range(fp: BinaryIO, start: int, end: int, *hashers: Any) -> None:
+    for chunk in read_chunks(fp, start, end):
+        for hasher in hashers:
+            hasher.update(chunk)
+
+
+def read_chunks(fp: BinaryIO, start: int, end: int) -> Iterator[bytes]:
+    fp.seek(start)
+    left = end - start
+    while left > 0:
+        chunk = fp.read(min(CHUNK, left))
+        if not chunk:
+            raise UnreadableFile("truncated while copying")
+        left -= len(chunk)
+        yield chunk
+
+
+def write_instance(instance: Instance, source: BinaryIO, target: IO[bytes]) -> tuple[str, str]:
+    """Write the de-identified `instance` to `target`; returns (input, output) SHA-256 hex.
+
+    The header is encoded first (so an encoding error leaves `target` empty), then the pixel
+    data bytes are copied from `source` in chunks, then any trailing elements.
+    """
+    ds = instance.dataset
+    hash_in, hash_out = hashlib.sha256(), hashlib.sha256()
+    if not instance.streamed or instance.pixel_start is None:
+        data = _encode_whole(ds)
+        hash_range(source, 0, instance.size, hash_in)
+        hash_out.update(data)
+        target.write(data)
+        return hash_in.hexdigest(), hash_out.hexdigest()
+    header = encode_header(ds, instance.pixel_tag)
+    trailing = encode_trailing(ds, instance.pixel_tag)
+    header += _pixel_header(instance, *_encoding(ds))
+    hash_out.update(header)
+    target.write(header)
+    hash_range(source, 0, instance.value_start, hash_in)
+    for chunk in read_chunks(source, instance.value_start, instance.pixel_end):
+        hash_in.update(chunk)
+        hash_out.update(chunk)
+        target.write(chunk)
+    hash_range(source, instance.pixel_end, instance.size, hash_in)
+    hash_out.update(trailing)
+    target.write(trailing)
+    return hash_in.hexdigest(), hash_out.hexdigest()
+
+
+def _pixel_header(instance: Instance, implicit: bool, little: bool) -> bytes:
+    """The pixel data element's tag and length, in the output's encoding."""
+    order = "<" if little else ">"
+    tag = instance.pixel_tag
+    if implicit:
+        return struct.pack(order + "HHL", tag >> 16, tag & 0xFFFF, instance.pixel_length)
+    return struct.pack(
+        order + "HH2sHL", tag >> 16, tag & 0xFFFF, instance.pixel_vr, 0, instance.pixel_length
+    )
+
+
+def _encode_whole(ds: FileDataset) -> bytes:
+    if ds.get("SOPInstanceUID") is None:
+        raise UnreadableFile("no SOP Instance UID")
+    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    if syntax == DeflatedExplicitVRLittleEndian:
+        buffer = DicomBytesIO()
+        ds.save_as(buffer, enforce_file_format=True)
+        return bytes(buffer.getvalue())
+    return encode_header(ds, None)

@@ -1,0 +1,519 @@
+"""The standalone de-identification pipeline: files, folders and zips in; a de-identified tree,
+a report and signed receipts out. No database.
+
+Each input is read without its pixel data, matched to a subject, de-identified, leak-checked and
+written under a temporary name; the parent process then decides its final name (in input order,
+so `jobs` never changes the result) and renames it. A file that fails anywhere is rejected with
+its reason and nothing of it is left in the output.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydicom import config as pydicom_config
+
+from trialship import __version__
+from trialship.deid import Profile, deidentify, make_context, profile_hash
+from trialship.deid.receipt import build_receipt, sign_receipt
+from trialship.errors import ValidationError
+from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
+from trialship.intake.sources import (
+    SourceItem,
+    SourceRejection,
+    ZipEntryTooLarge,
+    ZipLimits,
+    iter_sources,
+    local_file,
+)
+
+REPORT_FILE = "deid-report.json"
+RECEIPTS_DIR = "receipts"
+SCRATCH_DIR = ".trialship-partial"
+MAP_COLUMNS = (
+    "patient_id",
+    "subject_id",
+    "site_id",
+    "site_name",
+    "timepoint_id",
+    "timepoint_description",
+    "accession_number",
+)
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Who an input belongs to in the trial (one row of the map, or the --subject options)."""
+
+    subject_id: str
+    site_id: str = ""
+    site_name: str = ""
+    timepoint_id: str = ""
+    timepoint_description: str = ""
+    patient_id: str = ""
+    accession_number: str = ""
+
+
+@dataclass(frozen=True)
+class SubjectMap:
+    """MAP.csv: rows with an accession number match by it, the others by patient ID."""
+
+    by_accession: Mapping[str, Assignment]
+    by_patient: Mapping[str, Assignment]
+
+    def match(self, patient_id: str, accession: str) -> Assignment | None:
+        if accession and accession in self.by_accession:
+            return self.by_accession[accession]
+        return self.by_patient.get(patient_id) if patient_id else None
+
+
+def load_map(text: str) -> SubjectMap:
+    """Parse MAP.csv; raises ValidationError naming the column or line that is wrong."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [column for column in MAP_COLUMNS if column not in (reader.fieldnames or ())]
+    if missing:
+        raise ValidationError(f"missing column(s) {', '.join(missing)}", field="map")
+    by_accession: dict[str, Assignment] = {}
+    by_patient: dict[str, Assignment] = {}
+    for line, row in enumerate(reader, start=2):
+        values = {column: (row.get(column) or "").strip() for column in MAP_COLUMNS}
+        if not values["subject_id"]:
+            raise ValidationError(f"line {line}: subject_id is empty", field="map")
+        assignment = Assignment(**values)
+        if values["accession_number"]:
+            key, table = values["accession_number"], by_accession
+        elif values["patient_id"]:
+            key, table = values["patient_id"], by_patient
+        else:
+            raise ValidationError(f"line {line}: needs patient_id or accession_number", field="map")
+        if key in table and table[key] != assignment:
+            raise ValidationError(f"line {line}: conflicts with an earlier row", field="map")
+        table[key] = assignment
+    return SubjectMap(by_accession, by_patient)
+
+
+@dataclass(frozen=True)
+class DeidRun:
+    sources: tuple[Path, ...]
+    out: Path
+    profile: Profile
+    signing_key: Ed25519PrivateKey = field(repr=False)
+    assign: Assignment | None = None
+    subject_map: SubjectMap | None = None
+    jobs: int = 1
+    created_at: dt.datetime | None = None
+    zip_limits: ZipLimits = field(default_factory=ZipLimits)
+
+
+@dataclass
+class Outcome:
+    """What happened to one input. `reason` never holds PHI values."""
+
+    label: str
+    status: str  # "deidentified" | "duplicate" | "rejected"
+    output: str | None = None
+    reason: str | None = None
+    input_sha256: str | None = None
+    output_sha256: str | None = None
+    receipt: str | None = None
+    needs_pixel_review: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"input": self.label, "status": self.status}
+        if self.output:
+            data["output"] = self.output
+        if self.reason:
+            data["reason"] = self.reason
+        if self.input_sha256:
+            data["input_sha256"] = self.input_sha256
+        if self.output_sha256:
+            data["output_sha256"] = self.output_sha256
+        if self.receipt:
+            data["receipt"] = self.receipt
+        if self.needs_pixel_review:
+            data["needs_pixel_review"] = True
+        return data
+
+
+@dataclass
+class RunResult:
+    outcomes: list[Outcome]
+    receipts: list[Path]
+    report: Path
+
+    @property
+    def rejected(self) -> list[Outcome]:
+        return [outcome for outcome in self.outcomes if outcome.status == "rejected"]
+
+
+# -- one file (runs in a worker) -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Task:
+    index: int
+    item: SourceItem
+
+
+@dataclass
+class _Done:
+    index: int
+    label: str
+    reason: str | None = None
+    partial: str | None = None
+    input_sha256: str = ""
+    output_sha256: str = ""
+    sop_instance_uid: str = ""
+    study_instance_uid: str = ""
+    series_number: int = 0
+    instance_number: int = 0
+    assignment: Assignment | None = None
+    needs_pixel_review: bool = False
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Worker:
+    profile: Profile
+    assign: Assignment | None
+    subject_map: SubjectMap | None
+    scratch: Path
+
+
+_STATE: dict[str, _Worker] = {}
+
+
+def _init_worker(worker: _Worker) -> None:
+    _STATE["worker"] = worker
+    _quiet_pydicom()
+
+
+def _quiet_pydicom() -> None:
+    # The header walk decides what to convert; per-value validation of every element read or
+    # written would cost more than the de-identification itself.
+    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
+    pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
+
+
+def _process(task: _Task) -> _Done:
+    worker = _STATE["worker"]
+    try:
+        return _deidentify_one(task, worker)
+    except (UnreadableFile, ZipEntryTooLarge) as exc:
+        return _Done(task.index, task.item.label, reason=str(exc))
+    except OSError as exc:
+        return _Done(task.index, task.item.label, reason=f"cannot read: {exc.strerror}")
+    except Exception as exc:  # the edge of one file: reject it, keep the run going
+        return _Done(
+            task.index, task.item.label, reason=f"cannot de-identify ({type(exc).__name__})"
+        )
+
+
+def _text(value: object) -> str:
+    return str(value).strip() if value not in (None, "") else ""
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return 0
+
+
+def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
+    item = task.item
+    done = _Done(task.index, item.label)
+    with local_file(item, worker.scratch) as path, path.open("rb") as source:
+        instance = read_instance(source, os.fstat(source.fileno()).st_size)
+        ds = instance.dataset
+        assignment = worker.assign
+        if assignment is None:
+            assert worker.subject_map is not None
+            assignment = worker.subject_map.match(
+                _text(ds.get("PatientID")), _text(ds.get("AccessionNumber"))
+            )
+            if assignment is None:
+                done.reason = "no row of the map matches its accession number or patient ID"
+                return done
+        known = tuple(v for v in (assignment.patient_id, assignment.accession_number) if v)
+        ctx = make_context(
+            worker.profile,
+            subject_id=assignment.subject_id,
+            site_id=assignment.site_id,
+            site_name=assignment.site_name,
+            timepoint_id=assignment.timepoint_id,
+            timepoint_description=assignment.timepoint_description,
+            known_identifiers=known,
+        )
+        result = deidentify(ds, worker.profile, ctx)
+        if result.leaks:
+            where = ", ".join(sorted({f"{leak.kind} in {leak.path}" for leak in result.leaks}))
+            done.reason = f"leak check failed: {len(result.leaks)} possible leak(s): {where}"
+            return done
+        partial = worker.scratch / f"{task.index:08d}-{uuid.uuid4().hex}.part"
+        try:
+            with partial.open("wb") as target:
+                done.input_sha256, done.output_sha256 = write_instance(instance, source, target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    done.partial = str(partial)
+    done.sop_instance_uid = _text(ds.get("SOPInstanceUID"))
+    done.study_instance_uid = _text(ds.get("StudyInstanceUID"))
+    done.series_number = _int(ds.get("SeriesNumber"))
+    done.instance_number = _int(ds.get("InstanceNumber"))
+    done.assignment = assignment
+    done.needs_pixel_review = result.needs_pixel_review
+    done.counts = result.report.counts()
+    return done
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def safe_name(value: str, default: str) -> str:
+    cleaned = _UNSAFE.sub("_", value.strip()).strip("._")
+    return cleaned[:64] or default
+
+
+@contextmanager
+def _pool(jobs: int, worker: _Worker) -> Iterator[Callable[[Iterable[_Task]], Iterator[_Done]]]:
+    if jobs <= 1:
+        saved = (
+            pydicom_config.settings.reading_validation_mode,
+            pydicom_config.settings.writing_validation_mode,
+        )
+        _init_worker(worker)
+        try:
+            yield lambda tasks: map(_process, tasks)
+        finally:
+            (
+                pydicom_config.settings.reading_validation_mode,
+                pydicom_config.settings.writing_validation_mode,
+            ) = saved
+        return
+    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(worker,)) as executor:
+        yield lambda tasks: executor.map(_process, tasks, chunksize=4)
+
+
+@dataclass
+class _Exam:
+    name: str
+    assignment: Assignment
+    inputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+class _Collector:
+    """Runs in the parent: final names, duplicates, exams; in input order."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.outcomes: dict[int, Outcome] = {}
+        self.by_uid: dict[str, tuple[str, str]] = {}
+        self.names: set[str] = set()
+        self.exams: dict[tuple[str, str, str], _Exam] = {}
+        self.exam_counts: dict[tuple[str, str], int] = {}
+
+    def reject(self, index: int, label: str, reason: str) -> None:
+        self.outcomes[index] = Outcome(label, "rejected", reason=reason)
+
+    def add(self, done: _Done) -> Outcome:
+        if done.reason is not None or done.partial is None or done.assignment is None:
+            outcome = Outcome(done.label, "rejected", reason=done.reason or "not written")
+            self.outcomes[done.index] = outcome
+            return outcome
+        partial = Path(done.partial)
+        seen = self.by_uid.get(done.sop_instance_uid)
+        if seen is not None:
+            partial.unlink(missing_ok=True)
+            first_label, first_sha = seen
+            if first_sha == done.input_sha256:
+                outcome = Outcome(
+                    done.label,
+                    "duplicate",
+                    reason=f"identical to {first_label}: not written again",
+                    input_sha256=done.input_sha256,
+                )
+            else:
+                outcome = Outcome(
+                    done.label,
+                    "rejected",
+                    reason=f"same SOP Instance UID as {first_label} with different content",
+                    input_sha256=done.input_sha256,
+                )
+            self.outcomes[done.index] = outcome
+            return outcome
+        self.by_uid[done.sop_instance_uid] = (done.label, done.input_sha256)
+        who = done.assignment
+        subject = safe_name(who.subject_id, "SUBJECT")
+        timepoint = safe_name(who.timepoint_id, "NO_TIMEPOINT")
+        relative = self._name(subject, timepoint, done.series_number, done.instance_number)
+        target = self.out / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(partial, target)
+        exam = self._exam(subject, timepoint, done.study_instance_uid, who)
+        exam.inputs[relative] = done.input_sha256
+        exam.outputs[relative] = done.output_sha256
+        for action, count in done.counts.items():
+            exam.counts[action] = exam.counts.get(action, 0) + count
+        outcome = Outcome(
+            done.label,
+            "deidentified",
+            output=relative,
+            input_sha256=done.input_sha256,
+            output_sha256=done.output_sha256,
+            receipt=f"{RECEIPTS_DIR}/{exam.name}.json",
+            needs_pixel_review=done.needs_pixel_review,
+        )
+        self.outcomes[done.index] = outcome
+        return outcome
+
+    def _name(self, subject: str, timepoint: str, series: int, instance: int) -> str:
+        base = f"{subject}/{timepoint}/S{series:04d}/I{instance:05d}"
+        relative, counter = f"{base}.dcm", 1
+        while relative in self.names:
+            counter += 1
+            relative = f"{base}_{counter}.dcm"
+        self.names.add(relative)
+        return relative
+
+    def _exam(self, subject: str, timepoint: str, study: str, who: Assignment) -> _Exam:
+        key = (subject, timepoint, study)
+        if key not in self.exams:
+            number = self.exam_counts.get((subject, timepoint), 0) + 1
+            self.exam_counts[(subject, timepoint)] = number
+            self.exams[key] = _Exam(f"{subject}_{timepoint}_{number}", who)
+        return self.exams[key]
+
+
+def run_deid(run: DeidRun, *, progress: Callable[[Outcome], None] | None = None) -> RunResult:
+    """De-identify every input of `run` into `run.out`; see the module docstring."""
+    out = run.out
+    scratch = out / SCRATCH_DIR
+    scratch.mkdir(parents=True, exist_ok=True)
+    created = run.created_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    collector = _Collector(out)
+    tasks: list[_Task] = []
+    for index, entry in enumerate(iter_sources(run.sources, run.zip_limits)):
+        if isinstance(entry, SourceRejection):
+            collector.reject(index, entry.label, entry.reason)
+            if progress:
+                progress(collector.outcomes[index])
+        else:
+            tasks.append(_Task(index, entry))
+    worker = _Worker(run.profile, run.assign, run.subject_map, scratch)
+    try:
+        with _pool(run.jobs, worker) as process:
+            for done in process(tasks):
+                outcome = collector.add(done)
+                if progress:
+                    progress(outcome)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    receipts = _write_receipts(run, collector, created)
+    outcomes = [collector.outcomes[index] for index in sorted(collector.outcomes)]
+    report = _write_report(run, outcomes, created)
+    return RunResult(outcomes=outcomes, receipts=receipts, report=report)
+
+
+def _options(profile: Profile) -> dict[str, Any]:
+    return {
+        "private_tags": profile.private_tags.value,
+        "patient_age": profile.patient_age.value,
+        "date_shift_days": list(profile.date_shift_days),
+        "keep": sorted(profile.keep),
+        "remove": sorted(profile.remove),
+        "replace": [list(pair) for pair in profile.replace],
+    }
+
+
+def _write_receipts(run: DeidRun, collector: _Collector, created: dt.datetime) -> list[Path]:
+    folder = run.out / RECEIPTS_DIR
+    digest = profile_hash(run.profile)
+    written: list[Path] = []
+    for (_, _, study), exam in collector.exams.items():
+        who = exam.assignment
+        payload = build_receipt(
+            kind="deidentification",
+            inputs=exam.inputs,
+            outputs=exam.outputs,
+            profile_name=run.profile.name,
+            profile_hash=digest,
+            options=[option.value for option in run.profile.options],
+            tool_version=__version__,
+            created_at=created,
+            changed_attributes=exam.counts,
+            extra={
+                "exam": exam.name,
+                "subject_id": who.subject_id,
+                "site_id": who.site_id,
+                "timepoint_id": who.timepoint_id,
+                "study_instance_uid": study,
+                "profile_options": _options(run.profile),
+            },
+        )
+        target = folder / f"{exam.name}.json"
+        _write_json(target, sign_receipt(payload, run.signing_key))
+        written.append(target)
+    return written
+
+
+def _write_report(run: DeidRun, outcomes: list[Outcome], created: dt.datetime) -> Path:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.status] = counts.get(outcome.status, 0) + 1
+    report = {
+        "tool": {"name": "trialship", "version": __version__},
+        "created_at": created.isoformat(),
+        "profile": {"name": run.profile.name, "hash": profile_hash(run.profile)},
+        "summary": {"inputs": len(outcomes), **dict(sorted(counts.items()))},
+        "inputs": [outcome.to_dict() for outcome in outcomes],
+    }
+    target = run.out / REPORT_FILE
+    _write_json(target, report)
+    return target
+
+
+def _write_json(target: Path, data: Any) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+    partial.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(partial, target)
+
+
+# -- receipts ------------------------------------------------------------------------------------
+
+
+def verify_receipt_files(document: Mapping[str, Any], folder: Path) -> str | None:
+    """None when every output listed in the receipt is in `folder` with its hash, else why not."""
+    import hashlib
+
+    outputs = document.get("payload", {}).get("outputs", {})
+    for relative, expected in sorted(outputs.items()):
+        path = folder / relative
+        if ".." in Path(relative).parts or not path.is_file():
+            return f"missing file {relative}"
+        hasher = hashlib.sha256()
+        with path.open("rb") as fp:
+            for chunk in iter(lambda: fp.read(1 << 20), b""):
+                hasher.update(chunk)
+        if hasher.hexdigest() != expected:
+            return f"hash mismatch for {relative}"
+    return None
