@@ -109,6 +109,6 @@ def main(ctx: click.Context, data: Path | None) -> None:
     ctx.ensure_object(dict)["data"] = data
 
 
-from trialship.cli import accounts, deid, registry, setup  # noqa: E402  (commands register on main)
+from trialship.cli import accounts, deid, registry, setup, transfer  # noqa: E402  (commands register on main)
 
-__all__ = ["accounts", "deid", "main", "registry", "setup"]
+__all__ = ["accounts", "deid", "main", "registry", "setup", "transfer"]

@@ -1,0 +1,133 @@
+"""C-STORE to dcmtk storescp and Orthanc, storage commitment, STOW-RS, and the guard."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+from peers import NetNamespace, Orthanc, Storescp
+from pydicom import dcmread
+from samples import bundled_files, ct_tree
+
+from trialship.transfer import Journal, build_package, parse_destination, send
+
+
+def _uids(paths: list[Path]) -> set[str]:
+    return {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in paths}
+
+
+def test_mixed_sop_classes_and_compressed_syntaxes_reach_storescp_and_orthanc(
+    netns: NetNamespace, storescp: Storescp, orthanc: Orthanc, tmp_path: Path
+) -> None:
+    files = bundled_files(tmp_path / "mixed")
+    package = build_package([tmp_path / "mixed"])
+    for n, url in enumerate((storescp.url(), orthanc.dicom_url())):
+        destination = parse_destination(url)
+        with Journal(tmp_path / f"{n}.jsonl", destination.describe()) as journal:
+            receipt = netns.call(send, package, destination, journal)
+        assert receipt.complete, receipt.failed
+        assert {f.detail["status"] for f in receipt.files} == {"0x0000"}
+    received = list(storescp.received.rglob("*.dcm"))
+    assert _uids(received) == _uids(files)
+    assert _uids(files) <= orthanc.instance_uids()
+
+
+def test_a_wrong_called_ae_title_is_rejected_with_the_reason(
+    netns: NetNamespace, orthanc: Orthanc, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    bundled_files(tmp_path / "mixed")
+    result = cli("send", str(tmp_path / "mixed"), "--to", orthanc.dicom_url("NOT-ORTHANC"),
+                 "--no-progress", ns=netns)  # fmt: skip
+    assert result.exit_code != 0
+    assert result.output.strip().endswith(
+        f"Error: association rejected by NOT-ORTHANC@127.0.0.1:{orthanc.dicom_port}: "
+        "Rejected Permanent, source Service User: Called AE title not recognised"
+    )
+
+
+def test_a_peer_killed_mid_transfer_is_resumed_without_duplicates(
+    netns: NetNamespace, storescp: Storescp, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    paths = ct_tree(tmp_path / "src", 300, size=200_000)
+    url = storescp.url() + "?retries=0&timeout=5"
+
+    def kill_after_some() -> None:
+        while len(list(storescp.received.rglob("*.dcm"))) < 40:
+            time.sleep(0.005)
+        storescp.stop(signal.SIGKILL)
+
+    killer = threading.Thread(target=kill_after_some)
+    killer.start()
+    first = cli("send", str(tmp_path / "src"), "--to", url, "--no-progress", ns=netns)
+    killer.join()
+    assert first.exit_code != 0 and "Error: " in first.output, first.output
+    landed = _uids(list(storescp.received.rglob("*.dcm")))
+    assert 40 <= len(landed) < 300
+
+    before = {p: p.stat().st_mtime_ns for p in storescp.received.rglob("*.dcm")}
+    storescp.start()  # same port, same folder
+    second = cli("send", str(tmp_path / "src"), "--to", url, "--no-progress", ns=netns)
+    assert second.exit_code == 0, second.output
+    assert _uids(list(storescp.received.rglob("*.dcm"))) == _uids(paths)
+    resumed = int(second.output.split(" from an earlier run")[0].rsplit("(", 1)[1])
+    assert resumed >= len(landed) - 1  # at most the in-flight instance goes again
+    rewritten = [p for p, m in before.items() if p.stat().st_mtime_ns != m]
+    assert len(rewritten) <= 1
+
+
+def test_storage_commitment_with_orthanc_reports_every_instance_committed(
+    netns: NetNamespace, orthanc: Orthanc, tmp_path: Path
+) -> None:
+    files = bundled_files(tmp_path / "mixed")
+    destination = parse_destination(
+        orthanc.dicom_url() + f"?commitment=1&commitment_port={orthanc.commitment_port}"
+    )
+    with Journal(tmp_path / "j.jsonl", destination.describe()) as journal:
+        receipt = netns.call(send, build_package([tmp_path / "mixed"]), destination, journal)
+    assert receipt.complete, receipt.problems
+    assert receipt.extra["commitment"]["committed"] == len(files)
+    assert receipt.extra["commitment"]["mode"] == "new association"
+    assert all(f.detail["committed"] for f in receipt.files)
+
+
+def test_stow_rs_to_orthanc_stores_every_instance(
+    netns: NetNamespace, orthanc: Orthanc, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    files = bundled_files(tmp_path / "mixed") + ct_tree(tmp_path / "mixed" / "ct", 7)
+    receipt_path = tmp_path / "receipt.json"
+    url = orthanc.dicomweb_url()
+    result = cli("send", str(tmp_path / "mixed"), "--to", url, "--no-progress",
+                 "--receipt", str(receipt_path), ns=netns)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert _uids(files) <= orthanc.instance_uids()
+    payload = json.loads(receipt_path.read_text())["payload"]
+    outcomes = payload["extra"]["outcomes"]
+    assert len(outcomes) == len(files)
+    assert {o["state"] for o in outcomes.values()} == {"stored"}
+    assert {o["sop_instance_uid"] for o in outcomes.values()} == _uids(files)
+
+
+def test_identified_files_are_refused_and_named_unless_explicitly_allowed(
+    netns: NetNamespace, storescp: Storescp, tmp_path: Path, cli: Callable[..., Result]
+) -> None:
+    bundled_files(tmp_path / "src")
+    bundled_files(tmp_path / "src" / "raw", identified=True)
+    (tmp_path / "src" / "notes.txt").write_text("not DICOM")
+    result = cli("send", str(tmp_path / "src"), "--to", storescp.url(), "--no-progress",
+                 ns=netns)  # fmt: skip
+    assert result.exit_code != 0
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("Error: refused 7 file(s) not marked de-identified: notes.txt: not a")
+    assert "raw/CT_small.dcm: PatientIdentityRemoved is missing" in line
+    assert not list(storescp.received.rglob("*.dcm"))
+
+    (tmp_path / "src" / "notes.txt").unlink()
+    allowed = cli("send", str(tmp_path / "src"), "--to", storescp.url(), "--no-progress",
+                  "--allow-identified", ns=netns)  # fmt: skip
+    assert allowed.exit_code == 0, allowed.output
+    assert len(list(storescp.received.rglob("*.dcm"))) == 12

@@ -1,0 +1,335 @@
+"""DICOM C-STORE sender (pynetdicom): few associations, files sent as stored, statuses kept.
+
+Files are sent from disk without decoding (pynetdicom's chunked dataset sending), so each
+(SOP class, transfer syntax) pair needs its own presentation context: at most 128 per
+association, so a package with more pairs uses several associations in turn. Failed
+instances and dropped associations are retried with backoff; a rejected association is a
+permanent failure carrying the peer's reason. Storage commitment is optional.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pynetdicom import AE, _config
+from pynetdicom.association import Association
+from pynetdicom.status import code_to_category
+
+from trialship.transfer.destination import DicomDestination
+from trialship.transfer.errors import TransferError
+from trialship.transfer.guard import check_package
+from trialship.transfer.journal import Journal
+from trialship.transfer.package import Package, PackageFile
+from trialship.transfer.receipt import (
+    FAILED,
+    STORED,
+    WARNING,
+    Clock,
+    FileOutcome,
+    TransferReceipt,
+    utc_now,
+)
+
+Progress = Callable[[int, int], None]
+MAX_CONTEXTS = 128
+BACKOFF = 0.5  # seconds, doubled on each retry
+REACTOR_DELAY = 0.0001  # pynetdicom polls every 1 ms by default: most of a small C-STORE
+
+
+class _Rejected(TransferError):
+    pass
+
+
+class _Lost(TransferError):
+    """The association could not be made or broke: worth another try."""
+
+
+@dataclass
+class _Run:
+    destination: DicomDestination
+    journal: Journal
+    progress: Progress
+    outcomes: dict[str, FileOutcome]
+    lock: threading.Lock
+    bytes_sent: int = 0
+
+
+def context_groups(files: Sequence[PackageFile]) -> list[list[PackageFile]]:
+    """Files split so that each group needs at most MAX_CONTEXTS (SOP class, syntax) pairs."""
+    groups: list[list[PackageFile]] = []
+    contexts: list[set[tuple[str, str]]] = []
+    for item in files:
+        assert item.dicom is not None
+        pair = (item.dicom.sop_class_uid, item.dicom.transfer_syntax_uid)
+        for group, pairs in zip(groups, contexts, strict=True):
+            if pair in pairs or len(pairs) < MAX_CONTEXTS:
+                group.append(item)
+                pairs.add(pair)
+                break
+        else:
+            groups.append([item])
+            contexts.append({pair})
+    return groups
+
+
+def _pairs(files: Sequence[PackageFile]) -> list[tuple[str, str]]:
+    found = {(f.dicom.sop_class_uid, f.dicom.transfer_syntax_uid) for f in files if f.dicom}
+    return sorted(found)
+
+
+def _rejection(assoc: Association) -> str:
+    answer = assoc.acceptor.primitive
+    if answer is None:
+        return "no reason given"
+    return f"{answer.result_str}, source {answer.source_str}: {answer.reason_str}"
+
+
+def _refused(dest: DicomDestination) -> bool:
+    try:
+        with socket.create_connection((dest.host, dest.port), timeout=dest.timeout):
+            return False
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+
+
+def associate(
+    dest: DicomDestination,
+    pairs: Sequence[tuple[str, str]],
+    extra_contexts: Sequence[str] = (),
+    **options: Any,
+) -> Association:
+    """An established association proposing one context per pair; raises on failure.
+
+    `options` go to `AE.associate` (evt_handlers, ext_neg).
+    """
+    ae = AE(ae_title=dest.calling_aet)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = dest.timeout
+    for sop_class, syntax in pairs:
+        ae.add_requested_context(sop_class, syntax)
+    for sop_class in extra_contexts:
+        ae.add_requested_context(sop_class)
+    assoc = ae.associate(
+        dest.host, dest.port, ae_title=dest.called_aet, max_pdu=dest.max_pdu, **options
+    )
+    where = f"{dest.called_aet}@{dest.host}:{dest.port}"
+    if assoc.is_rejected:
+        raise _Rejected(f"association rejected by {where}: {_rejection(assoc)}", permanent=True)
+    if not assoc.is_established:
+        if _refused(dest):
+            raise _Lost(f"connection refused by {dest.host}:{dest.port}")
+        raise _Lost(f"association with {where} aborted (no accepted context or peer error)")
+    sock = assoc.dul.socket.socket if assoc.dul.socket else None
+    if sock is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    assoc.dul._run_loop_delay = REACTOR_DELAY
+    return assoc
+
+
+class _HeldCheckpoint(threading.Event):
+    """Keeps pynetdicom's association reactor paused across many C-STOREs.
+
+    Each `send_c_store` pauses the reactor (which polls every 1 ms) and wakes it afterwards,
+    so the next call waits up to 1 ms for it to pause again: most of a small C-STORE's time.
+    As a pure SCU we need no reactor between requests, so `set()` is ignored while held.
+    """
+
+    held = True
+
+    def set(self) -> None:
+        if not self.held:
+            super().set()
+
+
+@contextlib.contextmanager
+def _reactor_paused(assoc: Association) -> Iterator[None]:
+    held = _HeldCheckpoint()
+    original = assoc._reactor_checkpoint
+    original.clear()
+    while not assoc._is_paused and assoc.is_established:
+        time.sleep(0.0001)
+    assoc._reactor_checkpoint = held
+    assoc._is_paused = False
+    original.set()  # the reactor loops once, then waits on `held`
+    while not assoc._is_paused and assoc.is_established:
+        time.sleep(0.0001)
+    try:
+        yield
+    finally:
+        held.held = False
+        held.set()
+
+
+def _store_all(run: _Run, files: Sequence[PackageFile]) -> None:
+    """Send `files` on one association, recording each outcome; raises _Lost if it breaks."""
+    assoc = associate(run.destination, _pairs(files))
+    accepted = {
+        (str(cx.abstract_syntax), str(cx.transfer_syntax[0])) for cx in assoc.accepted_contexts
+    }
+    try:
+        with _reactor_paused(assoc):
+            _store_files(run, assoc, accepted, files)
+    finally:
+        if assoc.is_established:
+            assoc.release()
+
+
+def _store_files(
+    run: _Run, assoc: Association, accepted: set[tuple[str, str]], files: Sequence[PackageFile]
+) -> None:
+    for item in files:
+        assert item.dicom is not None
+        pair = (item.dicom.sop_class_uid, item.dicom.transfer_syntax_uid)
+        detail: dict[str, Any] = {"sop_instance_uid": item.dicom.sop_instance_uid}
+        if pair not in accepted:
+            detail["reason"] = f"peer refused SOP class {pair[0]} in syntax {pair[1]}"
+            _record(run, item, FAILED, detail, permanent=True)
+            continue
+        status = assoc.send_c_store(item.path)
+        if "Status" not in status:
+            raise _Lost(f"association with {run.destination.called_aet} lost mid-transfer")
+        code = int(status.Status)
+        category = code_to_category(code)
+        detail["status"] = f"0x{code:04X}"
+        if "ErrorComment" in status:
+            detail["reason"] = str(status.ErrorComment)
+        with run.lock:
+            run.bytes_sent += item.size
+        if category == "Success":
+            _record(run, item, STORED, detail)
+        elif category == "Warning":
+            _record(run, item, WARNING, detail)
+        else:
+            detail.setdefault("reason", category)
+            _record(run, item, FAILED, detail)
+
+
+def _record(
+    run: _Run, item: PackageFile, state: str, detail: dict[str, Any], *, permanent: bool = False
+) -> None:
+    if permanent:
+        detail["permanent"] = True
+    outcome = FileOutcome(item.remote, item.sha256, item.size, state, dict(detail))
+    if outcome.confirmed:
+        run.journal.confirm(item.remote, item.sha256, item.size, state=state, **detail)
+    with run.lock:
+        run.outcomes[item.remote] = outcome
+        run.progress(1 if outcome.confirmed else 0, item.size)
+
+
+def _slices(files: Sequence[PackageFile], count: int) -> Iterator[list[PackageFile]]:
+    size = -(-len(files) // count)
+    for start in range(0, len(files), size):
+        yield list(files[start : start + size])
+
+
+def _send_group(run: _Run, files: list[PackageFile]) -> None:
+    parallel = min(run.destination.associations, len(files))
+    if parallel <= 1:
+        _store_all(run, files)
+        return
+    errors: list[BaseException] = []
+
+    def work(part: list[PackageFile]) -> None:
+        try:
+            _store_all(run, part)
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(p,)) for p in _slices(files, parallel)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for exc in errors:
+        if isinstance(exc, _Rejected):
+            raise exc
+    if errors:
+        raise errors[0]
+
+
+def _retriable(run: _Run, files: Sequence[PackageFile]) -> list[PackageFile]:
+    todo = []
+    for item in files:
+        outcome = run.outcomes.get(item.remote)
+        if outcome is None or (not outcome.confirmed and "permanent" not in outcome.detail):
+            todo.append(item)
+    return todo
+
+
+def send_dimse(
+    package: Package,
+    destination: DicomDestination,
+    journal: Journal,
+    progress: Progress | None = None,
+    *,
+    allow_identified: bool = False,
+    clock: Clock = utc_now,
+    sleep: Callable[[float], None] = time.sleep,
+) -> TransferReceipt:
+    """C-STORE every file of `package`; the receipt holds each instance's status."""
+    check_package(package, allow_identified=allow_identified)
+    _config.STORE_SEND_CHUNKED_DATASET = True  # send the file's bytes, never decode
+    started = clock()
+    run = _Run(destination, journal, progress or (lambda files, nbytes: None), {}, threading.Lock())
+    todo: list[PackageFile] = []
+    for item in package.files:
+        earlier = journal.confirmed(item.remote, item.sha256)
+        if earlier is not None:
+            detail = {k: v for k, v in earlier.items() if k in ("sop_instance_uid", "status")}
+            state = earlier.get("state", STORED)
+            run.outcomes[item.remote] = FileOutcome(
+                item.remote, item.sha256, item.size, state, detail, resumed=True
+            )
+            run.progress(1, item.size)
+        elif item.dicom is None:
+            detail = {"reason": "not a DICOM file", "permanent": True}
+            run.outcomes[item.remote] = FileOutcome(
+                item.remote, item.sha256, item.size, FAILED, detail
+            )
+        else:
+            todo.append(item)
+    last_error: TransferError | None = None
+    for attempt in range(destination.retries + 1):
+        if attempt:
+            sleep(BACKOFF * 2 ** (attempt - 1))
+        last_error = None
+        try:
+            for group in context_groups(todo):
+                _send_group(run, group)
+        except _Rejected:
+            raise
+        except _Lost as exc:
+            last_error = exc
+        todo = _retriable(run, todo)
+        if not todo:
+            break
+    if last_error is not None:
+        raise TransferError(str(last_error))
+    extra: dict[str, Any] = {}
+    problems: list[str] = []
+    if destination.commitment:
+        from trialship.transfer.commitment import request_commitment
+
+        stored = [f for f in package.files if f.dicom and run.outcomes[f.remote].confirmed]
+        extra["commitment"], problems = request_commitment(
+            destination, stored, run.outcomes, sleep=sleep
+        )
+    ordered = tuple(run.outcomes[f.remote] for f in package.files)
+    return TransferReceipt(
+        kind="dicom",
+        destination=destination.describe(),
+        started_at=started,
+        finished_at=clock(),
+        files=ordered,
+        bytes_sent=run.bytes_sent,
+        extra=extra,
+        problems=tuple(problems),
+    )
