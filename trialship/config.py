@@ -36,6 +36,8 @@ class Settings:
     csv_max_rows: int = 20_000
     csv_max_bytes: int = 10_000_000
     timezone: str = ""
+    originals_retention_days: int = 90
+    """Days the original (identified) files of imported exams are kept for re-processing."""
     secret_key: str = field(default="", repr=False)
     fernet_key: str = field(default="", repr=False)
 

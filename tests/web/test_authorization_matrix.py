@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import SYSTEM, csrf_token, login
 from trialship.app import Runtime
-from trialship.registry.models import Role
+from trialship.registry.models import Exam, Job, Role
 from trialship.services import subjects, timepoints, trials, users
 
 ROLES = ["anonymous", "outsider", "viewer", "media", "coordinator", "trial_admin", "admin"]
@@ -71,6 +71,16 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "members.new"): "trial_admin",
     ("POST", "members.change_role"): "trial_admin",
     ("POST", "members.remove"): "trial_admin",
+    ("GET", "exams.import_upload"): "registry",
+    ("POST", "exams.import_upload"): "registry",
+    ("GET", "exams.job"): "read",
+    ("GET", "exams.index"): "read",
+    ("POST", "exams.confirm_timepoint"): "registry",
+    ("POST", "exams.pixels_reviewed"): "registry",
+    ("GET", "exams.receipt"): "read",
+    ("GET", "exams.quarantine"): "read",
+    ("GET", "exams.key"): "trial_admin",
+    ("GET", "exams.key_csv"): "trial_admin",
     # The API (bearer tokens).
     ("GET", "api.me"): "user",
     ("GET", "api.openapi"): "user",
@@ -92,6 +102,11 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "api.create_timepoint"): "registry",
     ("GET", "api.get_timepoint"): "read",
     ("PATCH", "api.update_timepoint"): "registry",
+    ("POST", "api.create_import"): "registry",
+    ("GET", "api.get_job"): "read",
+    ("GET", "api.list_exams"): "read",
+    ("GET", "api.get_exam"): "read",
+    ("GET", "api.get_exam_receipt"): "read",
 }
 NOT_IN_MATRIX = {"static", "api.unmatched"}  # files, and the API's JSON 404 for unknown URLs
 
@@ -145,7 +160,19 @@ def _seed(runtime: Runtime, *, locked: bool) -> World:
             if role in {"viewer", "media", "coordinator", "trial_admin"}:
                 set_membership(session, SYSTEM, trial, user, role, today)
             tokens[role] = users.create_token(session, SYSTEM, user, "matrix")[1]
+        exam = Exam(
+            trial_id=trial.id,
+            subject_pk=subject.id,
+            timepoint_pk=timepoint.id,
+            timepoint_confirmed=False,
+            receipt={"payload": {}, "signature": {}},
+        )
+        job = Job(kind="import", target="upload:none", trial_id=trial.id)
+        session.add_all([exam, job])
+        session.flush()
         ids = {
+            "exam_pk": exam.id,
+            "job_id": job.id,
             "trial_id": trial.id,
             "site_pk": site.id,
             "subject_pk": subject.id,

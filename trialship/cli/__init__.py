@@ -109,6 +109,13 @@ def main(ctx: click.Context, data: Path | None) -> None:
     ctx.ensure_object(dict)["data"] = data
 
 
-from trialship.cli import accounts, deid, registry, setup, transfer  # noqa: E402  (commands register on main)
+from trialship.cli import (  # noqa: E402  (commands register on main)
+    accounts,
+    deid,
+    imports,
+    registry,
+    setup,
+    transfer,
+)
 
-__all__ = ["accounts", "deid", "main", "registry", "setup", "transfer"]
+__all__ = ["accounts", "deid", "imports", "main", "registry", "setup", "transfer"]

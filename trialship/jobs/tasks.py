@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import datetime as dt
+import weakref
+from typing import TYPE_CHECKING, Any
 
 from huey import Huey, crontab
 
-from trialship.services import housekeeping
+from trialship.services import exams, housekeeping, import_jobs
+from trialship.signing import load_or_create_signing_key
 
 if TYPE_CHECKING:
     from trialship.app import Runtime
+
+# The task wrappers of each queue, so that faces enqueue by name (see `enqueue_import`).
+_TASKS: weakref.WeakKeyDictionary[Huey, dict[str, Any]] = weakref.WeakKeyDictionary()
 
 
 def register_tasks(queue: Huey, runtime: Runtime) -> None:
@@ -18,3 +24,36 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
         """Hourly: record in the audit trail each trial whose IRB approval has lapsed."""
         with runtime.db.unit_of_work() as session:
             return housekeeping.record_irb_expiries(session, runtime.today())
+
+    @queue.periodic_task(crontab(minute="35", hour="2"))  # type: ignore[untyped-decorator]
+    def originals_retention() -> int:
+        """Daily: delete stored originals older than the retention setting."""
+        with runtime.db.unit_of_work() as session:
+            return exams.purge_originals(
+                session,
+                runtime.settings.data_dir,
+                retention_days=runtime.settings.originals_retention_days,
+                now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            )
+
+    @queue.task()  # type: ignore[untyped-decorator]
+    def import_exams(job_id: int) -> str:
+        """Run (or continue) a queued import; the Job row records progress and the outcome."""
+        with runtime.db.unit_of_work() as session:
+            job = import_jobs.run_import_job(
+                session,
+                runtime.vault,
+                job_id,
+                data_dir=runtime.settings.data_dir,
+                signing_key=load_or_create_signing_key(runtime.settings.data_dir),
+                today=runtime.today(),
+                now=dt.datetime.now(dt.UTC).replace(microsecond=0),
+            )
+            return job.state.value
+
+    _TASKS[queue] = {"import_exams": import_exams}
+
+
+def enqueue_import(runtime: Runtime, job_id: int) -> None:
+    """Queue the import job (runs inline when the queue is `memory:`)."""
+    _TASKS[runtime.queue]["import_exams"](job_id)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, Request
 from werkzeug.routing import IntegerConverter
 
 from trialship.app import Runtime, bootstrap
@@ -17,6 +17,28 @@ class RowIdConverter(IntegerConverter):
     def __init__(self, url_map: Any, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("max", 2**31 - 1)
         super().__init__(url_map, *args, **kwargs)
+
+
+class TrialshipRequest(Request):
+    """Exam uploads may be many GB in many parts; every other request keeps the app's limits.
+
+    Decided by the endpoint (known before any before_request handler reads the form)."""
+
+    @property  # type: ignore[misc]
+    def max_content_length(self) -> int | None:  # type: ignore[override]
+        from trialship.web.views.exams import UPLOAD_ENDPOINTS, UPLOAD_MAX_BYTES
+
+        if self.endpoint in UPLOAD_ENDPOINTS:
+            return UPLOAD_MAX_BYTES
+        return super().max_content_length
+
+    @property  # type: ignore[misc]
+    def max_form_parts(self) -> int | None:  # type: ignore[override]
+        from trialship.web.views.exams import UPLOAD_ENDPOINTS, UPLOAD_MAX_PARTS
+
+        if self.endpoint in UPLOAD_ENDPOINTS:
+            return UPLOAD_MAX_PARTS
+        return super().max_form_parts
 
 
 def create_app(
@@ -35,6 +57,7 @@ def create_app(
     )
     # Row ids in URLs are 32-bit: a larger number is simply not found (never a DB overflow).
     app.url_map.converters["int"] = RowIdConverter
+    app.request_class = TrialshipRequest
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SESSION_COOKIE_HTTPONLY=True,

@@ -54,6 +54,7 @@ def test_the_qr_widget_holds_the_disc_id_and_manifest_hash() -> None:
 @pytest.mark.parametrize("name", ["cd_face", "jewel_case"])
 def test_the_printed_qr_code_decodes_to_disc_id_and_manifest_hash(name: str) -> None:
     import zxingcpp  # a test extra: ./scripts/test installs it
+
     pdf = render_labels(load_template(name), [HIRO]).pdf
     image = Image.open(io.BytesIO(preview_png(pdf, dpi=300)))
     texts = [r.text for r in zxingcpp.read_barcodes(image)]

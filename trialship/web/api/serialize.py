@@ -9,7 +9,17 @@ import datetime as dt
 import enum
 from typing import Any
 
-from trialship.registry.models import Membership, Site, Subject, TimePoint, Trial, User
+from trialship.registry.imaging import Series
+from trialship.registry.models import (
+    Exam,
+    Job,
+    Membership,
+    Site,
+    Subject,
+    TimePoint,
+    Trial,
+    User,
+)
 from trialship.schedule import Cell, Window
 from trialship.services.authz import lock_reason
 from trialship.services.completeness import Matrix
@@ -169,3 +179,52 @@ def me(user: User) -> Json:
             membership(m) for m in sorted(user.memberships, key=lambda m: m.trial.protocol_id)
         ],
     }
+
+
+def job(obj: Job) -> Json:
+    return {
+        "id": obj.id,
+        "kind": obj.kind,
+        "trial_id": obj.trial_id,
+        "state": enum_value(obj.state),
+        "done": obj.done,
+        "total": obj.total,
+        "message": obj.message,
+        "created_at": iso(obj.created_at),
+        "started_at": iso(obj.started_at),
+        "finished_at": iso(obj.finished_at),
+    }
+
+
+def exam(obj: Exam, series: list[Series] | None = None) -> Json:
+    """An exam: subject ID, time point, de-identified study UID; never an original value."""
+    data: Json = {
+        "id": obj.id,
+        "trial_id": obj.trial_id,
+        "subject_id": obj.subject.subject_id,
+        "timepoint_id": obj.timepoint.timepoint_id if obj.timepoint else None,
+        "timepoint_confirmed": bool(obj.timepoint_confirmed),
+        "study_date": iso(obj.study_date),
+        "modality": obj.modality,
+        "description": obj.description,
+        "study_instance_uid": obj.study_instance_uid,
+        "state": enum_value(obj.state),
+        "file_count": obj.file_count,
+        "total_bytes": obj.total_bytes,
+        "needs_pixel_review": bool(obj.needs_pixel_review),
+        "pixel_reviewed_at": iso(obj.pixel_reviewed_at),
+        "has_receipt": bool(obj.receipt),
+        "created_at": iso(obj.created_at),
+    }
+    if series is not None:
+        data["series"] = [
+            {
+                "series_instance_uid": s.series_instance_uid,
+                "series_number": s.series_number,
+                "modality": s.modality,
+                "description": s.description,
+                "instances": len(s.instances),
+            }
+            for s in series
+        ]
+    return data

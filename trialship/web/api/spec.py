@@ -113,6 +113,28 @@ TIMEPOINT_INPUT: Schema = {
     "expected_exams": {"type": "array", "items": EXPECTED_EXAM},
 }
 
+JOB_STATES = ["queued", "running", "done", "failed", "cancelled"]
+EXAM_FIELDS: Schema = {
+    "id": INTEGER,
+    "trial_id": INTEGER,
+    "subject_id": {"type": "string"},
+    "timepoint_id": {"type": ["string", "null"]},
+    "timepoint_confirmed": {
+        "type": "boolean",
+        "description": "false: chosen as the nearest visit, a coordinator confirms it",
+    },
+    "study_date": NULLABLE_DATE,
+    "modality": {"type": "string"},
+    "description": {"type": "string"},
+    "study_instance_uid": {"type": "string", "description": "the de-identified Study UID"},
+    "state": {"type": "string", "enum": ["received", "deidentified", "quarantined"]},
+    "file_count": INTEGER,
+    "total_bytes": INTEGER,
+    "needs_pixel_review": {"type": "boolean"},
+    "pixel_reviewed_at": {**DATETIME, "type": ["string", "null"]},
+    "has_receipt": {"type": "boolean"},
+    "created_at": DATETIME,
+}
 WINDOW: Schema = _output({"start": DATE, "target": DATE, "end": DATE})
 CELL_STATES = ["not_due", "due", "received", "late", "missing"]
 
@@ -252,6 +274,46 @@ SCHEMAS: dict[str, Schema] = {
             "role": {"type": "string", "enum": ["viewer", "media", "coordinator", "trial_admin"]},
         }
     ),
+    "Job": _output(
+        {
+            "id": INTEGER,
+            "kind": {"type": "string", "description": "import"},
+            "trial_id": {"type": ["integer", "null"]},
+            "state": {"type": "string", "enum": JOB_STATES},
+            "done": INTEGER,
+            "total": INTEGER,
+            "message": {"type": "string", "description": "progress or outcome, never PHI"},
+            "created_at": DATETIME,
+            "started_at": {**DATETIME, "type": ["string", "null"]},
+            "finished_at": {**DATETIME, "type": ["string", "null"]},
+        }
+    ),
+    "Exam": {
+        **_output(EXAM_FIELDS),
+        "properties": {
+            **EXAM_FIELDS,
+            "series": {
+                "type": "array",
+                "description": "only when one exam is asked for",
+                "items": _output(
+                    {
+                        "series_instance_uid": {"type": "string"},
+                        "series_number": {"type": ["integer", "null"]},
+                        "modality": {"type": "string"},
+                        "description": {"type": "string"},
+                        "instances": INTEGER,
+                    }
+                ),
+            },
+        },
+    },
+    "ExamList": _list_of("Exam"),
+    "Receipt": {
+        "type": "object",
+        "description": "the signed de-identification receipt: payload and Ed25519 signature",
+        "properties": {"payload": {"type": "object"}, "signature": {"type": "object"}},
+        "required": ["payload", "signature"],
+    },
     "Me": _output(
         {
             "id": INTEGER,
@@ -300,6 +362,22 @@ PARAMETERS = {
     "site_pk": _param("site_pk", "the site's id"),
     "subject_pk": _param("subject_pk", "the subject's id (not its Subject ID)"),
     "timepoint_pk": _param("timepoint_pk", "the time point's id"),
+    "job_id": _param("job_id", "the job's id"),
+    "exam_pk": _param("exam_pk", "the exam's id"),
+    "subject_id": {
+        "name": "subject_id",
+        "in": "query",
+        "required": False,
+        "description": "assign every file to this Subject ID instead of matching by patient ID",
+        "schema": {"type": "string"},
+    },
+    "timepoint_id": {
+        "name": "timepoint_id",
+        "in": "query",
+        "required": False,
+        "description": "the Time Point ID (with subject_id); else from the study date",
+        "schema": {"type": "string"},
+    },
     "commit": {
         "name": "commit",
         "in": "query",
@@ -376,6 +454,46 @@ def _import_operation() -> Schema:
         "failed and nothing was saved (rows say which)",
         "content": _json("ImportResult"),
     }
+    operation["responses"] = dict(sorted(operation["responses"].items()))
+    return operation
+
+
+def _create_import_operation() -> Schema:
+    operation = _operation(
+        "createImport",
+        "Import DICOM files into the trial (queued): matched, de-identified, receipted",
+        "exams",
+        errors="403 404 422",
+    )
+    operation["description"] = (
+        "Send multipart/form-data with one or more `files` (DICOM files or zips), or the body "
+        "itself as application/zip or application/dicom. The answer is the queued job: poll "
+        "/jobs/{job_id} for its progress."
+    )
+    operation["parameters"] = [
+        {"$ref": "#/components/parameters/subject_id"},
+        {"$ref": "#/components/parameters/timepoint_id"},
+    ]
+    binary = {"type": "string", "contentMediaType": "application/octet-stream"}
+    operation["requestBody"] = {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"files": {"type": "array", "items": binary}},
+                }
+            },
+            "application/zip": {"schema": binary},
+            "application/dicom": {"schema": binary},
+        },
+    }
+    operation["responses"]["202"] = {
+        "description": "accepted: the import job",
+        "headers": {"Location": {"schema": {"type": "string"}}},
+        "content": _json("Job"),
+    }
+    operation["responses"]["415"] = _error_response("the body is of another type")
     operation["responses"] = dict(sorted(operation["responses"].items()))
     return operation
 
@@ -463,6 +581,46 @@ PATHS: dict[str, Schema] = {
     "/trials/{trial_id}/timepoints/{timepoint_pk}": _item(
         [*T, "timepoint_pk"], "TimePoint", "TimePoint", "timepoints"
     ),
+    "/trials/{trial_id}/imports": {
+        "parameters": [{"$ref": "#/components/parameters/trial_id"}],
+        "post": _create_import_operation(),
+    },
+    "/jobs/{job_id}": {
+        "parameters": [{"$ref": "#/components/parameters/job_id"}],
+        "get": _operation(
+            "getJob", "A job's state and progress", "exams", ok=("Job", "the job"), errors="403 404"
+        ),
+    },
+    "/trials/{trial_id}/exams": {
+        "parameters": [{"$ref": "#/components/parameters/trial_id"}],
+        "get": _operation(
+            "listExams",
+            "List the trial's exams",
+            "exams",
+            ok=("ExamList", "the exams"),
+            errors="403 404",
+        ),
+    },
+    "/trials/{trial_id}/exams/{exam_pk}": {
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in [*T, "exam_pk"]],
+        "get": _operation(
+            "getExam",
+            "An exam with its series",
+            "exams",
+            ok=("Exam", "the exam"),
+            errors="403 404",
+        ),
+    },
+    "/trials/{trial_id}/exams/{exam_pk}/receipt": {
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in [*T, "exam_pk"]],
+        "get": _operation(
+            "getExamReceipt",
+            "The exam's signed de-identification receipt",
+            "exams",
+            ok=("Receipt", "the receipt (verify with the instance's public key)"),
+            errors="403 404",
+        ),
+    },
     "/trials/{trial_id}/completeness": {
         "parameters": [{"$ref": "#/components/parameters/trial_id"}],
         "get": _operation(
@@ -489,15 +647,25 @@ def document() -> Schema:
             "title": "trialship API",
             "version": __version__,
             "description": "The registry of a clinical-trial imaging office: trials, sites, "
-            "subjects, time points and completeness. Every request needs "
-            '`Authorization: Bearer <token>`. Errors are `{"error": {code, message, field?}}`. '
+            "subjects, time points, completeness, exam imports and their receipts. Every "
+            "request needs `Authorization: Bearer <token>`. "
+            'Errors are `{"error": {code, message, field?}}`. '
             "Original patient identifiers can be written but are never returned.",
         },
         "servers": [{"url": "/api/v1"}],
         "security": [{"bearerAuth": []}],
         "tags": [
             {"name": name}
-            for name in ["me", "trials", "sites", "subjects", "timepoints", "completeness", "meta"]
+            for name in [
+                "me",
+                "trials",
+                "sites",
+                "subjects",
+                "timepoints",
+                "completeness",
+                "exams",
+                "meta",
+            ]
         ],
         "paths": PATHS,
         "components": {

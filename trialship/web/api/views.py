@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 from trialship import vr
 from trialship.errors import Unauthorized, ValidationError
 from trialship.registry.models import Trial
-from trialship.services import subject_import, subjects, timepoints, trials
+from trialship.services import exams, import_jobs, subject_import, subjects, timepoints, trials
 from trialship.services.authz import Capability, require
 from trialship.services.completeness import completeness as completeness_matrix
 from trialship.services.users import user_for_token
@@ -306,3 +306,71 @@ def completeness(trial_id: int) -> Response:
     trial = _trial(trial_id)
     matrix = completeness_matrix(db(), trial, today())
     return _ok(serialize.completeness(matrix, trial))
+
+
+# -- exams and imports ----------------------------------------------------------------------
+
+IMPORT_TYPES = {"application/zip", "application/dicom", "application/octet-stream"}
+
+
+def _save_body() -> str:
+    """A raw body (a zip or one DICOM file) streamed into a new upload; returns its token."""
+    token, folder = import_jobs.new_upload(runtime().settings.data_dir)
+    with import_jobs.upload_file_path(folder, 1).open("wb") as out:
+        for chunk in iter(lambda: request.stream.read(1 << 20), b""):
+            out.write(chunk)
+    return token
+
+
+@bp.post("/trials/<int:trial_id>/imports")
+def create_import(trial_id: int) -> tuple[Response, int, dict[str, str]] | Response:
+    """Multipart `files` (many files or a zip), or the body itself (a zip or a DICOM file)."""
+    from trialship.web.views.exams import queue_import, save_uploads
+
+    trial = _trial(trial_id)
+    # The role first: a caller who may not import learns nothing about the body it sent.
+    require(db(), actor(), trial, Capability.REGISTRY, today())
+    if request.mimetype == "multipart/form-data":
+        files = [f for f in request.files.getlist("files") if f and f.filename]
+        if not files:
+            raise ValidationError("send one or more files in the 'files' field", field="files")
+        token = save_uploads(files)
+    elif request.mimetype in IMPORT_TYPES:
+        token = _save_body()
+    else:
+        return error_response(
+            415,
+            "unsupported_media_type",
+            "send multipart/form-data with 'files', or the body as application/zip or "
+            "application/dicom",
+        )
+    job = queue_import(
+        {"trial": trial},
+        token,
+        request.args.get("subject_id", ""),
+        request.args.get("timepoint_id", ""),
+    )
+    return jsonify(serialize.job(job)), 202, {"Location": url_for(".get_job", job_id=job.id)}
+
+
+@bp.get("/jobs/<int:job_id>")
+def get_job(job_id: int) -> Response:
+    return _ok(serialize.job(import_jobs.get_job(db(), actor(), job_id, today())))
+
+
+@bp.get("/trials/<int:trial_id>/exams")
+def list_exams(trial_id: int) -> Response:
+    trial = _trial(trial_id)
+    return _ok({"items": [serialize.exam(e) for e in exams.list_exams(db(), trial)]})
+
+
+@bp.get("/trials/<int:trial_id>/exams/<int:exam_pk>")
+def get_exam(trial_id: int, exam_pk: int) -> Response:
+    exam = exams.get_exam(db(), _trial(trial_id), exam_pk)
+    return _ok(serialize.exam(exam, series=exams.exam_series(db(), exam)))
+
+
+@bp.get("/trials/<int:trial_id>/exams/<int:exam_pk>/receipt")
+def get_exam_receipt(trial_id: int, exam_pk: int) -> Response:
+    exam = exams.get_exam(db(), _trial(trial_id), exam_pk)
+    return _ok(exams.receipt(db(), actor(), exam, today()))

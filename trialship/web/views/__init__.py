@@ -10,6 +10,7 @@ def register_views(app: Flask) -> None:
         admin,
         audit,
         auth,
+        exams,
         health,
         members,
         subjects,
@@ -25,3 +26,4 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(members.bp)
     app.register_blueprint(admin.bp)
     app.register_blueprint(audit.bp)
+    app.register_blueprint(exams.bp)

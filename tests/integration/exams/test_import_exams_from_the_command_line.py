@@ -1,0 +1,81 @@
+"""`trialship import`, `exam list` and `exam key` as an office runs them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import trialship.cli.imports  # noqa: F401  (registers the commands on the group)
+from tests.integration.exams.exam_samples import PHI, exam_instance, write, write_exam
+from trialship.cli import main
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TRIALSHIP_ADMIN_PASSWORD", "first admin password")
+    data = tmp_path / "instance"
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(main, ["--data", str(data), *args])
+
+    assert run("init", "--admin-email", "admin@example.org").exit_code == 0
+    for args in (
+        ["trial", "add", "--protocol-id", "ACM-301", "--sponsor", "Acme", "--short-name", "A"],
+        ["site", "add", "--trial", "ACM-301", "S01"],
+        [
+            "subject",
+            "add",
+            "--trial",
+            "ACM-301",
+            "SUBJ-001",
+            "--site",
+            "S01",
+            "--baseline",
+            "2024-01-10",
+            "--mrn",
+            f"{PHI['patient_id']}|{PHI['issuer']}",
+        ],
+        ["timepoint", "add", "--trial", "ACM-301", "BL", "--minus", "3", "--plus", "3"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 0, (args, result.output)
+    return run
+
+
+def test_import_of_a_folder_exits_0_and_lists_the_exam(cli, tmp_path: Path) -> None:
+    write_exam(tmp_path / "in", 2)
+    result = cli("import", str(tmp_path / "in"), "--trial", "ACM-301")
+    assert result.exit_code == 0, result.output
+    assert "2 imported" in result.output
+    listing = cli("exam", "list", "--trial", "ACM-301")
+    assert "SUBJ-001" in listing.output and "BL" in listing.output
+    again = cli("import", str(tmp_path / "in"), "--trial", "ACM-301")
+    assert again.exit_code == 0 and "2 already imported" in again.output
+
+
+def test_some_quarantined_files_exit_3_with_one_line_each(cli, tmp_path: Path) -> None:
+    write(exam_instance(1), tmp_path / "in" / "ok.dcm")
+    write(exam_instance(2, patient_id="NOBODY"), tmp_path / "in" / "stranger.dcm")
+    (tmp_path / "in" / "readme.txt").write_text("hello")
+    result = cli("import", str(tmp_path / "in"), "--trial", "ACM-301")
+    assert result.exit_code == 3, result.output
+    problems = [line for line in result.stderr.splitlines() if line.startswith("quarantined:")]
+    assert len(problems) == 2
+    assert "1 imported" in result.stdout
+
+
+def test_the_key_is_printed_as_csv_for_the_command_line(cli, tmp_path: Path) -> None:
+    write_exam(tmp_path / "in", 1)
+    cli("import", str(tmp_path / "in"), "--trial", "ACM-301")
+    result = cli("exam", "key", "--trial", "ACM-301", "--csv")
+    assert result.exit_code == 0
+    assert result.output.startswith("subject_id,exam,timepoint_id,kind,original,replacement")
+    assert f"SUBJ-001,1,BL,patient_id,{PHI['patient_id']},SUBJ-001" in result.output
+
+
+def test_an_unknown_subject_is_a_clear_error(cli, tmp_path: Path) -> None:
+    write_exam(tmp_path / "in", 1)
+    result = cli("import", str(tmp_path / "in"), "--trial", "ACM-301", "--subject", "NOPE")
+    assert result.exit_code == 1 and "no subject 'NOPE'" in result.output

@@ -1,0 +1,129 @@
+"""Exams: import files into a trial, list the exams, read the key (trial admins)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from trialship.cli import cli_actor, find_trial, main, print_table, trial_option, unit_of_work
+from trialship.services import exams
+from trialship.services.exam_import import FileOutcome, ImportSummary, Status, import_exams
+from trialship.signing import load_or_create_signing_key
+
+EXIT_QUARANTINED = 3
+
+
+@main.command("import")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@trial_option
+@click.option("--subject", "subject_id", default="", help="Assign every file to this subject ID.")
+@click.option("--timepoint", "timepoint_id", default="", help="The time point ID (with --subject).")
+def import_command(
+    sources: tuple[Path, ...], protocol_id: str, subject_id: str, timepoint_id: str
+) -> None:
+    """Import DICOM files, folders and zips into a trial: de-identified, keyed, receipted.
+
+    Exit 0 when every file was imported (or was already), 3 when some were quarantined.
+    """
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        data_dir = runtime.settings.data_dir
+
+        def run(progress: Any = None) -> ImportSummary:
+            return import_exams(
+                session,
+                cli_actor(),
+                runtime.vault,
+                trial,
+                list(sources),
+                data_dir=data_dir,
+                signing_key=load_or_create_signing_key(data_dir),
+                today=runtime.today(),
+                now=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                subject_id=subject_id,
+                timepoint_id=timepoint_id,
+                progress=progress,
+            )
+
+        summary = _with_progress(run)
+    for outcome in summary.quarantined:
+        click.echo(f"quarantined: {outcome.label}: {outcome.reason}", err=True)
+    click.echo(f"Import into {protocol_id}: {summary.line()}.")
+    sys.exit(EXIT_QUARANTINED if summary.quarantined else 0)
+
+
+def _with_progress(run: Any) -> ImportSummary:
+    if not sys.stderr.isatty():
+        summary: ImportSummary = run()
+        return summary
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("importing", total=None)
+
+        def advance(_: FileOutcome, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        summary = run(advance)
+        return summary
+
+
+@main.group()
+def exam() -> None:
+    """Imported exams: list, key."""
+
+
+@exam.command("list")
+@trial_option
+def exam_list(protocol_id: str) -> None:
+    """List the trial's exams."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        print_table(
+            [
+                {
+                    "id": e.id,
+                    "subject": e.subject.subject_id,
+                    "timepoint": (e.timepoint.timepoint_id if e.timepoint else "-")
+                    + ("" if e.timepoint_confirmed else " (unconfirmed)"),
+                    "date": e.study_date or "",
+                    "modality": e.modality,
+                    "files": e.file_count,
+                    "state": e.state.value,
+                    "pixel_review": "needed"
+                    if e.needs_pixel_review and not e.pixel_reviewed_at
+                    else "",
+                }
+                for e in exams.list_exams(session, trial)
+            ],
+            ["id", "subject", "timepoint", "date", "modality", "files", "state", "pixel_review"],
+        )
+
+
+@exam.command("key")
+@trial_option
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (for a spreadsheet).")
+def exam_key(protocol_id: str, as_csv: bool) -> None:
+    """Print the re-identification key of the trial (audited)."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        rows = exams.read_key(
+            session, cli_actor(), runtime.vault, trial, runtime.today(), export=as_csv
+        )
+        if as_csv:
+            click.echo(exams.key_csv(rows), nl=False)
+        else:
+            print_table([row.as_dict() for row in rows], exams.KEY_COLUMNS)
+
+
+__all__ = ["Status", "exam", "import_command"]

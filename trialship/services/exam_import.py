@@ -1,0 +1,730 @@
+"""Import DICOM files into a trial: store the original, match the subject, group into exams,
+de-identify with the trial's profile, record the rows, the key and a signed receipt per exam.
+
+Each file is one transaction (committed when it is done), so a killed import re-run continues
+where it stopped: a file whose original SOP Instance UID and input hash are recorded already is
+skipped. Originals are kept under ``<data>/originals/<trial_id>/`` (mode 0700), named by their
+SHA-256; outputs under ``<data>/exams/<trial_id>/<exam_id>/``. Nothing named or written here
+carries PHI: names are hashes and numbers, reasons name what is wrong, never a value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydicom import config as pydicom_config
+from pydicom.dataset import Dataset
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from trialship import __version__
+from trialship.crypto import Vault
+from trialship.deid import DeidContext, Profile, deidentify, make_context, profile_hash
+from trialship.deid.receipt import build_receipt, sign_receipt
+from trialship.errors import Conflict, ValidationError
+from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
+from trialship.intake.sources import (
+    SourceItem,
+    SourceRejection,
+    ZipEntryTooLarge,
+    ZipLimits,
+    iter_sources,
+    local_file,
+)
+from trialship.registry.imaging import Instance, KeyEntry, QuarantinedFile, Series
+from trialship.registry.models import (
+    Exam,
+    ExamState,
+    Job,
+    Subject,
+    SubjectIdentifier,
+    TimePoint,
+    Trial,
+)
+from trialship.schedule import visit_window
+from trialship.services import audit
+from trialship.services.authz import Actor, Capability, require
+from trialship.services.subjects import subject_by_code
+from trialship.services.timepoints import list_timepoints, timepoint_by_code
+from trialship.services.trial_profile import trial_profile
+
+ORIGINALS_DIR = "originals"
+EXAMS_DIR = "exams"
+SCRATCH_DIR = ".import-scratch"
+CHUNK = 1 << 20
+
+
+class Status:
+    IMPORTED = "imported"
+    SKIPPED = "skipped"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What happened to one input. `label` is the caller's own path (shown to them, never
+    stored); `reason` names the problem without quoting any value."""
+
+    label: str
+    status: str
+    reason: str = ""
+    exam_pk: int | None = None
+
+
+@dataclass
+class ImportSummary:
+    outcomes: list[FileOutcome] = field(default_factory=list)
+    exam_pks: set[int] = field(default_factory=set)
+
+    def count(self, status: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.status == status)
+
+    @property
+    def quarantined(self) -> list[FileOutcome]:
+        return [o for o in self.outcomes if o.status == Status.QUARANTINED]
+
+    def line(self) -> str:
+        return (
+            f"{len(self.outcomes)} file(s): {self.count(Status.IMPORTED)} imported, "
+            f"{self.count(Status.SKIPPED)} already imported, "
+            f"{self.count(Status.QUARANTINED)} quarantined; {len(self.exam_pks)} exam(s)"
+        )
+
+
+class _Quarantine(Exception):
+    """Stop importing this file; the message is the reason (never PHI)."""
+
+
+# -- time points ---------------------------------------------------------------------------
+
+
+def choose_timepoint(
+    timepoints: Sequence[TimePoint], baseline: dt.date | None, study_date: dt.date | None
+) -> tuple[TimePoint | None, bool]:
+    """The time point of an exam on `study_date` and whether that is certain.
+
+    Exactly one visit window holds the date: that one, confirmed. None or several: the time
+    point with the nearest target day, unconfirmed (a coordinator confirms it).
+    """
+    if not timepoints or baseline is None or study_date is None:
+        return None, False
+    windows = [
+        (tp, visit_window(baseline, tp.day_offset, tp.window_minus, tp.window_plus))
+        for tp in timepoints
+    ]
+    holding = [tp for tp, window in windows if window.contains(study_date)]
+    if len(holding) == 1:
+        return holding[0], True
+    candidates = [(tp, w) for tp, w in windows if tp in holding] if holding else windows
+    nearest = min(candidates, key=lambda pair: abs((pair[1].target - study_date).days))
+    return nearest[0], False
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+def _text(value: object) -> str:
+    return str(value).strip() if value not in (None, "") else ""
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return 0
+
+
+def _date(value: object) -> dt.date | None:
+    text = _text(value)
+    try:
+        return dt.datetime.strptime(text[:8], "%Y%m%d").date() if len(text) >= 8 else None
+    except ValueError:
+        return None
+
+
+@contextmanager
+def _lenient_pydicom() -> Iterator[None]:
+    # As the standalone pipeline: the walk decides what to convert, not pydicom's validation.
+    settings = pydicom_config.settings
+    saved = (settings.reading_validation_mode, settings.writing_validation_mode)
+    settings.reading_validation_mode = pydicom_config.IGNORE
+    settings.writing_validation_mode = pydicom_config.IGNORE
+    try:
+        yield
+    finally:
+        settings.reading_validation_mode, settings.writing_validation_mode = saved
+
+
+def restricted_folder(path: Path) -> Path:
+    """Create `path` (and parents) with mode 0700 on the folders created."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        current = current.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
+    return path
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The original values one file is matched and recorded by (kept in memory only)."""
+
+    patient_id: str
+    issuer: str
+    accession: str
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    study_date: dt.date | None
+
+    @classmethod
+    def of(cls, ds: Dataset) -> _Header:
+        return cls(
+            patient_id=_text(ds.get("PatientID")),
+            issuer=_text(ds.get("IssuerOfPatientID")),
+            accession=_text(ds.get("AccessionNumber")),
+            study_uid=_text(ds.get("StudyInstanceUID")),
+            series_uid=_text(ds.get("SeriesInstanceUID")),
+            sop_uid=_text(ds.get("SOPInstanceUID")),
+            study_date=_date(ds.get("StudyDate")),
+        )
+
+
+def deid_context(
+    vault: Vault, profile: Profile, subject: Subject, timepoint: TimePoint | None
+) -> DeidContext:
+    """The engine's context from the registry: the subject's identity, site, time point, consent,
+    and its decrypted original identifiers for the leak check."""
+    return make_context(
+        profile,
+        subject_id=subject.subject_id,
+        reading_id=subject.reading_id,
+        site_id=subject.site.site_id if subject.site else "",
+        site_name=subject.site.name if subject.site else "",
+        timepoint_id=timepoint.timepoint_id if timepoint else "",
+        timepoint_description=timepoint.description if timepoint else "",
+        consent=subject.consent_distribution,
+        known_identifiers=tuple(vault.decrypt(i.value_encrypted) for i in subject.identifiers),
+    )
+
+
+# -- the run -------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    session: Session
+    vault: Vault
+    trial: Trial
+    profile: Profile
+    data_dir: Path
+    subject: Subject | None
+    timepoint: TimePoint | None
+    job: Job | None
+    timepoints: list[TimePoint]
+    summary: ImportSummary = field(default_factory=ImportSummary)
+    changed_exams: set[int] = field(default_factory=set)
+    keys: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
+
+    @property
+    def scratch(self) -> Path:
+        return self.data_dir / ORIGINALS_DIR / str(self.trial.id) / SCRATCH_DIR
+
+    # -- storing the original --
+
+    def store_original(self, path: Path) -> tuple[str, int, str]:
+        """Copy `path` into the originals area; returns (sha256, size, relative path)."""
+        folder = restricted_folder(self.data_dir / ORIGINALS_DIR / str(self.trial.id))
+        partial = folder / f".{uuid.uuid4().hex}.part"
+        hasher, size = hashlib.sha256(), 0
+        try:
+            with path.open("rb") as source, partial.open("wb") as out:
+                for chunk in iter(lambda: source.read(CHUNK), b""):
+                    hasher.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+            sha = hasher.hexdigest()
+            relative = Path(ORIGINALS_DIR) / str(self.trial.id) / sha[:2] / f"{sha}.dcm"
+            restricted_folder((self.data_dir / relative).parent)
+            os.replace(partial, self.data_dir / relative)
+        finally:
+            partial.unlink(missing_ok=True)
+        return sha, size, relative.as_posix()
+
+    # -- outcomes --
+
+    def quarantine(
+        self, label: str, reason: str, *, sha: str, size: int = 0, stored: str = ""
+    ) -> FileOutcome:
+        self.session.rollback()
+        self.keys.clear()
+        seen = self.session.scalar(
+            select(QuarantinedFile.id).where(
+                QuarantinedFile.trial_id == self.trial.id,
+                QuarantinedFile.sha256 == sha,
+                QuarantinedFile.reason == reason,
+            )
+        )
+        if seen is None:
+            self.session.add(
+                QuarantinedFile(
+                    trial_id=self.trial.id,
+                    job_id=self.job.id if self.job else None,
+                    stored_path=stored,
+                    sha256=sha,
+                    size=size,
+                    reason=reason,
+                )
+            )
+        return FileOutcome(label, Status.QUARANTINED, reason)
+
+    # -- matching --
+
+    def match_subject(self, header: _Header) -> Subject:
+        if self.subject is not None:
+            return self.subject
+        if not header.patient_id:
+            raise _Quarantine("no patient ID to match a subject by")
+        no_issuer = self.vault.keyed_hash("")
+        issuers = [no_issuer]
+        if header.issuer:
+            issuers.append(self.vault.keyed_hash(header.issuer))
+        subjects = list(
+            self.session.scalars(
+                select(Subject)
+                .join(SubjectIdentifier, SubjectIdentifier.subject_pk == Subject.id)
+                .where(
+                    SubjectIdentifier.trial_id == self.trial.id,
+                    SubjectIdentifier.value_hash == self.vault.keyed_hash(header.patient_id),
+                    or_(*(SubjectIdentifier.issuer_hash == issuer for issuer in issuers)),
+                )
+                .distinct()
+            )
+        )
+        if not subjects:
+            raise _Quarantine("no subject of the trial has this patient ID (and issuer)")
+        if len(subjects) > 1:
+            raise _Quarantine("the patient ID matches several subjects of the trial")
+        return subjects[0]
+
+    def exam_for(self, header: _Header, subject: Subject) -> tuple[Exam | None, str]:
+        """The exam this study joins (None: a new one) and its study hash."""
+        if not header.study_uid:
+            raise _Quarantine("no Study Instance UID")
+        study_hash = self.vault.keyed_hash(header.study_uid)
+        exam = self.session.scalar(
+            select(Exam).where(Exam.trial_id == self.trial.id, Exam.study_uid_hash == study_hash)
+        )
+        if exam is not None and exam.subject_pk != subject.id:
+            raise _Quarantine("the study was imported for another subject")
+        return exam, study_hash
+
+    # -- one file --
+
+    def import_item(self, item: SourceItem) -> FileOutcome:
+        with local_file(item, self.scratch) as path:
+            sha, size, stored = self.store_original(path)
+        try:
+            return self.import_original(item.label, sha, size, stored)
+        except _Quarantine as exc:
+            return self.quarantine(item.label, str(exc), sha=sha, size=size, stored=stored)
+        except UnreadableFile as exc:
+            return self.quarantine(item.label, str(exc), sha=sha, size=size, stored=stored)
+
+    def import_original(self, label: str, sha: str, size: int, stored: str) -> FileOutcome:
+        original = self.data_dir / stored
+        with original.open("rb") as source:
+            instance = read_instance(source, size)
+            ds = instance.dataset
+            header = _Header.of(ds)
+            sop_hash = self.vault.keyed_hash(header.sop_uid)
+            recorded = self.session.scalar(
+                select(Instance).where(
+                    Instance.trial_id == self.trial.id, Instance.original_sop_hash == sop_hash
+                )
+            )
+            if recorded is not None:
+                if recorded.input_sha256 != sha:
+                    raise _Quarantine(
+                        "same SOP Instance UID as an imported instance, with different content"
+                    )
+                exam_pk = recorded.series.exam_pk
+                state = self.session.scalar(select(Exam.state).where(Exam.id == exam_pk))
+                if state != ExamState.DEIDENTIFIED:
+                    self.changed_exams.add(exam_pk)  # a run killed before its receipt
+                return FileOutcome(label, Status.SKIPPED, "already imported", exam_pk)
+            subject = self.match_subject(header)
+            exam, study_hash = self.exam_for(header, subject)
+            if exam is not None:
+                timepoint, confirmed = exam.timepoint, exam.timepoint_confirmed
+            elif self.timepoint is not None:
+                timepoint, confirmed = self.timepoint, True
+            else:
+                timepoint, confirmed = choose_timepoint(
+                    self.timepoints, subject.baseline_date, header.study_date
+                )
+            ctx = deid_context(self.vault, self.profile, subject, timepoint)
+            result = deidentify(ds, self.profile, ctx)
+            if result.leaks:
+                where = ", ".join(sorted({f"{leak.kind} in {leak.path}" for leak in result.leaks}))
+                raise _Quarantine(
+                    f"leak check failed: {len(result.leaks)} possible leak(s): {where}"
+                )
+            if exam is None:
+                exam = Exam(
+                    trial_id=self.trial.id,
+                    subject_pk=subject.id,
+                    timepoint_pk=timepoint.id if timepoint else None,
+                    timepoint_confirmed=confirmed,
+                    study_date=header.study_date,
+                    study_uid_hash=study_hash,
+                    study_instance_uid=_text(ds.get("StudyInstanceUID")),
+                    modality=_text(ds.get("Modality"))[:16],
+                    description=_text(ds.get("StudyDescription"))[:64],
+                    state=ExamState.RECEIVED,
+                )
+                self.session.add(exam)
+                self.session.flush()
+            relative = self.output_path(exam, ds)
+            target = self.data_dir / relative
+            restricted_folder(target.parent)
+            partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+            try:
+                with partial.open("wb") as out:
+                    input_sha, output_sha = write_instance(instance, source, out)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
+        self.record(exam, ds, header, relative, sop_hash, input_sha, output_sha, stored, result)
+        self.session.commit()
+        return FileOutcome(label, Status.IMPORTED, "", exam.id)
+
+    def output_path(self, exam: Exam, ds: Dataset) -> str:
+        base = (
+            f"{EXAMS_DIR}/{self.trial.id}/{exam.id}/S{_int(ds.get('SeriesNumber')):04d}/"
+            f"I{_int(ds.get('InstanceNumber')):05d}"
+        )
+        relative, counter = f"{base}.dcm", 1
+        # A file on disk without a row is what a killed run left: it is overwritten.
+        while self.session.scalar(select(Instance.id).where(Instance.path == relative)):
+            counter += 1
+            relative = f"{base}_{counter}.dcm"
+        return relative
+
+    def record(
+        self,
+        exam: Exam,
+        ds: Dataset,
+        header: _Header,
+        relative: str,
+        sop_hash: str,
+        input_sha: str,
+        output_sha: str,
+        stored: str,
+        result: Any,
+    ) -> None:
+        series_uid = _text(ds.get("SeriesInstanceUID"))
+        series = self.session.scalar(
+            select(Series).where(
+                Series.exam_pk == exam.id, Series.series_instance_uid == series_uid
+            )
+        )
+        if series is None:
+            series = Series(
+                exam_pk=exam.id,
+                series_instance_uid=series_uid,
+                series_number=_int(ds.get("SeriesNumber")) or None,
+                modality=_text(ds.get("Modality"))[:16],
+                description=_text(ds.get("SeriesDescription"))[:64],
+            )
+            self.session.add(series)
+            self.session.flush()
+        out_size = (self.data_dir / relative).stat().st_size
+        meta = ds.file_meta
+        self.session.add(
+            Instance(
+                trial_id=self.trial.id,
+                series_pk=series.id,
+                sop_instance_uid=_text(ds.get("SOPInstanceUID")),
+                sop_class_uid=_text(ds.get("SOPClassUID")),
+                transfer_syntax_uid=_text(meta.get("TransferSyntaxUID")) if meta else "",
+                instance_number=_int(ds.get("InstanceNumber")) or None,
+                original_sop_hash=sop_hash,
+                input_sha256=input_sha,
+                output_sha256=output_sha,
+                size=out_size,
+                path=relative,
+                original_path=stored,
+            )
+        )
+        self.add_keys(
+            exam,
+            [
+                ("patient_id", header.patient_id, _text(ds.get("PatientID"))),
+                ("accession_number", header.accession, _text(ds.get("AccessionNumber"))),
+                ("study_instance_uid", header.study_uid, _text(ds.get("StudyInstanceUID"))),
+                ("series_instance_uid", header.series_uid, series_uid),
+                ("sop_instance_uid", header.sop_uid, _text(ds.get("SOPInstanceUID"))),
+            ],
+        )
+        exam.file_count += 1
+        exam.total_bytes += out_size
+        if result.needs_pixel_review:
+            exam.needs_pixel_review = True
+            exam.pixel_reviewed_at = None  # new files to review
+        if not exam.modality:
+            exam.modality = series.modality
+        exam.state = ExamState.RECEIVED
+        self.session.execute(
+            delete(QuarantinedFile).where(
+                QuarantinedFile.trial_id == self.trial.id, QuarantinedFile.sha256 == input_sha
+            )
+        )
+        self.changed_exams.add(exam.id)
+
+    def add_keys(self, exam: Exam, entries: list[tuple[str, str, str]]) -> None:
+        if exam.id not in self.keys:
+            self.keys[exam.id] = {
+                (kind, replacement)
+                for kind, replacement in self.session.execute(
+                    select(KeyEntry.kind, KeyEntry.replacement).where(KeyEntry.exam_pk == exam.id)
+                )
+            }
+        seen = self.keys[exam.id]
+        for kind, original, replacement in entries:
+            if not original or (kind, replacement[:128]) in seen:
+                continue
+            seen.add((kind, replacement[:128]))
+            self.session.add(
+                KeyEntry(
+                    trial_id=self.trial.id,
+                    exam_pk=exam.id,
+                    kind=kind,
+                    original_encrypted=self.vault.encrypt(original),
+                    replacement=replacement[:128],
+                )
+            )
+
+
+# -- receipts ------------------------------------------------------------------------------
+
+
+def exam_folder(data_dir: Path, exam: Exam) -> Path:
+    return data_dir / EXAMS_DIR / str(exam.trial_id) / str(exam.id)
+
+
+def sign_exam_receipt(
+    session: Session,
+    exam: Exam,
+    profile: Profile,
+    signing_key: Ed25519PrivateKey,
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Build, sign and store the exam's receipt over all of its instances."""
+    prefix = f"{EXAMS_DIR}/{exam.trial_id}/{exam.id}/"
+    inputs: dict[str, str] = {}
+    outputs: dict[str, str] = {}
+    for path, input_sha, output_sha in session.execute(
+        select(Instance.path, Instance.input_sha256, Instance.output_sha256)
+        .join(Series, Series.id == Instance.series_pk)
+        .where(Series.exam_pk == exam.id)
+    ):
+        name = path.removeprefix(prefix)
+        inputs[name], outputs[name] = input_sha, output_sha
+    subject = exam.subject
+    payload = build_receipt(
+        kind="deidentification",
+        inputs=inputs,
+        outputs=outputs,
+        profile_name=profile.name,
+        profile_hash=profile_hash(profile),
+        options=[option.value for option in profile.options],
+        tool_version=__version__,
+        created_at=now,
+        extra={
+            "exam": exam.id,
+            "protocol_id": profile.trial.protocol_id,
+            "subject_id": subject.subject_id,
+            "site_id": subject.site.site_id if subject.site else "",
+            "timepoint_id": exam.timepoint.timepoint_id if exam.timepoint else "",
+            "study_instance_uid": exam.study_instance_uid,
+        },
+    )
+    document = sign_receipt(payload, signing_key)
+    exam.receipt = document
+    exam.state = ExamState.DEIDENTIFIED
+    return document
+
+
+def redeidentify_exam(
+    session: Session,
+    vault: Vault,
+    exam: Exam,
+    *,
+    data_dir: Path,
+    signing_key: Ed25519PrivateKey,
+    now: dt.datetime,
+) -> None:
+    """De-identify the exam's files again from their originals (after its time point changed),
+    replacing the outputs in place and signing a new receipt. All files, or none: raises
+    Conflict when an original is gone or fails the leak check (the outputs stay as they were)."""
+    profile = trial_profile(vault, exam.subject.trial)
+    ctx = deid_context(vault, profile, exam.subject, exam.timepoint)
+    instances = list(
+        session.scalars(
+            select(Instance)
+            .join(Series, Series.id == Instance.series_pk)
+            .where(Series.exam_pk == exam.id)
+            .order_by(Instance.id)
+        )
+    )
+    written: list[tuple[Instance, Path, str]] = []
+    try:
+        with _lenient_pydicom():
+            for row in instances:
+                original = data_dir / row.original_path if row.original_path else None
+                if original is None or not original.is_file():
+                    raise Conflict(
+                        "the originals of this exam are gone (retention): import it again to "
+                        "change its time point"
+                    )
+                with original.open("rb") as source:
+                    parsed = read_instance(source, original.stat().st_size)
+                    result = deidentify(parsed.dataset, profile, ctx)
+                    if result.leaks:
+                        raise Conflict("an instance fails the leak check: nothing was changed")
+                    target = data_dir / row.path
+                    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+                    with partial.open("wb") as out:
+                        _, output_sha = write_instance(parsed, source, out)
+                written.append((row, partial, output_sha))
+    except BaseException:
+        for _, partial, _ in written:
+            partial.unlink(missing_ok=True)
+        raise
+    for row, partial, output_sha in written:
+        target = data_dir / row.path
+        os.replace(partial, target)
+        exam.total_bytes += target.stat().st_size - row.size
+        row.output_sha256, row.size = output_sha, target.stat().st_size
+    sign_exam_receipt(session, exam, profile, signing_key, now)
+
+
+# -- the use case --------------------------------------------------------------------------
+
+
+def import_exams(
+    session: Session,
+    actor: Actor,
+    vault: Vault,
+    trial: Trial,
+    sources: Sequence[Path],
+    *,
+    data_dir: Path,
+    signing_key: Ed25519PrivateKey,
+    today: dt.date,
+    now: dt.datetime,
+    subject_id: str = "",
+    timepoint_id: str = "",
+    job: Job | None = None,
+    progress: Callable[[FileOutcome, int, int], None] | None = None,
+    zip_limits: ZipLimits | None = None,
+) -> ImportSummary:
+    """Import every file under `sources` (files, folders, zips) into `trial`.
+
+    `subject_id` (with an optional `timepoint_id`) assigns every file to that subject instead of
+    matching by the hashed original patient identifiers. Commits after each file; `job`, when
+    given, records done/total as it goes. `progress(outcome, done, total)` after each input.
+    """
+    require(session, actor, trial, Capability.REGISTRY, today)
+    subject = subject_by_code(session, trial, subject_id) if subject_id else None
+    timepoint = timepoint_by_code(session, trial, timepoint_id) if timepoint_id else None
+    if timepoint is not None and subject is None:
+        raise ValidationError("a time point is given only with a subject", field="timepoint_id")
+    profile = trial_profile(vault, trial)  # makes the trial's secret on first use
+    session.commit()
+    run = _Run(
+        session=session,
+        vault=vault,
+        trial=trial,
+        profile=profile,
+        data_dir=Path(data_dir),
+        subject=subject,
+        timepoint=timepoint,
+        job=job,
+        timepoints=list_timepoints(session, trial),
+    )
+    entries = list(iter_sources(sources, zip_limits))
+    if job is not None:
+        job.total, job.done = len(entries), 0
+        session.commit()
+    try:
+        with _lenient_pydicom():
+            for done, entry in enumerate(entries, start=1):
+                outcome = _import_entry(run, entry)
+                run.summary.outcomes.append(outcome)
+                if outcome.exam_pk is not None:
+                    run.summary.exam_pks.add(outcome.exam_pk)
+                if job is not None:
+                    job.done = done
+                    job.message = run.summary.line()
+                session.commit()
+                if progress is not None:
+                    progress(outcome, done, len(entries))
+    finally:
+        shutil.rmtree(run.scratch, ignore_errors=True)
+    for exam_pk in sorted(run.changed_exams):
+        exam = session.get(Exam, exam_pk)
+        if exam is not None:
+            sign_exam_receipt(session, exam, profile, signing_key, now)
+    summary = run.summary
+    audit.record(
+        session,
+        actor,
+        "exam.import",
+        object_type="trial",
+        object_id=trial.id,
+        trial_id=trial.id,
+        details={
+            "files": len(summary.outcomes),
+            "imported": summary.count(Status.IMPORTED),
+            "skipped": summary.count(Status.SKIPPED),
+            "quarantined": summary.count(Status.QUARANTINED),
+            "exams": sorted(summary.exam_pks),
+            "job": job.id if job else None,
+        },
+    )
+    session.commit()
+    return summary
+
+
+def _import_entry(run: _Run, entry: SourceItem | SourceRejection) -> FileOutcome:
+    if isinstance(entry, SourceRejection):
+        # Nothing stored: the input key is a keyed hash of its name (names may hold PHI).
+        return run.quarantine(entry.label, entry.reason, sha=run.vault.keyed_hash(entry.label))
+    try:
+        return run.import_item(entry)
+    except ZipEntryTooLarge as exc:
+        return run.quarantine(entry.label, str(exc), sha=run.vault.keyed_hash(entry.label))
+    except OSError as exc:
+        return run.quarantine(
+            entry.label, f"cannot read: {exc.strerror}", sha=run.vault.keyed_hash(entry.label)
+        )
+    except Exception as exc:  # the edge of one file: quarantine it, keep the import going
+        return run.quarantine(
+            entry.label,
+            f"cannot import ({type(exc).__name__})",
+            sha=run.vault.keyed_hash(entry.label),
+        )
