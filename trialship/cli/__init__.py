@@ -113,9 +113,10 @@ from trialship.cli import (  # noqa: E402  (commands register on main)
     accounts,
     deid,
     imports,
+    media,
     registry,
     setup,
     transfer,
 )
 
-__all__ = ["accounts", "deid", "imports", "main", "registry", "setup", "transfer"]
+__all__ = ["accounts", "deid", "imports", "main", "media", "registry", "setup", "transfer"]
