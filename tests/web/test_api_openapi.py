@@ -15,6 +15,7 @@ from tests.conftest import SYSTEM
 from trialship.app import Runtime
 from trialship.registry.models import Trial, User
 from trialship.services import users
+from trialship.services.destinations import DESTINATION_FIELDS
 from trialship.services.subjects import SUBJECT_FIELDS
 from trialship.services.timepoints import TIMEPOINT_FIELDS
 from trialship.services.trials import SITE_FIELDS, TRIAL_FIELDS
@@ -65,7 +66,7 @@ def test_every_api_route_is_in_the_document_and_nothing_else(app: Flask, spec: d
         if method in {"get", "post", "put", "patch", "delete"}
     }
     assert routes == documented
-    assert len(routes) == 25
+    assert len(routes) == 31
 
 
 def test_every_operation_documents_401_and_its_errors_use_the_error_schema(spec: dict) -> None:
@@ -87,6 +88,8 @@ def test_every_operation_documents_401_and_its_errors_use_the_error_schema(spec:
         ("SubjectCreate", SUBJECT_FIELDS),
         ("SubjectUpdate", SUBJECT_FIELDS),
         ("TimePointCreate", TIMEPOINT_FIELDS),
+        ("DestinationCreate", DESTINATION_FIELDS),
+        ("DestinationUpdate", DESTINATION_FIELDS),
     ],
 )
 def test_input_schemas_name_exactly_the_fields_the_services_accept(
@@ -129,5 +132,14 @@ def test_responses_conform_to_the_document(
     )
     assert imported.status_code == 422
     conforms(spec, "ImportResult", imported.get_json())
+    destination = client.post(
+        f"{base}/destinations",
+        json={"name": "s", "kind": "sftp", "host": "127.0.0.1", "port": 9, "username": "u"},
+        headers=admin,
+    ).get_json()
+    conforms(spec, "Destination", destination)
+    conforms(spec, "DestinationList", client.get(f"{base}/destinations", headers=admin).get_json())
+    tested = client.post(f"{base}/destinations/{destination['id']}/test", headers=admin)
+    conforms(spec, "ConnectionTest", tested.get_json())
     conforms(spec, "Error", client.get(f"{base}/sites/999", headers=admin).get_json())
     conforms(spec, "Error", client.get("/api/v1/me").get_json())

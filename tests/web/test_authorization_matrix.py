@@ -17,7 +17,7 @@ from flask.testing import FlaskClient
 from tests.conftest import SYSTEM, csrf_token, login
 from trialship.app import Runtime
 from trialship.registry.models import Exam, Job, Role
-from trialship.services import subjects, timepoints, trials, users
+from trialship.services import destinations, subjects, timepoints, trials, users
 
 ROLES = ["anonymous", "outsider", "viewer", "media", "coordinator", "trial_admin", "admin"]
 # Who holds each need (anonymous holds only "public").
@@ -81,6 +81,14 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "exams.quarantine"): "read",
     ("GET", "exams.key"): "trial_admin",
     ("GET", "exams.key_csv"): "trial_admin",
+    ("GET", "destinations.index"): "read",
+    ("GET", "destinations.show"): "read",
+    ("GET", "destinations.new"): "trial_admin",
+    ("POST", "destinations.new"): "trial_admin",
+    ("GET", "destinations.edit"): "trial_admin",
+    ("POST", "destinations.edit"): "trial_admin",
+    ("POST", "destinations.test"): "trial_admin",
+    ("POST", "destinations.pin"): "trial_admin",
     # The API (bearer tokens).
     ("GET", "api.me"): "user",
     ("GET", "api.openapi"): "user",
@@ -107,6 +115,12 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "api.list_exams"): "read",
     ("GET", "api.get_exam"): "read",
     ("GET", "api.get_exam_receipt"): "read",
+    ("GET", "api.list_destinations"): "read",
+    ("POST", "api.create_destination"): "trial_admin",
+    ("GET", "api.get_destination"): "read",
+    ("PATCH", "api.update_destination"): "trial_admin",
+    ("POST", "api.test_destination"): "trial_admin",
+    ("POST", "api.pin_destination"): "trial_admin",
 }
 NOT_IN_MATRIX = {"static", "api.unmatched"}  # files, and the API's JSON 404 for unknown URLs
 
@@ -168,10 +182,20 @@ def _seed(runtime: Runtime, *, locked: bool) -> World:
             receipt={"payload": {}, "signature": {}},
         )
         job = Job(kind="import", target="upload:none", trial_id=trial.id)
+        # Nothing listens on port 9: a connection test fails at once.
+        destination = destinations.add_destination(
+            session,
+            SYSTEM,
+            runtime.vault,
+            trial,
+            {"name": "sponsor", "kind": "dicomweb", "base_url": "http://127.0.0.1:9/dicom-web"},
+            today,
+        )
         session.add_all([exam, job])
         session.flush()
         ids = {
             "exam_pk": exam.id,
+            "destination_pk": destination.id,
             "job_id": job.id,
             "trial_id": trial.id,
             "site_pk": site.id,

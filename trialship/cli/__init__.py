@@ -112,6 +112,7 @@ def main(ctx: click.Context, data: Path | None) -> None:
 from trialship.cli import (  # noqa: E402  (commands register on main)
     accounts,
     deid,
+    destinations,
     imports,
     media,
     registry,
@@ -119,4 +120,14 @@ from trialship.cli import (  # noqa: E402  (commands register on main)
     transfer,
 )
 
-__all__ = ["accounts", "deid", "imports", "main", "media", "registry", "setup", "transfer"]
+__all__ = [
+    "accounts",
+    "deid",
+    "destinations",
+    "imports",
+    "main",
+    "media",
+    "registry",
+    "setup",
+    "transfer",
+]

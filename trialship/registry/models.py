@@ -341,5 +341,5 @@ class Job(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
-# The imaging tables live in their own module; importing it here completes the metadata.
-from trialship.registry import imaging  # noqa: E402, F401
+# The imaging and delivery tables live in their own modules; importing them completes the metadata.
+from trialship.registry import delivery, imaging  # noqa: E402, F401

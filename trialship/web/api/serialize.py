@@ -9,6 +9,7 @@ import datetime as dt
 import enum
 from typing import Any
 
+from trialship.registry.delivery import Destination
 from trialship.registry.imaging import Series
 from trialship.registry.models import (
     Exam,
@@ -24,6 +25,7 @@ from trialship.schedule import Cell, Window
 from trialship.services.authz import lock_reason
 from trialship.services.completeness import Matrix
 from trialship.services.subject_import import ImportResult, RowResult
+from trialship.transfer.probe import ProbeResult
 
 Json = dict[str, Any]
 
@@ -228,3 +230,65 @@ def exam(obj: Exam, series: list[Series] | None = None) -> Json:
             for s in series
         ]
     return data
+
+
+def _host_key(kind: str | None, fingerprint: str | None) -> Json | None:
+    return {"type": kind, "fingerprint": fingerprint} if fingerprint else None
+
+
+def destination(obj: Destination) -> Json:
+    """A destination: its secrets only as set / not set."""
+    shape: Json = {
+        "id": obj.id,
+        "trial_id": obj.trial_id,
+        "name": obj.name,
+        "kind": enum_value(obj.kind),
+        "enabled": obj.enabled,
+        "allow_identified": obj.allow_identified,
+        "last_test": {
+            "at": iso(obj.last_test_at),
+            "outcome": obj.last_test_outcome or None,
+            "message": obj.last_test_message,
+        },
+        "created_at": iso(obj.created_at),
+        "updated_at": iso(obj.updated_at),
+    }
+    if obj.kind == "sftp":
+        shape.update(
+            host=obj.host,
+            port=obj.port,
+            username=obj.username,
+            auth=obj.auth,
+            private_key_set=obj.private_key_encrypted is not None,
+            password_set=obj.password_encrypted is not None,
+            public_key=obj.public_key or None,
+            host_key=_host_key(obj.host_key_type, obj.host_key_fingerprint),
+            pending_host_key=_host_key(obj.pending_host_key_type, obj.pending_host_key_fingerprint),
+            remote_path=obj.remote_path,
+            package_form=obj.package_form,
+            marker=obj.marker,
+        )
+    elif obj.kind == "dicom":
+        shape.update(
+            host=obj.host,
+            port=obj.port,
+            called_aet=obj.called_aet,
+            calling_aet=obj.calling_aet,
+            tls=obj.tls,
+            max_pdu=obj.max_pdu,
+            commitment=obj.commitment,
+        )
+    else:
+        shape.update(base_url=obj.base_url, auth_header_set=obj.auth_header_encrypted is not None)
+    return shape
+
+
+def probe_result(result: ProbeResult, obj: Destination) -> Json:
+    offered = result.host_key
+    return {
+        "outcome": result.outcome,
+        "ok": result.ok,
+        "message": result.message,
+        "offered_host_key": _host_key(offered.type, offered.fingerprint) if offered else None,
+        "destination": destination(obj),
+    }

@@ -113,6 +113,79 @@ TIMEPOINT_INPUT: Schema = {
     "expected_exams": {"type": "array", "items": EXPECTED_EXAM},
 }
 
+DESTINATION_INPUT: Schema = {
+    "name": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},
+    "kind": {"type": "string", "enum": ["sftp", "dicom", "dicomweb"], "description": "fixed"},
+    "enabled": {"type": "boolean"},
+    "allow_identified": {
+        "type": "boolean",
+        "description": "may receive data not marked de-identified; administrators only, audited",
+    },
+    "host": _text("sftp, dicom", 255),
+    "port": {"type": "integer", "minimum": 1, "maximum": 65535, "description": "22 / 104"},
+    "username": _text("sftp"),
+    "auth": {"type": "string", "enum": ["key", "password"], "description": "sftp"},
+    "private_key": {
+        "type": "string",
+        "writeOnly": True,
+        "description": "sftp: an OpenSSH or PEM private key without passphrase; never returned",
+    },
+    "generate_key": {
+        "type": "boolean",
+        "writeOnly": True,
+        "description": "sftp: generate a new Ed25519 key (the default for key auth on create)",
+    },
+    "password": {"type": "string", "writeOnly": True, "description": "sftp; never returned"},
+    "remote_path": _text(
+        "sftp: template with {protocol_id} {site_id} {subject_id} {timepoint_id}", 512
+    ),
+    "package_form": {"type": "string", "enum": ["tree", "zip", "iso"], "description": "sftp"},
+    "marker": _text("sftp: completion marker file name, written last"),
+    "called_aet": _text("dicom", 16),
+    "calling_aet": _text("dicom (default TRIALSHIP)", 16),
+    "tls": {"type": "boolean", "description": "dicom"},
+    "max_pdu": {"type": "integer", "minimum": 0, "description": "dicom; 0 = unlimited"},
+    "commitment": {"type": "boolean", "description": "dicom: storage commitment"},
+    "base_url": _text("dicomweb: http(s)://host:port/path", 1024),
+    "auth_header": {
+        "type": "string",
+        "writeOnly": True,
+        "description": "dicomweb: 'Bearer ...' or 'Name: value'; never returned",
+    },
+}
+HOST_KEY: Schema = {
+    "oneOf": [
+        _output({"type": {"type": "string"}, "fingerprint": {"type": "string"}}),
+        {"type": "null"},
+    ]
+}
+DESTINATION_FIELDS: Schema = {
+    "id": INTEGER,
+    "trial_id": INTEGER,
+    **{
+        k: {key: val for key, val in v.items() if key != "writeOnly"}
+        for k, v in DESTINATION_INPUT.items()
+        if k not in {"private_key", "generate_key", "password", "auth_header"}
+    },
+    "private_key_set": {"type": "boolean"},
+    "password_set": {"type": "boolean"},
+    "auth_header_set": {"type": "boolean"},
+    "public_key": {"type": ["string", "null"], "description": "sftp: give it to the sponsor"},
+    "host_key": {**HOST_KEY, "description": "sftp: the pinned (trusted) server key"},
+    "pending_host_key": {
+        **HOST_KEY,
+        "description": "sftp: a key the server offered, waiting for a trial admin to confirm",
+    },
+    "last_test": _output(
+        {
+            "at": {**DATETIME, "type": ["string", "null"]},
+            "outcome": {"type": ["string", "null"], "enum": ["ok", "unpinned", "failed", None]},
+            "message": {"type": "string"},
+        }
+    ),
+    "created_at": DATETIME,
+    "updated_at": DATETIME,
+}
 JOB_STATES = ["queued", "running", "done", "failed", "cancelled"]
 EXAM_FIELDS: Schema = {
     "id": INTEGER,
@@ -314,6 +387,39 @@ SCHEMAS: dict[str, Schema] = {
         "properties": {"payload": {"type": "object"}, "signature": {"type": "object"}},
         "required": ["payload", "signature"],
     },
+    "Destination": {
+        "type": "object",
+        "description": "fields of the destination's kind only; secrets only as *_set",
+        "properties": DESTINATION_FIELDS,
+        "required": [
+            "id",
+            "trial_id",
+            "name",
+            "kind",
+            "enabled",
+            "allow_identified",
+            "last_test",
+            "created_at",
+            "updated_at",
+        ],
+        "additionalProperties": False,
+    },
+    "DestinationCreate": _input(DESTINATION_INPUT, ["name", "kind"]),
+    "DestinationUpdate": _input(DESTINATION_INPUT),
+    "DestinationList": _list_of("Destination"),
+    "HostKeyConfirmation": _input(
+        {"fingerprint": {"type": "string", "pattern": "^SHA256:[A-Za-z0-9+/]{43}=?$"}},
+        ["fingerprint"],
+    ),
+    "ConnectionTest": _output(
+        {
+            "outcome": {"type": "string", "enum": ["ok", "unpinned", "failed"]},
+            "ok": {"type": "boolean"},
+            "message": {"type": "string"},
+            "offered_host_key": {**HOST_KEY, "description": "sftp: the key the server offered"},
+            "destination": ref("Destination"),
+        }
+    ),
     "Me": _output(
         {
             "id": INTEGER,
@@ -362,6 +468,7 @@ PARAMETERS = {
     "site_pk": _param("site_pk", "the site's id"),
     "subject_pk": _param("subject_pk", "the subject's id (not its Subject ID)"),
     "timepoint_pk": _param("timepoint_pk", "the time point's id"),
+    "destination_pk": _param("destination_pk", "the destination's id"),
     "job_id": _param("job_id", "the job's id"),
     "exam_pk": _param("exam_pk", "the exam's id"),
     "subject_id": {
@@ -621,6 +728,38 @@ PATHS: dict[str, Schema] = {
             errors="403 404",
         ),
     },
+    "/trials/{trial_id}/destinations": _collection(
+        T, "Destination", "Destination", "destinations", create_errors="400 403 404 409 422"
+    ),
+    "/trials/{trial_id}/destinations/{destination_pk}": _item(
+        [*T, "destination_pk"], "Destination", "Destination", "destinations"
+    ),
+    "/trials/{trial_id}/destinations/{destination_pk}/test": {
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in [*T, "destination_pk"]],
+        "post": _operation(
+            "testDestination",
+            "Test the connection: SSH login and a listing, C-ECHO, or a QIDO-RS request",
+            "destinations",
+            ok=("ConnectionTest", "the outcome (a failure is an answer, not an error)"),
+            errors="403 404",
+            extra={
+                "description": "An SFTP server seen for the first time gets no credential: the "
+                "outcome is `unpinned` with the offered host key, which a trial admin confirms "
+                "with /pin. A key that differs from the pinned one fails, showing both."
+            },
+        ),
+    },
+    "/trials/{trial_id}/destinations/{destination_pk}/pin": {
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in [*T, "destination_pk"]],
+        "post": _operation(
+            "pinDestinationHostKey",
+            "Confirm (pin) the SFTP host key the server offered at the last test",
+            "destinations",
+            ok=("Destination", "the destination with its pinned host key"),
+            body="HostKeyConfirmation",
+            errors="400 403 404 422",
+        ),
+    },
     "/trials/{trial_id}/completeness": {
         "parameters": [{"$ref": "#/components/parameters/trial_id"}],
         "get": _operation(
@@ -647,7 +786,8 @@ def document() -> Schema:
             "title": "trialship API",
             "version": __version__,
             "description": "The registry of a clinical-trial imaging office: trials, sites, "
-            "subjects, time points, completeness, exam imports and their receipts. Every "
+            "subjects, time points, completeness, exam imports and their receipts, delivery "
+            "destinations. Every "
             "request needs `Authorization: Bearer <token>`. "
             'Errors are `{"error": {code, message, field?}}`. '
             "Original patient identifiers can be written but are never returned.",
@@ -664,6 +804,7 @@ def document() -> Schema:
                 "timepoints",
                 "completeness",
                 "exams",
+                "destinations",
                 "meta",
             ]
         ],

@@ -18,7 +18,15 @@ from werkzeug.wrappers import Response
 from trialship import vr
 from trialship.errors import Unauthorized, ValidationError
 from trialship.registry.models import Trial
-from trialship.services import exams, import_jobs, subject_import, subjects, timepoints, trials
+from trialship.services import (
+    destinations,
+    exams,
+    import_jobs,
+    subject_import,
+    subjects,
+    timepoints,
+    trials,
+)
 from trialship.services.authz import Capability, require
 from trialship.services.completeness import completeness as completeness_matrix
 from trialship.services.users import user_for_token
@@ -374,3 +382,57 @@ def get_exam(trial_id: int, exam_pk: int) -> Response:
 def get_exam_receipt(trial_id: int, exam_pk: int) -> Response:
     exam = exams.get_exam(db(), _trial(trial_id), exam_pk)
     return _ok(exams.receipt(db(), actor(), exam, today()))
+
+
+# -- destinations ---------------------------------------------------------------------------
+
+
+@bp.get("/trials/<int:trial_id>/destinations")
+def list_destinations(trial_id: int) -> Response:
+    trial = _trial(trial_id)
+    items = destinations.list_destinations(db(), trial)
+    return _ok({"items": [serialize.destination(d) for d in items]})
+
+
+@bp.post("/trials/<int:trial_id>/destinations")
+def create_destination(trial_id: int) -> tuple[Response, int, dict[str, str]]:
+    trial = _trial(trial_id)
+    require(db(), actor(), trial, Capability.TRIAL_ADMIN, today())
+    dest = destinations.add_destination(db(), actor(), runtime().vault, trial, json_body(), today())
+    commit()
+    return _created(
+        serialize.destination(dest),
+        url_for(".get_destination", trial_id=trial.id, destination_pk=dest.id),
+    )
+
+
+@bp.get("/trials/<int:trial_id>/destinations/<int:destination_pk>")
+def get_destination(trial_id: int, destination_pk: int) -> Response:
+    dest = destinations.get_destination(db(), _trial(trial_id), destination_pk)
+    return _ok(serialize.destination(dest))
+
+
+@bp.patch("/trials/<int:trial_id>/destinations/<int:destination_pk>")
+def update_destination(trial_id: int, destination_pk: int) -> Response:
+    dest = destinations.get_destination(db(), _trial(trial_id), destination_pk)
+    require(db(), actor(), dest.trial, Capability.TRIAL_ADMIN, today())
+    destinations.update_destination(db(), actor(), runtime().vault, dest, json_body(), today())
+    commit()
+    return _ok(serialize.destination(dest))
+
+
+@bp.post("/trials/<int:trial_id>/destinations/<int:destination_pk>/test")
+def test_destination(trial_id: int, destination_pk: int) -> Response:
+    dest = destinations.get_destination(db(), _trial(trial_id), destination_pk)
+    result = destinations.check_connection(db(), actor(), runtime().vault, dest, today())
+    commit()
+    return _ok(serialize.probe_result(result, dest))
+
+
+@bp.post("/trials/<int:trial_id>/destinations/<int:destination_pk>/pin")
+def pin_destination(trial_id: int, destination_pk: int) -> Response:
+    dest = destinations.get_destination(db(), _trial(trial_id), destination_pk)
+    require(db(), actor(), dest.trial, Capability.TRIAL_ADMIN, today())
+    destinations.pin_host_key(db(), actor(), dest, json_body().get("fingerprint"), today())
+    commit()
+    return _ok(serialize.destination(dest))

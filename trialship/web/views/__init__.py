@@ -10,6 +10,7 @@ def register_views(app: Flask) -> None:
         admin,
         audit,
         auth,
+        destinations,
         exams,
         health,
         members,
@@ -27,3 +28,4 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(admin.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(exams.bp)
+    app.register_blueprint(destinations.bp)
