@@ -22,11 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/integration/transfer"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the peers live with the tests
 
-from peers import STORESCU, NetNamespace, Sshd, Storescp
-from samples import ct_tree
-
+from tests.integration.transfer.peers import STORESCU, NetNamespace, Sshd, Storescp
+from tests.integration.transfer.samples import ct_tree
 from trialship.transfer import Journal, build_package, dimse, parse_destination, send, sftp
 
 

@@ -5,50 +5,14 @@ A missing peer is a failure, never a skip.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.integration.transfer.peers import NetNamespace, Orthanc, PeerMissing, Sshd, Storescp
+from tests.integration.transfer.peers import NetNamespace, Sshd
 from trialship.cli import main
-
-
-def _started(make: Callable[[], Any]) -> Any:
-    try:
-        return make()
-    except PeerMissing as exc:
-        pytest.fail(str(exc))
-
-
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    server = _started(lambda: Sshd(tmp_path / "sshd").start())
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def netns() -> Iterator[NetNamespace]:
-    ns = _started(NetNamespace)
-    yield ns
-    ns.close()
-
-
-@pytest.fixture(scope="session")
-def orthanc(netns: NetNamespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
-    server = _started(lambda: Orthanc(netns, tmp_path_factory.mktemp("orthanc")).start())
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def storescp(netns: NetNamespace, tmp_path: Path) -> Iterator[Storescp]:
-    server = _started(lambda: Storescp(netns, tmp_path / "storescp").start())
-    yield server
-    server.stop()
 
 
 @pytest.fixture

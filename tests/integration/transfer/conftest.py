@@ -1,59 +1,16 @@
-"""Fixtures of the transfer tests: real sshd, storescp and Orthanc, started and stopped here.
-
-A missing peer is a failure, never a skip. Orthanc is session-scoped (it takes 4 s to stop).
-"""
+"""Fixtures of the transfer tests (the peers themselves are in tests/integration/conftest.py)."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from peers import NetNamespace, Orthanc, PeerMissing, Sshd, Storescp
-
 import trialship.cli.transfer  # noqa: F401  (registers `send` on the group)
+from tests.integration.transfer.peers import NetNamespace
 from trialship.cli import main
-
-
-def _started(make: Callable[[], Any]) -> Any:
-    try:
-        return make()
-    except PeerMissing as exc:
-        pytest.fail(str(exc))
-
-
-@pytest.fixture
-def sshd(tmp_path: Path) -> Iterator[Sshd]:
-    server = _started(lambda: Sshd(tmp_path / "sshd").start())
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def netns() -> Iterator[NetNamespace]:
-    ns = _started(NetNamespace)
-    yield ns
-    ns.close()
-
-
-@pytest.fixture(scope="session")
-def orthanc(netns: NetNamespace, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
-    server = _started(lambda: Orthanc(netns, tmp_path_factory.mktemp("orthanc")).start())
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def storescp(netns: NetNamespace, tmp_path: Path) -> Iterator[Storescp]:
-    server = _started(lambda: Storescp(netns, tmp_path / "storescp").start())
-    yield server
-    server.stop()
 
 
 @pytest.fixture

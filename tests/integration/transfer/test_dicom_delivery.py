@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click.testing import Result
-from peers import NetNamespace, Orthanc, Storescp
 from pydicom import dcmread
-from samples import bundled_files, ct_tree
 
+from tests.integration.transfer.peers import NetNamespace, Orthanc, Storescp
+from tests.integration.transfer.samples import bundled_files, ct_tree
 from trialship.transfer import Journal, build_package, parse_destination, send
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from peers import Sshd
-from samples import ct_file, ct_tree
 
+from tests.integration.transfer.peers import Sshd
+from tests.integration.transfer.samples import ct_file, ct_tree
 from trialship.transfer import Journal, TransferError, build_package, parse_destination, send
 
 
