@@ -175,7 +175,7 @@ def compile_rules(
         if rule.tag is not None:
             by_tag[rule.tag] = decision
         else:
-            special[rule.pattern.upper()[:11]] = decision
+            special[rule.pattern.lower()[:11]] = decision
     for keyword in sorted(keep):
         tag = tag_for_keyword(keyword)
         if tag is not None:
@@ -186,8 +186,8 @@ def compile_rules(
             by_tag[tag] = Decision(Action.X, Action.X, None, keyword, Action.X, "remove")
     return RuleSet(
         by_tag=by_tag,
-        curve=special["(50XX,XXXX)"],
-        overlay_data=special["(60XX,3000)"],
-        overlay_comments=special["(60XX,4000)"],
-        private=special["(GGGG,EEEE)"],
+        curve=special["(50xx,xxxx)"],
+        overlay_data=special["(60xx,3000)"],
+        overlay_comments=special["(60xx,4000)"],
+        private=special["(gggg,eeee)"],
     )
