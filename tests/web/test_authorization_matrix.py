@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 
 from tests.conftest import SYSTEM, csrf_token, login
 from trialship.app import Runtime
+from trialship.registry.discs import Disc, DiscSet
 from trialship.registry.models import Exam, Job, Role
 from trialship.services import destinations, subjects, timepoints, trials, users
 
@@ -26,11 +27,12 @@ HOLDERS = {
     "user": set(ROLES) - {"anonymous"},
     "read": {"viewer", "media", "coordinator", "trial_admin", "admin"},
     "registry": {"coordinator", "trial_admin", "admin"},
+    "media": {"media", "trial_admin", "admin"},
     "trial_admin": {"trial_admin", "admin"},
     "admin": {"admin"},
 }
 # Needs that write to a trial: on a locked (IRB-expired) trial only admins keep them.
-WRITES = {"registry", "trial_admin"}
+WRITES = {"registry", "media", "trial_admin"}
 
 NEEDS: dict[tuple[str, str], str] = {
     ("GET", "health.healthz"): "public",
@@ -89,6 +91,15 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "destinations.edit"): "trial_admin",
     ("POST", "destinations.test"): "trial_admin",
     ("POST", "destinations.pin"): "trial_admin",
+    ("GET", "discs.index"): "read",
+    ("POST", "discs.plan"): "media",
+    ("POST", "discs.build"): "media",
+    ("GET", "discs.job"): "read",
+    ("GET", "discs.image"): "media",
+    ("GET", "discs.label"): "media",
+    ("GET", "discs.label_png"): "media",
+    ("POST", "discs.burn"): "media",
+    ("POST", "discs.mark_burned"): "media",
     # The API (bearer tokens).
     ("GET", "api.me"): "user",
     ("GET", "api.openapi"): "user",
@@ -121,6 +132,14 @@ NEEDS: dict[tuple[str, str], str] = {
     ("PATCH", "api.update_destination"): "trial_admin",
     ("POST", "api.test_destination"): "trial_admin",
     ("POST", "api.pin_destination"): "trial_admin",
+    ("POST", "api.plan_disc_set"): "media",
+    ("POST", "api.create_disc_set"): "media",
+    ("GET", "api.list_disc_sets"): "read",
+    ("GET", "api.get_disc_set"): "read",
+    ("GET", "api.download_disc_image"): "media",
+    ("GET", "api.download_disc_label"): "media",
+    ("POST", "api.burn_disc"): "media",
+    ("POST", "api.mark_disc_burned"): "media",
 }
 NOT_IN_MATRIX = {"static", "api.unmatched"}  # files, and the API's JSON 404 for unknown URLs
 
@@ -191,12 +210,18 @@ def _seed(runtime: Runtime, *, locked: bool) -> World:
             {"name": "sponsor", "kind": "dicomweb", "base_url": "http://127.0.0.1:9/dicom-web"},
             today,
         )
-        session.add_all([exam, job])
+        # A set whose build never ran: its disc is not ready (downloads 404, burns 422).
+        disc_job = Job(kind="disc_build", target="disc_set:none", trial_id=trial.id)
+        disc_set = DiscSet(trial_id=trial.id, created_by_label="tests")
+        disc = Disc(disc_set=disc_set, index=1, medium="cd80")
+        session.add_all([exam, job, disc_job, disc_set, disc])
         session.flush()
         ids = {
             "exam_pk": exam.id,
             "destination_pk": destination.id,
             "job_id": job.id,
+            "set_id": disc_set.id,
+            "disc_pk": disc.id,
             "trial_id": trial.id,
             "site_pk": site.id,
             "subject_pk": subject.id,

@@ -167,20 +167,46 @@ def parse_size(value: str | None) -> int | None:
 
 @main.group("disc")
 def disc_group() -> None:
-    """Burn disc images."""
+    """Disc sets from the trial's exams (build, list) and burning."""
 
 
 @disc_group.command("burn")
-@click.argument("iso", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("iso", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--device",
-    required=True,
     metavar="DEV",
     help="The burner (/dev/sr0), or stdio:PATH for libburn's pseudo drive (a file).",
 )
-@click.option("--no-verify", is_flag=True, help="Skip reading the disc back.")
-def disc_burn(iso: Path, device: str, no_verify: bool) -> None:
-    """Burn ISO with xorriso, then read the disc back and compare its SHA-256."""
+@click.option("--no-verify", is_flag=True, help="Skip reading the disc back (ISO only).")
+@click.option("--trial", "protocol_id", metavar="PROTOCOL_ID", help="A recorded disc's trial.")
+@click.option("--disc", "disc_pk", type=int, metavar="ID", help="A recorded disc (disc list).")
+@click.option(
+    "--mark-burned", is_flag=True, help="Record the disc (--trial, --disc) as burned elsewhere."
+)
+def disc_burn(
+    iso: Path | None,
+    device: str | None,
+    no_verify: bool,
+    protocol_id: str | None,
+    disc_pk: int | None,
+    mark_burned: bool,
+) -> None:
+    """Burn ISO with xorriso, then read the disc back and compare its SHA-256.
+
+    With --trial and --disc instead of ISO, burn a disc of a disc set and record the burn
+    (when, by whom, verified, or xorriso's message) in the registry.
+    """
+    if protocol_id or disc_pk:
+        if iso is not None or not (protocol_id and disc_pk):
+            raise click.UsageError("give either ISO, or --trial and --disc")
+        if not mark_burned and not device:
+            raise click.UsageError("give --device DEV, or --mark-burned")
+        from trialship.cli.discs import burn_recorded_disc
+
+        burn_recorded_disc(protocol_id, disc_pk, device or "", mark=mark_burned)
+        return
+    if iso is None or not device:
+        raise click.UsageError("give ISO and --device DEV (or --trial and --disc)")
     console = Console(stderr=True)
     with Progress(
         TextColumn("[progress.description]{task.description}"),

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from huey import Huey, crontab
 
-from trialship.services import exams, housekeeping, import_jobs
+from trialship.services import disc_sets, exams, housekeeping, import_jobs
 from trialship.signing import load_or_create_signing_key
 
 if TYPE_CHECKING:
@@ -51,9 +51,21 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
             )
             return job.state.value
 
-    _TASKS[queue] = {"import_exams": import_exams}
+    @queue.task()  # type: ignore[untyped-decorator]
+    def build_disc_set(job_id: int) -> str:
+        """Build (or rebuild) a disc set; the Job row records progress and the outcome."""
+        with runtime.db.unit_of_work() as session:
+            job = disc_sets.run_build_job(session, job_id, data_dir=runtime.settings.data_dir)
+            return job.state.value
+
+    _TASKS[queue] = {"import_exams": import_exams, "build_disc_set": build_disc_set}
 
 
 def enqueue_import(runtime: Runtime, job_id: int) -> None:
     """Queue the import job (runs inline when the queue is `memory:`)."""
     _TASKS[runtime.queue]["import_exams"](job_id)
+
+
+def enqueue_disc_build(runtime: Runtime, job_id: int) -> None:
+    """Queue the disc set's build job (runs inline when the queue is `memory:`)."""
+    _TASKS[runtime.queue]["build_disc_set"](job_id)

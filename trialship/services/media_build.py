@@ -199,13 +199,15 @@ def build_media(
         exams = group_exams(files)
         protocol = _single(files, "protocol_id", "ClinicalTrialProtocolID")
         prefix = disc_id_prefix(fileset_prefix or protocol or DEFAULT_PREFIX)
-        plan = _plan(exams, media, policy)
+        plan = plan_exams(exams, media, policy)
         by_key = {exam.key: exam for exam in exams}
         discs: list[BuiltDiscRecord] = []
         for planned in plan.discs:
             disc_exams = tuple(by_key[e.exam_key] for e in planned.exams)
             discs.append(
-                _build_one(planned, len(plan.discs), disc_exams, out_dir, prefix, template, report)
+                build_one_disc(
+                    planned, len(plan.discs), disc_exams, out_dir, prefix, template, report
+                )
             )
         extras = _write_type1(
             files,
@@ -361,27 +363,43 @@ def disc_id(prefix: str, number: int) -> str:
     return prefix[: 16 - len(suffix)] + suffix
 
 
-def _plan(exams: Sequence[Exam], media: str, policy: str) -> DiscPlan:
+def plan_exams(exams: Sequence[Exam], media: str, policy: str) -> DiscPlan:
+    """Plan the discs of exams read from their headers (compressed files keep off CDs)."""
     compressed = [
-        f for exam in exams for f in exam.files if f.entry.transfer_syntax_uid != EXPLICIT_VR_LE
+        (str(f.original), f.entry.transfer_syntax_uid)
+        for exam in exams
+        for f in exam.files
+        if f.entry.transfer_syntax_uid != EXPLICIT_VR_LE
     ]
+    return plan_sizes([e.size for e in exams], media, policy, compressed=compressed)
+
+
+def plan_sizes(
+    sizes: Sequence[ExamSize],
+    media: str,
+    policy: str,
+    *,
+    compressed: Sequence[tuple[str, str]] = (),
+) -> DiscPlan:
+    """`plan_discs` with the CD rule of STD-GEN-CD: `compressed` lists (file, transfer syntax)
+    of the files that are not Explicit VR Little Endian; any of them keeps the set off CDs."""
     allowed: Sequence[Medium] = PREFERENCE
     if compressed:
-        example = compressed[0]
+        name, syntax = compressed[0]
         if media != "auto" and Medium.from_key(media).is_cd:
             raise ValidationError(
-                f"{len(compressed)} file(s) are compressed (e.g. {example.original}, transfer "
-                f"syntax {example.entry.transfer_syntax_uid}); a CD holds uncompressed Explicit "
+                f"{len(compressed)} file(s) are compressed (e.g. {name}, transfer "
+                f"syntax {syntax}); a CD holds uncompressed Explicit "
                 "VR Little Endian only (STD-GEN-CD): use --media dvd"
             )
         allowed = [m for m in PREFERENCE if not m.is_cd]
     try:
-        return plan_discs([e.size for e in exams], media=media, policy=policy, allowed=allowed)
-    except MediaBaseError as exc:
+        return plan_discs(sizes, media=media, policy=policy, allowed=allowed)
+    except (MediaBaseError, ValueError) as exc:
         raise ValidationError(str(exc)) from exc
 
 
-def _build_one(
+def build_one_disc(
     planned: PlannedDisc,
     count: int,
     exams: tuple[Exam, ...],
@@ -390,6 +408,8 @@ def _build_one(
     template: LabelTemplate,
     report: Progress,
 ) -> BuiltDiscRecord:
+    """Build `out_dir`/DISCnnn.iso (DICOMDIR, README, manifest; read back and compared by
+    `build_disc`) and DISCnnn-label.pdf for the exams of one planned disc."""
     name = f"DISC{planned.index:03d}"
     fileset_id = disc_id(prefix, planned.index)
     files = [f for exam in exams for f in exam.files]

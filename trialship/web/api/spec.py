@@ -10,6 +10,7 @@ from functools import cache
 from typing import Any
 
 from trialship import __version__
+from trialship.web.api import spec_discs
 
 Schema = dict[str, Any]
 
@@ -773,6 +774,11 @@ PATHS: dict[str, Schema] = {
 }
 
 
+SCHEMAS.update(spec_discs.SCHEMAS)
+PARAMETERS.update(spec_discs.PARAMETERS)
+PATHS.update(spec_discs.PATHS)
+
+
 @cache
 def document() -> Schema:
     """The OpenAPI document (built once; callers must not change it)."""
@@ -787,7 +793,7 @@ def document() -> Schema:
             "version": __version__,
             "description": "The registry of a clinical-trial imaging office: trials, sites, "
             "subjects, time points, completeness, exam imports and their receipts, delivery "
-            "destinations. Every "
+            "destinations, disc sets (plan, build, download, burn). Every "
             "request needs `Authorization: Bearer <token>`. "
             'Errors are `{"error": {code, message, field?}}`. '
             "Original patient identifiers can be written but are never returned.",
@@ -805,6 +811,7 @@ def document() -> Schema:
                 "completeness",
                 "exams",
                 "destinations",
+                "discs",
                 "meta",
             ]
         ],

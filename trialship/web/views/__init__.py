@@ -11,6 +11,7 @@ def register_views(app: Flask) -> None:
         audit,
         auth,
         destinations,
+        discs,
         exams,
         health,
         members,
@@ -29,3 +30,4 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(audit.bp)
     app.register_blueprint(exams.bp)
     app.register_blueprint(destinations.bp)
+    app.register_blueprint(discs.bp)

@@ -1,0 +1,96 @@
+"""`trialship disc build`, `disc list` and `disc burn --trial --disc` as an office runs them."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import trialship.cli.imports  # noqa: F401  (registers the commands on the group)
+from tests.integration.discs.disc_samples import real_tools
+from tests.integration.exams.exam_samples import PHI, write_exam
+from trialship.cli import main
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("TRIALSHIP_ADMIN_PASSWORD", "first admin password")
+    data = tmp_path / "instance"
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(main, ["--data", str(data), *args])
+
+    assert run("init", "--admin-email", "admin@example.org").exit_code == 0
+    for args in (
+        ["trial", "add", "--protocol-id", "ACM-301", "--sponsor", "Acme", "--short-name", "A"],
+        ["site", "add", "--trial", "ACM-301", "S01"],
+        [
+            "subject",
+            "add",
+            "--trial",
+            "ACM-301",
+            "SUBJ-001",
+            "--site",
+            "S01",
+            "--baseline",
+            "2024-01-10",
+            "--mrn",
+            f"{PHI['patient_id']}|{PHI['issuer']}",
+        ],
+        ["timepoint", "add", "--trial", "ACM-301", "BL", "--minus", "3", "--plus", "3"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 0, (args, result.output)
+    write_exam(tmp_path / "in", 3)
+    imported = run("import", str(tmp_path / "in"), "--trial", "ACM-301")
+    assert imported.exit_code == 0, imported.output
+    return run
+
+
+def _disc_id(output: str) -> str:
+    line = next(line for line in output.splitlines() if line.startswith("disc "))
+    return line.split()[1]
+
+
+def test_build_prints_the_discs_and_what_to_load_then_lists_them(cli, tmp_path: Path) -> None:
+    tools = real_tools()
+    built = cli("disc", "build", "--trial", "ACM-301", "--subject", "SUBJ-001", "--media", "cd74")
+    assert built.exit_code == 0, built.output
+    assert "Disc set 1: 1 exam(s)" in built.output
+    assert "ACM_301_1_D001" in built.output and "Load 1 blank CD-R 74 min disc." in built.output
+    image = next(Path(w) for w in built.output.split() if w.endswith(".iso"))
+    assert image.is_file() and image.is_relative_to(tmp_path / "instance" / "discs")
+    info = subprocess.run(
+        [tools["isoinfo"], "-d", "-i", str(image)], capture_output=True, text=True, check=True
+    )
+    assert "Volume id: ACM_301_1_D001" in info.stdout
+    listing = cli("disc", "list", "--trial", "ACM-301")
+    assert (
+        listing.exit_code == 0 and "ACM_301_1_D001" in listing.output and "ready" in listing.output
+    )
+    # Every exam is on a disc now: a second build has nothing to take (unless --all).
+    again = cli("disc", "build", "--trial", "ACM-301")
+    assert again.exit_code == 2 and "no de-identified exam" in again.output
+    assert cli("disc", "build", "--trial", "ACM-301", "--all").exit_code == 0
+
+
+def test_burn_by_disc_id_records_verified_and_failed_burns(cli, tmp_path: Path) -> None:
+    real_tools()
+    built = cli("disc", "build", "--trial", "ACM-301")
+    assert built.exit_code == 0, built.output
+    disc = _disc_id(built.output)
+    device = f"stdio:{tmp_path / 'x.iso'}"
+    burned = cli("disc", "burn", "--trial", "ACM-301", "--disc", disc, "--device", device)
+    assert burned.exit_code == 0, burned.output
+    assert "written and verified" in burned.output
+    listing = cli("disc", "list", "--trial", "ACM-301")
+    assert "verified" in listing.output and "cli:" in listing.output
+    full = cli("disc", "burn", "--trial", "ACM-301", "--disc", disc, "--device", "stdio:/dev/full")
+    assert full.exit_code == 1 and "not burned on stdio:/dev/full" in full.output
+    assert "no (" in cli("disc", "list", "--trial", "ACM-301").output
+    marked = cli("disc", "burn", "--trial", "ACM-301", "--disc", disc, "--mark-burned")
+    assert marked.exit_code == 0 and "recorded as burned" in marked.output
+    usage = cli("disc", "burn", "--trial", "ACM-301", "--disc", disc)
+    assert usage.exit_code == 2

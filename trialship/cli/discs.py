@@ -1,0 +1,205 @@
+"""`trialship disc build|list` and the registry half of `disc burn`: disc sets built from the
+trial's imported exams, recorded in the registry (the standalone `media build` records nothing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from trialship.cli import cli_actor, find_trial, print_table, trial_option, unit_of_work
+from trialship.cli.media import MEDIA_CHOICES, POLICY_CHOICES, disc_group
+from trialship.errors import TrialshipError
+from trialship.labels import list_templates
+from trialship.registry.discs import Disc, DiscSet
+from trialship.registry.models import JobState
+from trialship.services import disc_sets
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    )
+
+
+@disc_group.command("build")
+@trial_option
+@click.option("--subject", default="", help="Only this subject's exams (subject ID).")
+@click.option("--timepoint", default="", help="Only exams of this time point (time point ID).")
+@click.option(
+    "--exam", "exam_ids", type=int, multiple=True, help="These exams (ids; repeatable) only."
+)
+@click.option(
+    "--all",
+    "include_on_disc",
+    is_flag=True,
+    help="Also exams already on a ready disc (default: only exams on no disc yet).",
+)
+@click.option(
+    "--media",
+    type=click.Choice(MEDIA_CHOICES, case_sensitive=False),
+    default=None,
+    help="Disc type (default: the trial's setting; auto takes the fewest discs, CD first).",
+)
+@click.option(
+    "--per",
+    "policy",
+    type=click.Choice(POLICY_CHOICES, case_sensitive=False),
+    default=None,
+    help="pack: fewest discs; subject/timepoint/exam: separate discs per group "
+    "(default: the trial's setting).",
+)
+@click.option(
+    "--label-template",
+    default=None,
+    help=f"Label layout: {', '.join(list_templates())} (default: the trial's setting).",
+)
+def disc_build(
+    protocol_id: str,
+    subject: str,
+    timepoint: str,
+    exam_ids: tuple[int, ...],
+    include_on_disc: bool,
+    media: str | None,
+    policy: str | None,
+    label_template: str | None,
+) -> None:
+    """Build a disc set from the trial's de-identified exams (ISO images and label PDFs in the
+    data folder), running the build job here with a progress bar."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        exams = disc_sets.choose_exams(
+            session,
+            trial,
+            exam_ids=exam_ids,
+            subject=subject,
+            timepoint=timepoint,
+            state="" if include_on_disc else disc_sets.NOT_ON_DISC,
+        )
+        disc_set = disc_sets.create_disc_set(
+            session,
+            cli_actor(),
+            trial,
+            exams,
+            media=(media or trial.disc_media).lower(),
+            policy=(policy or trial.disc_policy).lower(),
+            label_template=label_template or trial.label_template,
+            today=runtime.today(),
+        )
+        session.commit()
+        assert disc_set.job_id is not None
+        console = Console(stderr=True)
+        with _progress(console) as progress:
+            task = progress.add_task("starting", total=None)
+            job = disc_sets.run_build_job(
+                session,
+                disc_set.job_id,
+                data_dir=runtime.settings.data_dir,
+                progress=lambda done, total, what: progress.update(
+                    task, description=what, completed=done, total=total or None
+                ),
+            )
+        session.refresh(disc_set)
+        if job.state != JobState.DONE:
+            raise TrialshipError(f"disc set {disc_set.id}: {job.message}")
+        click.echo(f"Disc set {disc_set.id}: {len(exams)} exam(s)")
+        for disc in disc_set.discs:
+            click.echo(_disc_line(disc, runtime.settings.data_dir))
+        click.echo(_load_hint(disc_set) + ".")
+
+
+def _disc_line(disc: Disc, data_dir: Path) -> str:
+    from trialship.media.capacity import Medium
+
+    medium = Medium.from_key(disc.medium)
+    fill = 100 * disc.image_bytes / medium.bytes
+    return (
+        f"disc {disc.id}  {disc.fileset_id}  {medium.label}  {disc.image_bytes / 1e6:.1f} MB "
+        f"({fill:.1f} %)  {len(disc.exams)} exam(s)  {data_dir / disc.iso_path}"
+    )
+
+
+def _load_hint(disc_set: DiscSet) -> str:
+    from trialship.media.capacity import Medium
+
+    n = len(disc_set.discs)
+    label = Medium.from_key(disc_set.discs[0].medium).label if n else "-"
+    return f"Load {n} blank {label} disc{'s' if n != 1 else ''}"
+
+
+@disc_group.command("list")
+@trial_option
+def disc_list(protocol_id: str) -> None:
+    """List the trial's disc sets and discs, with their burns."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        rows = []
+        for disc_set in disc_sets.list_disc_sets(session, trial):
+            if not disc_set.discs:
+                rows.append(
+                    {
+                        "set": disc_set.id,
+                        "disc": "-",
+                        "state": disc_set.state.value,
+                        "burned": disc_set.message[:60],
+                    }
+                )
+            for disc in disc_set.discs:
+                rows.append(
+                    {
+                        "set": disc_set.id,
+                        "disc": disc.id,
+                        "fileset_id": disc.fileset_id,
+                        "medium": disc.medium,
+                        "mb": f"{disc.image_bytes / 1e6:.1f}",
+                        "exams": len(disc.exams),
+                        "state": disc.state.value,
+                        "burned": _burn_text(disc),
+                    }
+                )
+        print_table(rows, ["set", "disc", "fileset_id", "medium", "mb", "exams", "state", "burned"])
+
+
+def _burn_text(disc: Disc) -> str:
+    if disc.burned_at is None:
+        return f"no ({disc.burn_message})" if disc.burn_message else "no"
+    verified = "verified" if disc.burn_verified else "not verified"
+    return f"{disc.burned_at:%Y-%m-%d %H:%M} by {disc.burned_by}, {verified}"
+
+
+def burn_recorded_disc(protocol_id: str, disc_pk: int, device: str, *, mark: bool) -> None:
+    """`disc burn --trial P --disc ID (--device DEV | --mark-burned)`: burn and record."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        disc = disc_sets.get_disc(session, trial, disc_pk)
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+        if mark:
+            disc_sets.mark_burned(session, cli_actor(), disc, today=runtime.today(), now=now)
+            session.commit()
+            click.echo(f"Disc {disc.id} ({disc.fileset_id}) recorded as burned.")
+            return
+        console = Console(stderr=True)
+        with _progress(console) as progress:
+            task = progress.add_task("writing", total=1.0)
+            disc_sets.burn_disc(
+                session,
+                cli_actor(),
+                disc,
+                device,
+                data_dir=runtime.settings.data_dir,
+                today=runtime.today(),
+                now=now,
+                progress=lambda stage, f: progress.update(task, description=stage, completed=f),
+            )
+        session.commit()
+        if disc.burned_at is None:
+            raise TrialshipError(f"disc {disc.id} not burned on {device}: {disc.burn_message}")
+        click.echo(f"Disc {disc.id} ({disc.fileset_id}) burned to {device}: {disc.burn_message}")
