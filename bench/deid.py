@@ -1,12 +1,15 @@
 """De-identification throughput on files: trialship against dicognito, with cp as the floor.
 
     python bench/deid.py [--files 1000] [--corpus DIR] [--keep] [--tools cp,dicognito,...]
+                         [--repeat N]
 
 Generates a corpus of CT, MR and US files (about 500 MB for 1,000 files) whose headers hold PHI
 (names, IDs, dates, accession, institution, nested sequences, private tags), then times each tool
 in turn, each in its own subprocess so its peak RSS is its own: read -> de-identify -> write, on
 the same files, from the page cache (cp runs first and warms it). trialship runs the real
-pipeline (trialship.services.deid_files: leak check, hashes, receipts, report).
+pipeline (trialship.services.deid_files: leak check, hashes, receipts, report). With --repeat N
+the tools take turns N times and each row shows its fastest run: on a shared machine the
+fastest run is the one least disturbed by other work.
 
 dicognito is a benchmark-only tool: ``pip install --no-deps dicognito==0.19.0``.
 """
@@ -296,6 +299,7 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--child", choices=TOOLS, help=argparse.SUPPRESS)
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--keep", action="store_true", help="keep a generated corpus")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the fastest counts")
     options = parser.parse_args(args)
     if options.child:
         _child(options.child, options.corpus, options.out)
@@ -315,8 +319,11 @@ def main(args: list[str] | None = None) -> None:
         _measure("cp", corpus, scratch)  # warm the page cache
     rows: dict[str, dict[str, float]] = {}
     try:
-        for tool in tools:
-            rows[tool] = _measure(tool, corpus, scratch)
+        for _ in range(max(1, options.repeat)):
+            for tool in tools:
+                row = _measure(tool, corpus, scratch)
+                if tool not in rows or row["seconds"] < rows[tool]["seconds"]:
+                    rows[tool] = row
     finally:
         if not options.keep and not options.corpus:
             shutil.rmtree(scratch, ignore_errors=True)

@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from pydicom import config
-from pydicom.datadict import dictionary_keyword, dictionary_VR
+from pydicom.datadict import dictionary_keyword, dictionary_VR, tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
@@ -62,11 +62,18 @@ def raw_text_values(ds: Dataset, tag: int, vr: str) -> list[str] | None:
     """The text values of a still-raw ASCII element, decoded the way pydicom would (split on
     backslashes, padding stripped), without converting it; None when it is not raw ASCII text."""
     elem = ds.get_item(tag)
-    if elem is None or not elem.is_raw:
+    if elem is None:
+        return None
+    return raw_values(elem, vr)
+
+
+def raw_values(elem: Any, vr: str) -> list[str] | None:
+    """`raw_text_values` of an element already in hand (None when it is not raw ASCII text)."""
+    if not elem.is_raw:
         return None
     value = elem.value
     if value is None:
-        return []
+        return None  # a deferred read: only conversion knows the value
     if not isinstance(value, bytes) or not value.isascii():
         return None
     text = value.decode("ascii")
@@ -85,10 +92,54 @@ def new_element(tag: int, vr: str, value: Any) -> DataElement:
 
 def vr_of(ds: Dataset, tag: int) -> str:
     """The VR of an element without converting a raw (still encoded) element."""
-    raw = ds.get_item(tag)
+    return vr_for(ds.get_item(tag), tag)
+
+
+def vr_for(raw: Any, tag: int) -> str:
+    """`vr_of` for an element already in hand."""
     vr = getattr(raw, "VR", None)
     if vr and vr != "UN":
         return str(vr).split(" ")[0]
     if tag >> 16 & 1:
         return str(vr or "UN")
     return dictionary_vr(tag)
+
+
+# String VRs whose ASCII bytes pydicom decodes to the same text under every character set.
+_STRING_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
+)
+
+
+@functools.lru_cache(maxsize=512)
+def _tag_of(keyword: str) -> int | None:
+    return tag_for_keyword(keyword)
+
+
+def raw_string_values(ds: Dataset, keyword: str) -> list[str] | None:
+    """The values of a still-raw ASCII string element, stripped, read without converting it
+    (a converted element is written back re-encoded); [] when absent; None when only pydicom
+    can tell (converted, non-ASCII, ISO 2022 escapes, not a string VR)."""
+    tag = _tag_of(keyword)
+    if tag is None:
+        return None
+    elem = ds._dict.get(tag)  # type: ignore[call-overload]
+    if elem is None:
+        return []
+    if not elem.is_raw:
+        return None
+    value = elem.value
+    vr = elem.VR or dictionary_vr(tag)
+    if vr not in _STRING_VRS or not isinstance(value, bytes) or b"\x1b" in value:
+        return None
+    return raw_values(elem, vr)
+
+
+def text_value(ds: Dataset, keyword: str) -> str:
+    """`str(ds.get(keyword)).strip()` ("" when absent or empty), without converting a raw
+    single-valued ASCII string element."""
+    raw = raw_string_values(ds, keyword)
+    if raw is not None and len(raw) <= 1:
+        return raw[0].strip() if raw else ""
+    value = ds.get(keyword)
+    return str(value).strip() if value not in (None, "") else ""

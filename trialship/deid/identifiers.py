@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from trialship.deid.elements import BULK_TAGS, vr_of
+from trialship.deid.elements import BULK_TAGS, raw_string_values, vr_of
 from trialship.deid.rules import Action, load_table
 
 # Name particles and titles too common to mean anything on their own.
@@ -57,6 +57,10 @@ class Identifiers:
 
 
 def _values(ds: Dataset, keyword: str) -> list[str]:
+    raw = raw_string_values(ds, keyword)
+    if raw is not None:
+        # Read from the raw bytes: converting would also re-encode an element that is kept.
+        return [text.strip() for text in raw if text.strip()]
     value = ds.get(keyword)
     if value is None or value == "":
         return []

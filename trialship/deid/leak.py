@@ -27,13 +27,14 @@ never less, so only a "maybe" pays for conversion and the exact rules.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from trialship.deid.elements import BULK_TAGS, CODE_KEYWORDS, keyword_of, vr_of
+from trialship.deid.elements import BULK_TAGS, CODE_KEYWORDS, keyword_of, vr_for, vr_of
 from trialship.deid.identifiers import Identifiers, collect_identifiers
 from trialship.deid.matching import IdentifierPatterns, Prefilter
 from trialship.deid.report import tag_text
@@ -70,10 +71,15 @@ def _texts(value: object) -> list[str]:
 
 class _Scanner:
     def __init__(self, identifiers: Identifiers) -> None:
-        self.patterns = IdentifierPatterns(identifiers)
+        self.identifiers = identifiers
         self.prefilter = Prefilter(identifiers)
         self.phones = identifiers.phones
         self.leaks: list[Leak] = []
+
+    @functools.cached_property
+    def patterns(self) -> IdentifierPatterns:
+        # Built only when the prefilter says "maybe": most outputs never need the exact rules.
+        return IdentifierPatterns(self.identifiers)
 
     def maybe(self, elem: object, vr: str) -> bool:
         """False only when no rule of `kinds_in` can match this element's value."""
@@ -141,11 +147,60 @@ class _Scanner:
             for kind in sorted(found):
                 self.leaks.append(Leak(kind, tag_text(tag), keyword, path))
 
+    def glance(self, ds: Dataset, pieces: list[str]) -> bool:
+        """Collect the text `maybe` would look at for every element `scan` would look at, into
+        `pieces`; False when some element needs `maybe` on its own (non-ASCII, deferred)."""
+        for key, elem in list(ds._dict.items()):
+            tag = int(key)
+            if tag in BULK_TAGS or (tag >> 16 & 0xFF01 == 0x6000 and tag & 0xFFFF == 0x3000):
+                continue
+            vr = vr_for(elem, tag)
+            if vr == "SQ":
+                for item in ds[key].value or ():
+                    if not self.glance(item, pieces):
+                        return False
+                continue
+            if vr in _NUMERIC_VRS or vr in _NUMERIC_ARRAYS:
+                continue
+            value = elem.value
+            if value is None:
+                if elem.is_raw:
+                    return False  # deferred: only `scan` reads it
+                continue
+            if isinstance(value, bytes | bytearray):
+                if elem.is_raw and not (vr in _SCANNED_BINARY or value.isascii()):
+                    return False
+                if not value.isascii():
+                    return False
+                pieces.append(bytes(value).decode("latin-1"))
+                continue
+            for text in _texts(value):
+                if not text.isascii():
+                    return False
+                pieces.append(text)
+        return True
+
+
+def _clean_at_a_glance(scanner: _Scanner, ds: Dataset, meta: Dataset | None) -> bool:
+    """True when the prefilter finds nothing in all scanned values joined together.
+
+    Every value `scan` would give the prefilter is a substring of the joined text (and its
+    digits a substring of the joined digits), so a "no" here is a "no" for each of them: the
+    exact scan can be skipped without skipping any check. Non-ASCII values are left to `scan`.
+    """
+    pieces: list[str] = []
+    for dataset in (meta, ds):
+        if dataset is not None and not scanner.glance(dataset, pieces):
+            return False
+    return not scanner.prefilter.maybe("\n".join(pieces))
+
 
 def find_leaks(ds: Dataset, identifiers: Identifiers) -> list[Leak]:
     """Every place in `ds` (file meta included) that holds an original identifying value."""
     scanner = _Scanner(identifiers)
     meta = getattr(ds, "file_meta", None)
+    if _clean_at_a_glance(scanner, ds, meta):
+        return []
     if meta is not None:
         scanner.scan(meta, "file_meta.")
     scanner.scan(ds, "")

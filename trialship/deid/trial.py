@@ -15,7 +15,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from trialship.deid.age import age_at, cap_age, parse_da
 from trialship.deid.context import DeidContext
-from trialship.deid.elements import dictionary_vr
+from trialship.deid.elements import dictionary_vr, text_value
 from trialship.deid.options import (
     BASIC_PROFILE_CODE,
     BASIC_PROFILE_MEANING,
@@ -57,8 +57,7 @@ class Originals:
     @classmethod
     def of(cls, ds: Dataset) -> Originals:
         def text(keyword: str) -> str:
-            value = ds.get(keyword)
-            return str(value).strip() if value not in (None, "") else ""
+            return text_value(ds, keyword)
 
         exam = next(
             (
@@ -243,8 +242,7 @@ def media_dummies(ds: Dataset, ctx: DeidContext, report: ReportBuilder) -> None:
     detail = "media dummy"
 
     def missing(keyword: str) -> bool:
-        value = ds.get(keyword)
-        return value is None or str(value).strip() == ""
+        return text_value(ds, keyword) == ""
 
     def first_present(*keywords: str) -> str:
         return next((str(ds.get(k)) for k in keywords if not missing(k)), "")

@@ -18,7 +18,8 @@ from trialship.deid.elements import (
     TEXT_VRS,
     keyword_of,
     new_element,
-    raw_text_values,
+    raw_values,
+    vr_for,
     vr_of,
 )
 from trialship.deid.options import Option
@@ -67,24 +68,30 @@ class Walker:
     # -- entry -------------------------------------------------------------------------------
 
     def walk(self, ds: Dataset, prefix: str = "", mode: Mode = Mode.NORMAL) -> None:
+        # The element dict is read and written directly: Dataset.__getitem__/__setitem__ convert
+        # tags and values on every call, which cost more than the rules. Standard, non-pixel
+        # tags need none of their bookkeeping (private creators and pixel caches).
+        elems = ds._dict
+        decision_for = self.rules.decision_for
         has_private = False
-        for tag in list(ds.keys()):
+        for key, elem in list(elems.items()):
+            tag = int(key)
             if tag in BULK_TAGS:
                 continue
             if tag >> 16 & 1:
                 has_private = True
                 continue
-            keyword = keyword_of(tag)
-            path = prefix + (keyword or tag_text(tag))
             if tag & 0xFFFF == 0 or tag >> 16 == 0x0002:
                 # Group lengths are retired and go stale; group 2 belongs in the file meta.
-                del ds[tag]
+                del elems[key]
                 continue
-            decision = self.rules.decision_for(tag)
+            keyword = keyword_of(tag)
+            path = prefix + (keyword or tag_text(tag))
+            decision = decision_for(tag)
             if decision is None:
-                self._unlisted(ds, tag, keyword, path, mode)
+                self._unlisted(ds, key, elem, keyword, path, mode)
             else:
-                self._apply(ds, tag, decision.action, decision, keyword, path, mode)
+                self._apply(ds, key, elem, decision.action, decision, keyword, path, mode)
         if has_private:
             self._private(ds, prefix, mode)
 
@@ -93,7 +100,8 @@ class Walker:
     def _apply(
         self,
         ds: Dataset,
-        tag: int,
+        key: Any,
+        elem: Any,
         action: Action,
         decision: Decision,
         keyword: str,
@@ -101,44 +109,53 @@ class Walker:
         mode: Mode,
     ) -> None:
         add = self.report.add
+        tag = int(key)
         why = f"override: {decision.override}" if decision.override else _why(decision)
         if action is Action.X:
-            del ds[tag]
+            del ds._dict[key]
             add(tag, keyword, path, ReportAction.REMOVED, why)
             return
-        vr = vr_of(ds, tag)
+        vr = vr_for(elem, tag)
         if action is Action.K:
             if vr == "SQ":
-                self._items(ds, tag, path, mode)
+                self._items(ds, key, path, mode)
             add(tag, keyword, path, ReportAction.KEPT, why)
         elif action is Action.Z:
             # Replaced, not converted: the old value is never decoded.
-            ds[tag] = new_element(tag, vr, [] if vr == "SQ" else empty_value_for_VR(vr))
+            _replace(ds, key, new_element(tag, vr, [] if vr == "SQ" else empty_value_for_VR(vr)))
             add(tag, keyword, path, ReportAction.EMPTIED, why)
         elif action is Action.U or (action is Action.D and vr == "UI"):
             if vr == "SQ":
-                self._items(ds, tag, path, mode)
+                self._items(ds, key, path, mode)
             else:
-                self._remap(ds, tag, vr)
+                self._remap(ds, key, elem, vr)
             add(tag, keyword, path, ReportAction.REMAPPED, why)
         elif action is Action.D:
             if vr == "SQ":
-                self._items(ds, tag, path, Mode.DUMMY)
+                self._items(ds, key, path, Mode.DUMMY)
                 add(tag, keyword, path, ReportAction.REPLACED, why + "; dummy content")
             else:
-                ds[tag] = new_element(tag, vr, dummy_value(vr))
+                _replace(ds, key, new_element(tag, vr, dummy_value(vr)))
                 add(tag, keyword, path, ReportAction.REPLACED, why + "; dummy value")
         else:
-            self._clean(ds, tag, vr, decision, keyword, path)
+            self._clean(ds, key, elem, vr, decision, keyword, path)
 
     def _clean(
-        self, ds: Dataset, tag: int, vr: str, decision: Decision, keyword: str, path: str
+        self,
+        ds: Dataset,
+        key: Any,
+        elem: Any,
+        vr: str,
+        decision: Decision,
+        keyword: str,
+        path: str,
     ) -> None:
         add = self.report.add
+        tag = int(key)
         why = _why(decision)
         dated = decision.source is Option.RETAIN_LONGITUDINAL_MODIFIED_DATES
         if vr in {"DA", "DT"} and dated:
-            self._shift(ds, tag, vr, keyword, path, why)
+            self._shift(ds, key, elem, vr, keyword, path, why)
         elif vr == "TM" and dated:
             add(tag, keyword, path, ReportAction.KEPT, why + "; time kept (whole-day shift)")
         elif dated or vr in BINARY_VRS:
@@ -146,64 +163,67 @@ class Walker:
             # Both fall back to the Basic Profile action.
             fallback = "; not a date: basic action" if dated else "; binary: basic action"
             basic = Decision(decision.basic, decision.code, None, keyword, decision.basic)
-            self._apply(ds, tag, decision.basic, basic, keyword, path, Mode.NORMAL)
+            self._apply(ds, key, elem, decision.basic, basic, keyword, path, Mode.NORMAL)
             self.report.amend_last(why + fallback)
         elif vr == "SQ":
-            self._items(ds, tag, path, Mode.CLEAN)
+            self._items(ds, key, path, Mode.CLEAN)
             add(tag, keyword, path, ReportAction.CLEANED, why + "; content cleaned")
         elif vr in TEXT_VRS:
-            count = self._scrub(ds, tag, vr)
+            count = self._scrub(ds, key, elem, vr)
             add(tag, keyword, path, ReportAction.CLEANED, why + f"; {count} span(s) redacted")
         else:
             add(tag, keyword, path, ReportAction.KEPT, why + "; coded or numeric value kept")
 
     # -- unlisted attributes -------------------------------------------------------------------
 
-    def _unlisted(self, ds: Dataset, tag: int, keyword: str, path: str, mode: Mode) -> None:
-        vr = vr_of(ds, tag)
+    def _unlisted(
+        self, ds: Dataset, key: Any, elem: Any, keyword: str, path: str, mode: Mode
+    ) -> None:
+        tag = int(key)
+        vr = vr_for(elem, tag)
         if vr == "SQ":
-            self._items(ds, tag, path, mode)
+            self._items(ds, key, path, mode)
         elif mode is Mode.NORMAL or vr not in TEXT_VRS or keyword in CODE_KEYWORDS:
             return
         elif mode is Mode.CLEAN:
-            count = self._scrub(ds, tag, vr)
+            count = self._scrub(ds, key, elem, vr)
             if count:
                 self.report.add(
                     tag, keyword, path, ReportAction.CLEANED, f"{count} span(s) redacted"
                 )
-        elif self._has_value(ds, tag, vr):
-            ds[tag] = new_element(tag, vr, dummy_value(vr))
+        elif self._has_value(ds, key, elem):
+            _replace(ds, key, new_element(tag, vr, dummy_value(vr)))
             self.report.add(tag, keyword, path, ReportAction.REPLACED, "text in a D sequence")
 
     # -- helpers -------------------------------------------------------------------------------
 
-    def _items(self, ds: Dataset, tag: int, path: str, mode: Mode) -> None:
-        for index, item in enumerate(ds[tag].value or ()):
+    def _items(self, ds: Dataset, key: Any, path: str, mode: Mode) -> None:
+        for index, item in enumerate(ds[key].value or ()):
             self.walk(item, f"{path}[{index}].", mode)
 
-    def _values(self, ds: Dataset, tag: int, vr: str) -> list[Any]:
+    def _values(self, ds: Dataset, key: Any, elem: Any, vr: str) -> list[Any]:
         """The element's values: decoded from raw ASCII bytes when possible (cheap), else
         converted by pydicom."""
-        raw = raw_text_values(ds, tag, vr)
+        raw = raw_values(elem, vr)
         if raw is not None:
             return raw
-        value = ds[tag].value
+        value = ds[key].value
         if isinstance(value, MultiValue | list):
             return list(value)
         return [] if value is None or value == "" else [value]
 
-    def _has_value(self, ds: Dataset, tag: int, vr: str) -> bool:
-        raw = ds.get_item(tag)
-        if raw is not None and raw.is_raw:
-            return bool(raw.value and bytes(raw.value).strip(b" \0"))
-        return bool(ds[tag].value)
+    def _has_value(self, ds: Dataset, key: Any, elem: Any) -> bool:
+        if elem.is_raw and elem.value is not None:
+            return bool(elem.value and bytes(elem.value).strip(b" \0"))
+        return bool(ds[key].value)
 
-    def _remap(self, ds: Dataset, tag: int, vr: str) -> None:
-        values = self._values(ds, tag, vr)
+    def _remap(self, ds: Dataset, key: Any, elem: Any, vr: str) -> None:
+        values = self._values(ds, key, elem, vr)
+        tag = int(key)
         if len(values) > 1:
-            ds[tag] = new_element(tag, "UI", [self.remap(str(uid)) for uid in values])
+            _replace(ds, key, new_element(tag, "UI", [self.remap(str(uid)) for uid in values]))
         elif values and str(values[0]).strip("\0 "):
-            ds[tag] = new_element(tag, "UI", self.remap(str(values[0])))
+            _replace(ds, key, new_element(tag, "UI", self.remap(str(values[0]))))
 
     def remap(self, uid: str) -> str:
         original = uid.strip("\0 ")
@@ -212,26 +232,31 @@ class Walker:
             new = self.uid_map[original] = remap_uid(self.secret, original)
         return new
 
-    def _shift(self, ds: Dataset, tag: int, vr: str, keyword: str, path: str, why: str) -> None:
+    def _shift(
+        self, ds: Dataset, key: Any, elem: Any, vr: str, keyword: str, path: str, why: str
+    ) -> None:
+        tag = int(key)
         shift = shift_da if vr == "DA" else shift_dt
-        values = self._values(ds, tag, vr) or [""]
+        values = self._values(ds, key, elem, vr) or [""]
         shifted = [shift(str(value), self.shift_days) if value else "" for value in values]
         if any(value is None for value in shifted):
-            del ds[tag]
+            del ds._dict[key]
             self.report.add(tag, keyword, path, ReportAction.REMOVED, why + "; malformed date")
             return
-        ds[tag] = new_element(tag, vr, shifted if len(shifted) > 1 else shifted[0])
+        _replace(ds, key, new_element(tag, vr, shifted if len(shifted) > 1 else shifted[0]))
         self.report.add(
             tag, keyword, path, ReportAction.SHIFTED, why + f"; {self.shift_days:+d} days"
         )
 
-    def _scrub(self, ds: Dataset, tag: int, vr: str) -> int:
+    def _scrub(self, ds: Dataset, key: Any, elem: Any, vr: str) -> int:
         if self.finds is not None:
-            raw = raw_text_values(ds, tag, vr)
+            raw = raw_values(elem, vr)
             if raw is not None and not any(self.finds(text) for text in raw):
                 return 0
-        elem = ds[tag]
-        values = elem.value if isinstance(elem.value, MultiValue | list) else [elem.value]
+        converted = ds[key]
+        values = (
+            converted.value if isinstance(converted.value, MultiValue | list) else [converted.value]
+        )
         total = 0
         cleaned: list[str] = []
         for value in values:
@@ -239,7 +264,7 @@ class Walker:
             cleaned.append(text)
             total += count
         if total:
-            elem.value = cleaned if len(cleaned) > 1 else cleaned[0]
+            converted.value = cleaned if len(cleaned) > 1 else cleaned[0]
         return total
 
     # -- private attributes --------------------------------------------------------------------
@@ -278,6 +303,14 @@ class Walker:
             unused = 0x10 <= element <= 0xFF and (tag >> 16, element) not in used_blocks
             if unused and policy is not PrivateTags.KEEP:
                 del ds[tag]
+
+
+def _replace(ds: Dataset, key: Any, elem: Any) -> None:
+    """Put a new element where `key` was (same place in the dict, no conversion)."""
+    if elem.VR == "SQ":
+        ds[key] = elem  # __setitem__ wraps the list in a Sequence
+    else:
+        ds._dict[key] = elem
 
 
 def _why(decision: Decision) -> str:

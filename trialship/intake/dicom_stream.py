@@ -224,7 +224,8 @@ def encode_header(ds: FileDataset, below: int | None) -> bytes:
     out.write(encode_file_meta(ds.file_meta))
     implicit, little = _encoding(ds)
     out.is_implicit_VR, out.is_little_endian = implicit, little
-    tags = sorted(tag for tag in ds.keys() if below is None or tag < below)  # noqa: SIM118
+    # Sorted as plain ints: comparing pydicom's BaseTag keys runs Python code per comparison.
+    tags = _sorted_keys(ds) if below is None else [t for t in _sorted_keys(ds) if int(t) < below]
     if ds.original_character_set != ds._character_set:
         # A changed character set re-encodes text: pydicom converts and writes everything.
         write_dataset(out, _subset(ds, tags))
@@ -234,7 +235,7 @@ def encode_header(ds: FileDataset, below: int | None) -> bytes:
 
 
 def encode_trailing(ds: FileDataset, above: int) -> bytes:
-    tags = sorted(tag for tag in ds.keys() if tag > above)  # noqa: SIM118
+    tags = [tag for tag in _sorted_keys(ds) if int(tag) > above]
     if not tags:
         return b""
     out = DicomBytesIO()
@@ -242,6 +243,11 @@ def encode_trailing(ds: FileDataset, above: int) -> bytes:
     out.is_implicit_VR, out.is_little_endian = implicit, little
     write_dataset(out, _subset(ds, tags))
     return out.getvalue()
+
+
+def _sorted_keys(ds: Dataset) -> list[Any]:
+    """The dataset's own tag keys in tag order (the keys themselves: lookups by identity)."""
+    return sorted(ds._dict, key=int)
 
 
 def _subset(ds: FileDataset, tags: list[Any]) -> Dataset:
@@ -334,11 +340,13 @@ def _write_elements(
 ) -> None:
     encodings = ds.get("SpecificCharacterSet") or encodings or "iso8859"
     write = out.write
-    get_item = ds.get_item
+    elems = ds._dict
     for tag in tags:
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group lengths go stale
-        elem = get_item(tag)
+        elem: Any = elems[tag]
+        if elem.is_raw and elem.value is None:
+            elem = ds[tag]  # a deferred read (what get_item does)
         if elem.is_raw:
             header = _raw_header(elem, implicit, order)
             if header is not None:
@@ -377,7 +385,7 @@ def _write_sequence(
         write(struct.pack(order + "HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, _SEQUENCE_START))
     for item in elem.value or ():
         write(struct.pack(order + "HHL", 0xFFFE, 0xE000, _SEQUENCE_START))
-        _write_elements(out, item, sorted(item.keys()), implicit, order, encodings)
+        _write_elements(out, item, _sorted_keys(item), implicit, order, encodings)
         write(struct.pack(order + "HHL", 0xFFFE, 0xE00D, 0))
     write(struct.pack(order + "HHL", 0xFFFE, 0xE0DD, 0))
 

@@ -18,7 +18,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -299,16 +299,25 @@ def _pool(jobs: int, worker: _Worker) -> Iterator[Callable[[Iterable[_Task]], It
             pydicom_config.settings.writing_validation_mode,
         )
         _init_worker(worker)
+        # Two threads: hashing and file I/O release the GIL, so one file's pixel data is hashed
+        # and copied while the next file's header is parsed. Results still come in input order.
+        threads = ThreadPoolExecutor(_THREADS)
         try:
-            yield lambda tasks: map(_process, tasks)
+            yield lambda tasks: threads.map(_process, tasks)
         finally:
+            # On an error or Ctrl-C, files not yet started are dropped, not processed.
+            threads.shutdown(wait=True, cancel_futures=True)
             (
                 pydicom_config.settings.reading_validation_mode,
                 pydicom_config.settings.writing_validation_mode,
             ) = saved
         return
     with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(worker,)) as executor:
+        # One thread per process here: with a process per core the cores are already busy.
         yield lambda tasks: executor.map(_process, tasks, chunksize=4)
+
+
+_THREADS = 2
 
 
 @dataclass
