@@ -25,7 +25,7 @@ from trialship.registry.delivery import DEFAULT_REMOTE_PATH, Destination, Destin
 from trialship.registry.models import Trial, utcnow
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require
-from trialship.services.fields import Spec, apply, validate
+from trialship.services.fields import Spec, apply, get_in_trial, validate
 from trialship.transfer.destination import (
     DEFAULT_CALLING_AET,
     DicomDestination,
@@ -396,10 +396,7 @@ def list_destinations(session: Session, trial: Trial) -> list[Destination]:
 
 
 def get_destination(session: Session, trial: Trial, destination_pk: int) -> Destination:
-    dest = session.get(Destination, destination_pk)
-    if dest is None or dest.trial_id != trial.id:
-        raise NotFound(f"no destination {destination_pk} in this trial")
-    return dest
+    return get_in_trial(session, Destination, trial, destination_pk, "destination")
 
 
 def destination_by_name(session: Session, trial: Trial, name: str) -> Destination:

@@ -36,6 +36,7 @@ from trialship.registry.models import Exam, ExamState, Job, JobState, Subject, T
 from trialship.services import audit
 from trialship.services import media_build as mb
 from trialship.services.authz import Actor, Capability, require
+from trialship.services.fields import get_in_trial
 from trialship.services.jobs import ProgressWriter, create_job, finish_job, start_job
 
 KIND = "disc_build"
@@ -444,10 +445,7 @@ def list_disc_sets(session: Session, trial: Trial) -> list[DiscSet]:
 
 
 def get_disc_set(session: Session, trial: Trial, set_id: int) -> DiscSet:
-    disc_set = session.get(DiscSet, set_id)
-    if disc_set is None or disc_set.trial_id != trial.id:
-        raise NotFound(f"no disc set {set_id} in this trial")
-    return disc_set
+    return get_in_trial(session, DiscSet, trial, set_id, "disc set")
 
 
 def get_disc(session: Session, trial: Trial, disc_pk: int) -> Disc:

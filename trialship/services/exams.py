@@ -21,6 +21,7 @@ from trialship.registry.models import Exam, Subject, Trial, utcnow
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require
 from trialship.services.exam_import import ORIGINALS_DIR, redeidentify_exam
+from trialship.services.fields import get_in_trial
 from trialship.services.timepoints import get_timepoint
 
 KEY_COLUMNS = ["subject_id", "exam", "timepoint_id", "kind", "original", "replacement"]
@@ -40,10 +41,7 @@ def list_exams(session: Session, trial: Trial) -> list[Exam]:
 
 
 def get_exam(session: Session, trial: Trial, exam_pk: int) -> Exam:
-    exam = session.get(Exam, exam_pk)
-    if exam is None or exam.trial_id != trial.id:
-        raise NotFound(f"no exam {exam_pk} in this trial")
-    return exam
+    return get_in_trial(session, Exam, trial, exam_pk, "exam")
 
 
 def exam_series(session: Session, exam: Exam) -> list[Series]:

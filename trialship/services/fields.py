@@ -1,11 +1,17 @@
-"""Validate incoming field values (form, JSON or CLI) against a spec, naming the bad field."""
+"""Field values from forms, JSON or the CLI, validated against a spec (naming the bad field);
+and rows fetched by id only within their trial."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from trialship.errors import ValidationError
+from sqlalchemy.orm import Session
+
+from trialship.errors import NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from trialship.registry.models import Trial
 
 Spec = Mapping[str, Callable[[object], Any]]
 
@@ -33,3 +39,19 @@ def apply(obj: object, values: Mapping[str, Any]) -> dict[str, bool]:
             setattr(obj, name, value)
             changed[name] = True
     return changed
+
+
+class _InTrial(Protocol):
+    trial_id: Any
+
+
+RowT = TypeVar("RowT", bound=_InTrial)
+
+
+def get_in_trial(session: Session, model: type[RowT], trial: Trial, pk: int, what: str) -> RowT:
+    """The row `pk` of `model` if it belongs to `trial`; NotFound otherwise (another trial's
+    row is as absent as a missing one)."""
+    row = session.get(model, pk)
+    if row is None or row.trial_id != trial.id:
+        raise NotFound(f"no {what} {pk} in this trial")
+    return row

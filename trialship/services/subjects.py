@@ -16,7 +16,7 @@ from trialship.errors import Conflict, NotFound, ValidationError
 from trialship.registry.models import Site, Subject, SubjectIdentifier, SubjectStatus, Trial
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require
-from trialship.services.fields import Spec, apply, validate
+from trialship.services.fields import Spec, apply, get_in_trial, validate
 
 
 @dataclass(frozen=True)
@@ -206,10 +206,7 @@ def list_subjects(session: Session, trial: Trial) -> list[Subject]:
 
 
 def get_subject(session: Session, trial: Trial, subject_pk: int) -> Subject:
-    subject = session.get(Subject, subject_pk)
-    if subject is None or subject.trial_id != trial.id:
-        raise NotFound(f"no subject {subject_pk} in this trial")
-    return subject
+    return get_in_trial(session, Subject, trial, subject_pk, "subject")
 
 
 def subject_by_code(session: Session, trial: Trial, subject_id: str) -> Subject:

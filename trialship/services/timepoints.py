@@ -15,7 +15,7 @@ from trialship.errors import Conflict, NotFound, ValidationError
 from trialship.registry.models import ExpectedExam, TimePoint, Trial
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require
-from trialship.services.fields import Spec, apply, validate
+from trialship.services.fields import Spec, apply, get_in_trial, validate
 
 _MODALITY = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 
@@ -172,10 +172,7 @@ def update_timepoint(
 
 
 def get_timepoint(session: Session, trial: Trial, timepoint_pk: int) -> TimePoint:
-    timepoint = session.get(TimePoint, timepoint_pk)
-    if timepoint is None or timepoint.trial_id != trial.id:
-        raise NotFound(f"no time point {timepoint_pk} in this trial")
-    return timepoint
+    return get_in_trial(session, TimePoint, trial, timepoint_pk, "time point")
 
 
 def timepoint_by_code(session: Session, trial: Trial, timepoint_id: str) -> TimePoint:

@@ -14,7 +14,7 @@ from trialship.errors import Conflict, NotFound, ValidationError
 from trialship.registry.models import Membership, Site, Trial, TrialStatus
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require, require_admin
-from trialship.services.fields import Spec, apply, validate
+from trialship.services.fields import Spec, apply, get_in_trial, validate
 from trialship.services.trial_profile import check_deid_text, default_deid_text
 
 DISC_MEDIA = ["auto", "cd74", "cd80", "dvd", "dvd-dl", "bd25"]
@@ -164,10 +164,7 @@ def add_site(
 
 
 def get_site(session: Session, trial: Trial, site_pk: int) -> Site:
-    site = session.get(Site, site_pk)
-    if site is None or site.trial_id != trial.id:
-        raise NotFound(f"no site {site_pk} in this trial")
-    return site
+    return get_in_trial(session, Site, trial, site_pk, "site")
 
 
 def site_by_code(session: Session, trial: Trial, site_id: str) -> Site:

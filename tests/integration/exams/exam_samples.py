@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from click.testing import CliRunner, Result
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, MRImageStorage
 
 from trialship.app import Runtime
+from trialship.cli import main
 from trialship.registry.models import Trial
 from trialship.services import subjects, timepoints, trials
 from trialship.services.authz import Actor
@@ -169,3 +172,35 @@ def seed_trial(runtime: Runtime, *, windows: tuple[tuple[str, int, int, int], ..
                 today,
             )
         return trial
+
+
+def registered_trial_cli(data: Path) -> Callable[..., Result]:
+    """`trialship --data DATA ...` on a fresh data folder holding trial ACM-301 with site S01,
+    subject SUBJ-001 (registered with PHI's patient ID) and time point BL (needs
+    TRIALSHIP_ADMIN_PASSWORD set)."""
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(main, ["--data", str(data), *args])
+
+    assert run("init", "--admin-email", "admin@example.org").exit_code == 0
+    for args in (
+        ["trial", "add", "--protocol-id", "ACM-301", "--sponsor", "Acme", "--short-name", "A"],
+        ["site", "add", "--trial", "ACM-301", "S01"],
+        [
+            "subject",
+            "add",
+            "--trial",
+            "ACM-301",
+            "SUBJ-001",
+            "--site",
+            "S01",
+            "--baseline",
+            "2024-01-10",
+            "--mrn",
+            f"{PHI['patient_id']}|{PHI['issuer']}",
+        ],
+        ["timepoint", "add", "--trial", "ACM-301", "BL", "--minus", "3", "--plus", "3"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 0, (args, result.output)
+    return run

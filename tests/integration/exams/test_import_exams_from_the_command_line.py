@@ -2,45 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
-import trialship.cli.imports  # noqa: F401  (registers the commands on the group)
-from tests.integration.exams.exam_samples import PHI, exam_instance, write, write_exam
-from trialship.cli import main
+from tests.integration.exams.exam_samples import (
+    PHI,
+    exam_instance,
+    registered_trial_cli,
+    write,
+    write_exam,
+)
 
 
 @pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
     monkeypatch.setenv("TRIALSHIP_ADMIN_PASSWORD", "first admin password")
-    data = tmp_path / "instance"
-
-    def run(*args: str) -> Result:
-        return CliRunner().invoke(main, ["--data", str(data), *args])
-
-    assert run("init", "--admin-email", "admin@example.org").exit_code == 0
-    for args in (
-        ["trial", "add", "--protocol-id", "ACM-301", "--sponsor", "Acme", "--short-name", "A"],
-        ["site", "add", "--trial", "ACM-301", "S01"],
-        [
-            "subject",
-            "add",
-            "--trial",
-            "ACM-301",
-            "SUBJ-001",
-            "--site",
-            "S01",
-            "--baseline",
-            "2024-01-10",
-            "--mrn",
-            f"{PHI['patient_id']}|{PHI['issuer']}",
-        ],
-        ["timepoint", "add", "--trial", "ACM-301", "BL", "--minus", "3", "--plus", "3"],
-    ):
-        result = run(*args)
-        assert result.exit_code == 0, (args, result.output)
+    run = registered_trial_cli(tmp_path / "instance")
     return run
 
 
