@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydicom import config as pydicom_config
 
 from trialship import __version__
 from trialship.deid import Profile, deidentify, make_context, profile_hash
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import ValidationError
 from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
+from trialship.intake.header_values import integer, skip_validation, text, without_validation
 from trialship.intake.sources import (
     SourceItem,
     SourceRejection,
@@ -82,9 +82,9 @@ class SubjectMap:
         return self.by_patient.get(patient_id) if patient_id else None
 
 
-def load_map(text: str) -> SubjectMap:
+def load_map(csv_text: str) -> SubjectMap:
     """Parse MAP.csv; raises ValidationError naming the column or line that is wrong."""
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    reader = csv.DictReader(io.StringIO(csv_text.lstrip("\ufeff")))
     missing = [column for column in MAP_COLUMNS if column not in (reader.fieldnames or ())]
     if missing:
         raise ValidationError(f"missing column(s) {', '.join(missing)}", field="map")
@@ -200,14 +200,7 @@ _STATE: dict[str, _Worker] = {}
 
 def _init_worker(worker: _Worker) -> None:
     _STATE["worker"] = worker
-    _quiet_pydicom()
-
-
-def _quiet_pydicom() -> None:
-    # The header walk decides what to convert; per-value validation of every element read or
-    # written would cost more than the de-identification itself.
-    pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
-    pydicom_config.settings.writing_validation_mode = pydicom_config.IGNORE
+    skip_validation()
 
 
 def _process(task: _Task) -> _Done:
@@ -224,17 +217,6 @@ def _process(task: _Task) -> _Done:
         )
 
 
-def _text(value: object) -> str:
-    return str(value).strip() if value not in (None, "") else ""
-
-
-def _int(value: object) -> int:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return 0
-
-
 def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
     item = task.item
     done = _Done(task.index, item.label)
@@ -245,7 +227,7 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
         if assignment is None:
             assert worker.subject_map is not None
             assignment = worker.subject_map.match(
-                _text(ds.get("PatientID")), _text(ds.get("AccessionNumber"))
+                text(ds.get("PatientID")), text(ds.get("AccessionNumber"))
             )
             if assignment is None:
                 done.reason = "no row of the map matches its accession number or patient ID"
@@ -273,10 +255,10 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
             partial.unlink(missing_ok=True)
             raise
     done.partial = str(partial)
-    done.sop_instance_uid = _text(ds.get("SOPInstanceUID"))
-    done.study_instance_uid = _text(ds.get("StudyInstanceUID"))
-    done.series_number = _int(ds.get("SeriesNumber"))
-    done.instance_number = _int(ds.get("InstanceNumber"))
+    done.sop_instance_uid = text(ds.get("SOPInstanceUID"))
+    done.study_instance_uid = text(ds.get("StudyInstanceUID"))
+    done.series_number = integer(ds.get("SeriesNumber"))
+    done.instance_number = integer(ds.get("InstanceNumber"))
     done.assignment = assignment
     done.needs_pixel_review = result.needs_pixel_review
     done.counts = result.report.counts()
@@ -294,23 +276,16 @@ def safe_name(value: str, default: str) -> str:
 @contextmanager
 def _pool(jobs: int, worker: _Worker) -> Iterator[Callable[[Iterable[_Task]], Iterator[_Done]]]:
     if jobs <= 1:
-        saved = (
-            pydicom_config.settings.reading_validation_mode,
-            pydicom_config.settings.writing_validation_mode,
-        )
-        _init_worker(worker)
+        _STATE["worker"] = worker
         # Two threads: hashing and file I/O release the GIL, so one file's pixel data is hashed
         # and copied while the next file's header is parsed. Results still come in input order.
         threads = ThreadPoolExecutor(_THREADS)
-        try:
-            yield lambda tasks: threads.map(_process, tasks)
-        finally:
-            # On an error or Ctrl-C, files not yet started are dropped, not processed.
-            threads.shutdown(wait=True, cancel_futures=True)
-            (
-                pydicom_config.settings.reading_validation_mode,
-                pydicom_config.settings.writing_validation_mode,
-            ) = saved
+        with without_validation():
+            try:
+                yield lambda tasks: threads.map(_process, tasks)
+            finally:
+                # On an error or Ctrl-C, files not yet started are dropped, not processed.
+                threads.shutdown(wait=True, cancel_futures=True)
         return
     with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(worker,)) as executor:
         # One thread per process here: with a process per core the cores are already busy.

@@ -15,14 +15,12 @@ import hashlib
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pydicom import config as pydicom_config
 from pydicom.dataset import Dataset
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
@@ -33,6 +31,7 @@ from trialship.deid import DeidContext, Profile, deidentify, make_context, profi
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import Conflict, ValidationError
 from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
+from trialship.intake.header_values import dicom_date, integer, text, without_validation
 from trialship.intake.sources import (
     SourceItem,
     SourceRejection,
@@ -133,38 +132,6 @@ def choose_timepoint(
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _text(value: object) -> str:
-    return str(value).strip() if value not in (None, "") else ""
-
-
-def _int(value: object) -> int:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return 0
-
-
-def _date(value: object) -> dt.date | None:
-    text = _text(value)
-    try:
-        return dt.datetime.strptime(text[:8], "%Y%m%d").date() if len(text) >= 8 else None
-    except ValueError:
-        return None
-
-
-@contextmanager
-def _lenient_pydicom() -> Iterator[None]:
-    # As the standalone pipeline: the walk decides what to convert, not pydicom's validation.
-    settings = pydicom_config.settings
-    saved = (settings.reading_validation_mode, settings.writing_validation_mode)
-    settings.reading_validation_mode = pydicom_config.IGNORE
-    settings.writing_validation_mode = pydicom_config.IGNORE
-    try:
-        yield
-    finally:
-        settings.reading_validation_mode, settings.writing_validation_mode = saved
-
-
 def restricted_folder(path: Path) -> Path:
     """Create `path` (and parents) with mode 0700 on the folders created."""
     missing = []
@@ -192,13 +159,13 @@ class _Header:
     @classmethod
     def of(cls, ds: Dataset) -> _Header:
         return cls(
-            patient_id=_text(ds.get("PatientID")),
-            issuer=_text(ds.get("IssuerOfPatientID")),
-            accession=_text(ds.get("AccessionNumber")),
-            study_uid=_text(ds.get("StudyInstanceUID")),
-            series_uid=_text(ds.get("SeriesInstanceUID")),
-            sop_uid=_text(ds.get("SOPInstanceUID")),
-            study_date=_date(ds.get("StudyDate")),
+            patient_id=text(ds.get("PatientID")),
+            issuer=text(ds.get("IssuerOfPatientID")),
+            accession=text(ds.get("AccessionNumber")),
+            study_uid=text(ds.get("StudyInstanceUID")),
+            series_uid=text(ds.get("SeriesInstanceUID")),
+            sop_uid=text(ds.get("SOPInstanceUID")),
+            study_date=dicom_date(ds.get("StudyDate")),
         )
 
 
@@ -390,9 +357,9 @@ class _Run:
                     timepoint_confirmed=confirmed,
                     study_date=header.study_date,
                     study_uid_hash=study_hash,
-                    study_instance_uid=_text(ds.get("StudyInstanceUID")),
-                    modality=_text(ds.get("Modality"))[:16],
-                    description=_text(ds.get("StudyDescription"))[:64],
+                    study_instance_uid=text(ds.get("StudyInstanceUID")),
+                    modality=text(ds.get("Modality"))[:16],
+                    description=text(ds.get("StudyDescription"))[:64],
                     state=ExamState.RECEIVED,
                 )
                 self.session.add(exam)
@@ -413,8 +380,8 @@ class _Run:
 
     def output_path(self, exam: Exam, ds: Dataset) -> str:
         base = (
-            f"{EXAMS_DIR}/{self.trial.id}/{exam.id}/S{_int(ds.get('SeriesNumber')):04d}/"
-            f"I{_int(ds.get('InstanceNumber')):05d}"
+            f"{EXAMS_DIR}/{self.trial.id}/{exam.id}/S{integer(ds.get('SeriesNumber')):04d}/"
+            f"I{integer(ds.get('InstanceNumber')):05d}"
         )
         relative, counter = f"{base}.dcm", 1
         # A file on disk without a row is what a killed run left: it is overwritten.
@@ -435,7 +402,7 @@ class _Run:
         stored: str,
         result: Any,
     ) -> None:
-        series_uid = _text(ds.get("SeriesInstanceUID"))
+        series_uid = text(ds.get("SeriesInstanceUID"))
         series = self.session.scalar(
             select(Series).where(
                 Series.exam_pk == exam.id, Series.series_instance_uid == series_uid
@@ -445,9 +412,9 @@ class _Run:
             series = Series(
                 exam_pk=exam.id,
                 series_instance_uid=series_uid,
-                series_number=_int(ds.get("SeriesNumber")) or None,
-                modality=_text(ds.get("Modality"))[:16],
-                description=_text(ds.get("SeriesDescription"))[:64],
+                series_number=integer(ds.get("SeriesNumber")) or None,
+                modality=text(ds.get("Modality"))[:16],
+                description=text(ds.get("SeriesDescription"))[:64],
             )
             self.session.add(series)
             self.session.flush()
@@ -457,10 +424,10 @@ class _Run:
             Instance(
                 trial_id=self.trial.id,
                 series_pk=series.id,
-                sop_instance_uid=_text(ds.get("SOPInstanceUID")),
-                sop_class_uid=_text(ds.get("SOPClassUID")),
-                transfer_syntax_uid=_text(meta.get("TransferSyntaxUID")) if meta else "",
-                instance_number=_int(ds.get("InstanceNumber")) or None,
+                sop_instance_uid=text(ds.get("SOPInstanceUID")),
+                sop_class_uid=text(ds.get("SOPClassUID")),
+                transfer_syntax_uid=text(meta.get("TransferSyntaxUID")) if meta else "",
+                instance_number=integer(ds.get("InstanceNumber")) or None,
                 original_sop_hash=sop_hash,
                 input_sha256=input_sha,
                 output_sha256=output_sha,
@@ -472,11 +439,11 @@ class _Run:
         self.add_keys(
             exam,
             [
-                ("patient_id", header.patient_id, _text(ds.get("PatientID"))),
-                ("accession_number", header.accession, _text(ds.get("AccessionNumber"))),
-                ("study_instance_uid", header.study_uid, _text(ds.get("StudyInstanceUID"))),
+                ("patient_id", header.patient_id, text(ds.get("PatientID"))),
+                ("accession_number", header.accession, text(ds.get("AccessionNumber"))),
+                ("study_instance_uid", header.study_uid, text(ds.get("StudyInstanceUID"))),
                 ("series_instance_uid", header.series_uid, series_uid),
-                ("sop_instance_uid", header.sop_uid, _text(ds.get("SOPInstanceUID"))),
+                ("sop_instance_uid", header.sop_uid, text(ds.get("SOPInstanceUID"))),
             ],
         )
         exam.file_count += 1
@@ -592,7 +559,7 @@ def redeidentify_exam(
     )
     written: list[tuple[Instance, Path, str]] = []
     try:
-        with _lenient_pydicom():
+        with without_validation():
             for row in instances:
                 original = data_dir / row.original_path if row.original_path else None
                 if original is None or not original.is_file():
@@ -671,7 +638,7 @@ def import_exams(
         job.total, job.done = len(entries), 0
         session.commit()
     try:
-        with _lenient_pydicom():
+        with without_validation():
             for done, entry in enumerate(entries, start=1):
                 outcome = _import_entry(run, entry)
                 run.summary.outcomes.append(outcome)
