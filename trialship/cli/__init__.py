@@ -118,6 +118,7 @@ from trialship.cli import (  # noqa: E402  (commands register on main)
     media,
     registry,
     setup,
+    submissions,
     transfer,
 )
 
@@ -131,5 +132,6 @@ __all__ = [
     "media",
     "registry",
     "setup",
+    "submissions",
     "transfer",
 ]

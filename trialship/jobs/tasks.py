@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import weakref
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from huey import Huey, crontab
 
-from trialship.services import disc_sets, exams, housekeeping, import_jobs
+from trialship.registry.models import Job
+from trialship.services import automation, disc_sets, exams, housekeeping, import_jobs
+from trialship.services.submission_run import resume_stalled, run_submission
 from trialship.signing import load_or_create_signing_key
 
 if TYPE_CHECKING:
@@ -49,7 +52,10 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
                 today=runtime.today(),
                 now=dt.datetime.now(dt.UTC).replace(microsecond=0),
             )
-            return job.state.value
+            state = job.state.value
+        # Exams the import made ready go out at once where a rule says so.
+        _apply_rules(runtime)
+        return state
 
     @queue.task()  # type: ignore[untyped-decorator]
     def build_disc_set(job_id: int) -> str:
@@ -58,7 +64,48 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
             job = disc_sets.run_build_job(session, job_id, data_dir=runtime.settings.data_dir)
             return job.state.value
 
-    _TASKS[queue] = {"import_exams": import_exams, "build_disc_set": build_disc_set}
+    @queue.task()  # type: ignore[untyped-decorator]
+    def send_submission(submission_pk: int) -> str:
+        """Run (or resume) a submission; the row records per-file state and the outcome."""
+        with runtime.db.unit_of_work() as session:
+            submission = run_submission(
+                session,
+                runtime.vault,
+                submission_pk,
+                data_dir=runtime.settings.data_dir,
+                signing_key=load_or_create_signing_key(runtime.settings.data_dir),
+            )
+            return submission.state.value if submission is not None else "not claimed"
+
+    @queue.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
+    def submissions_sweep() -> int:
+        """Every minute: automation rules, retries that are due, runs whose worker died."""
+        return _apply_rules(runtime) + _resume(runtime)
+
+    _TASKS[queue] = {
+        "import_exams": import_exams,
+        "build_disc_set": build_disc_set,
+        "send_submission": send_submission,
+    }
+
+
+def _apply_rules(runtime: Runtime) -> int:
+    zone = ZoneInfo(runtime.settings.timezone) if runtime.settings.timezone else None
+    with runtime.db.unit_of_work() as session:
+        created = automation.submit_ready(session, runtime.today(), dt.datetime.now(zone))
+        session.commit()
+        ids = [s.id for s in created]
+    for pk in ids:
+        enqueue_submission(runtime, pk)
+    return len(ids)
+
+
+def _resume(runtime: Runtime) -> int:
+    with runtime.db.unit_of_work() as session:
+        due = resume_stalled(session, dt.datetime.now(dt.UTC).replace(tzinfo=None))
+    for pk in due:
+        enqueue_submission(runtime, pk)
+    return len(due)
 
 
 def enqueue_import(runtime: Runtime, job_id: int) -> None:
@@ -69,3 +116,24 @@ def enqueue_import(runtime: Runtime, job_id: int) -> None:
 def enqueue_disc_build(runtime: Runtime, job_id: int) -> None:
     """Queue the disc set's build job (runs inline when the queue is `memory:`)."""
     _TASKS[runtime.queue]["build_disc_set"](job_id)
+
+
+def enqueue_submission(runtime: Runtime, submission_pk: int) -> None:
+    """Queue a submission's run (runs inline when the queue is `memory:`)."""
+    _TASKS[runtime.queue]["send_submission"](submission_pk)
+
+
+def sweep_submissions(runtime: Runtime) -> int:
+    """What the minute task does, for a face that wants it now (the CLI, tests)."""
+    return _apply_rules(runtime) + _resume(runtime)
+
+
+def enqueue_job(runtime: Runtime, job: Job) -> None:
+    """Queue a job of any kind again (after `job_control.retry_job`)."""
+    kind, _, target = job.target.partition(":")
+    if kind == "submission":
+        enqueue_submission(runtime, int(target))
+    elif job.kind == disc_sets.KIND:
+        enqueue_disc_build(runtime, job.id)
+    else:
+        enqueue_import(runtime, job.id)

@@ -342,4 +342,4 @@ class Job(Base):
 
 
 # The imaging and delivery tables live in their own modules; importing them completes the metadata.
-from trialship.registry import delivery, discs, imaging  # noqa: E402, F401
+from trialship.registry import delivery, discs, imaging, submissions  # noqa: E402, F401

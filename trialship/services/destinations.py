@@ -408,6 +408,44 @@ def destination_by_name(session: Session, trial: Trial, name: str) -> Destinatio
     return dest
 
 
+# -- the sender's view -----------------------------------------------------------------------
+
+
+def transfer_destination(
+    dest: Destination, vault: Vault, *, path: str = "/"
+) -> SftpDestination | DicomDestination | DicomWebDestination:
+    """The destination as the senders take it, secrets decrypted (never stored or logged);
+    `path` is the remote folder of an SFTP upload. An SFTP host is trusted only through its
+    pinned fingerprint."""
+
+    def secret(token: bytes | None) -> str | None:
+        return vault.decrypt(token) if token is not None else None
+
+    if dest.kind == DestinationKind.SFTP:
+        return SftpDestination(
+            host=dest.host,
+            port=dest.port or DEFAULT_PORTS[DestinationKind.SFTP],
+            user=dest.username,
+            path=path,
+            host_fingerprint=dest.host_key_fingerprint,
+            private_key=secret(dest.private_key_encrypted) if dest.auth == "key" else None,
+            password=secret(dest.password_encrypted) if dest.auth == "password" else None,
+            marker=dest.marker or None,
+        )
+    if dest.kind == DestinationKind.DICOM:
+        return DicomDestination(
+            host=dest.host,
+            port=dest.port or DEFAULT_PORTS[DestinationKind.DICOM],
+            called_aet=dest.called_aet,
+            calling_aet=dest.calling_aet or DEFAULT_CALLING_AET,
+            max_pdu=dest.max_pdu,
+            commitment=dest.commitment,
+        )
+    return DicomWebDestination(
+        base_url=dest.base_url, auth_header=secret(dest.auth_header_encrypted)
+    )
+
+
 # -- test connection and host key pinning ----------------------------------------------------
 
 Probe = Callable[[Destination, Vault], ProbeResult]

@@ -27,13 +27,16 @@ class SftpDestination:
     host_fingerprint: str | None = None  # "SHA256:<base64>" as ssh-keygen -l prints it
     identity: Path | None = None
     password: str | None = field(default=None, repr=False)
+    private_key: str | None = field(default=None, repr=False)  # OpenSSH PEM text, not a path
     marker: str | None = None  # written after SHA256SUMS, e.g. "COMPLETE"
     connect_timeout: float = 15.0
 
     kind = "sftp"
 
     def describe(self) -> str:
-        return f"sftp://{self.user}@{self.host}:{self.port}{self.path}"
+        # a relative folder is below the login's home, as sftp(1) takes it
+        folder = self.path if self.path.startswith("/") else f"/~/{self.path}"
+        return f"sftp://{self.user}@{self.host}:{self.port}{folder}"
 
 
 @dataclass(frozen=True)

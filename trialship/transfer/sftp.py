@@ -138,6 +138,10 @@ def _auth(transport: paramiko.Transport, dest: SftpDestination) -> None:
                     f"cannot read the key {dest.identity}: {exc}", permanent=True
                 ) from None
             transport.auth_publickey(dest.user, key)
+        elif dest.private_key is not None:
+            from trialship.transfer.probe import load_private_key
+
+            transport.auth_publickey(dest.user, load_private_key(dest.private_key))
         elif dest.password is not None:
             transport.auth_password(dest.user, dest.password)
         else:
