@@ -18,6 +18,7 @@ from tests.conftest import SYSTEM, csrf_token, login
 from trialship.app import Runtime
 from trialship.registry.discs import Disc, DiscSet
 from trialship.registry.models import Exam, Job, Role
+from trialship.registry.submissions import AutomationRule, Submission
 from trialship.services import destinations, subjects, timepoints, trials, users
 
 ROLES = ["anonymous", "outsider", "viewer", "media", "coordinator", "trial_admin", "admin"]
@@ -100,6 +101,15 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "discs.label_png"): "media",
     ("POST", "discs.burn"): "media",
     ("POST", "discs.mark_burned"): "media",
+    ("GET", "submissions.index"): "read",
+    ("POST", "submissions.create"): "media",
+    ("GET", "submissions.show"): "read",
+    ("POST", "submissions.cancel"): "media",
+    ("POST", "submissions.retry"): "media",
+    ("GET", "submissions.receipt"): "read",
+    ("POST", "submissions.add_rule"): "trial_admin",
+    ("POST", "submissions.toggle_rule"): "trial_admin",
+    ("POST", "submissions.delete_rule"): "trial_admin",
     # The API (bearer tokens).
     ("GET", "api.me"): "user",
     ("GET", "api.openapi"): "user",
@@ -140,6 +150,20 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "api.download_disc_label"): "media",
     ("POST", "api.burn_disc"): "media",
     ("POST", "api.mark_disc_burned"): "media",
+    ("GET", "api.list_submissions"): "read",
+    ("POST", "api.create_submission"): "media",
+    ("GET", "api.get_submission"): "read",
+    ("POST", "api.cancel_submission"): "media",
+    ("POST", "api.retry_submission"): "media",
+    ("GET", "api.get_submission_receipt"): "read",
+    ("GET", "api.list_rules"): "read",
+    ("POST", "api.create_rule"): "trial_admin",
+    ("PATCH", "api.update_rule"): "trial_admin",
+    ("DELETE", "api.delete_rule"): "trial_admin",
+    ("GET", "api.list_jobs"): "user",
+    # The matrix's job is a queued import: cancelling or retrying one is a registry write.
+    ("POST", "api.cancel_job"): "registry",
+    ("POST", "api.retry_job"): "registry",
 }
 NOT_IN_MATRIX = {"static", "api.unmatched"}  # files, and the API's JSON 404 for unknown URLs
 
@@ -216,12 +240,25 @@ def _seed(runtime: Runtime, *, locked: bool) -> World:
         disc = Disc(disc_set=disc_set, index=1, medium="cd80")
         session.add_all([exam, job, disc_job, disc_set, disc])
         session.flush()
+        submission = Submission(
+            trial_id=trial.id,
+            destination_pk=destination.id,
+            scope="exam",
+            scope_label=f"exam {exam.id}",
+            exam_pks=[exam.id],
+            receipt={"payload": {}, "signature": {}},
+        )
+        rule = AutomationRule(trial_id=trial.id, destination_pk=destination.id)
+        session.add_all([submission, rule])
+        session.flush()
         ids = {
             "exam_pk": exam.id,
             "destination_pk": destination.id,
             "job_id": job.id,
             "set_id": disc_set.id,
             "disc_pk": disc.id,
+            "submission_pk": submission.id,
+            "rule_pk": rule.id,
             "trial_id": trial.id,
             "site_pk": site.id,
             "subject_pk": subject.id,

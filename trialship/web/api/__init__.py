@@ -5,7 +5,7 @@ The routes live in `views`, the JSON shapes in `serialize`, the document in `spe
 
 from __future__ import annotations
 
-from trialship.web.api import discs  # noqa: F401  (registers its routes on bp)
+from trialship.web.api import discs, submissions  # noqa: F401  (register their routes on bp)
 from trialship.web.api.views import bp
 
 __all__ = ["bp"]

@@ -10,7 +10,7 @@ from functools import cache
 from typing import Any
 
 from trialship import __version__
-from trialship.web.api import spec_discs
+from trialship.web.api import spec_discs, spec_submissions
 
 Schema = dict[str, Any]
 
@@ -777,6 +777,9 @@ PATHS: dict[str, Schema] = {
 SCHEMAS.update(spec_discs.SCHEMAS)
 PARAMETERS.update(spec_discs.PARAMETERS)
 PATHS.update(spec_discs.PATHS)
+SCHEMAS.update(spec_submissions.SCHEMAS)
+PARAMETERS.update(spec_submissions.PARAMETERS)
+PATHS.update(spec_submissions.PATHS)
 
 
 @cache
@@ -812,6 +815,8 @@ def document() -> Schema:
                 "exams",
                 "destinations",
                 "discs",
+                "submissions",
+                "jobs",
                 "meta",
             ]
         ],

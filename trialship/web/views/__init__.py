@@ -16,6 +16,7 @@ def register_views(app: Flask) -> None:
         health,
         members,
         subjects,
+        submissions,
         timepoints,
         trials,
     )
@@ -31,3 +32,4 @@ def register_views(app: Flask) -> None:
     app.register_blueprint(exams.bp)
     app.register_blueprint(destinations.bp)
     app.register_blueprint(discs.bp)
+    app.register_blueprint(submissions.bp)
