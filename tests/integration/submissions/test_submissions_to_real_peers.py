@@ -12,123 +12,25 @@ from typing import Any
 import pytest
 
 from tests.integration.destinations.conftest import authorize
-from tests.integration.exams.exam_samples import FORBIDDEN, SYSTEM, seed_trial, write_exam
+from tests.integration.exams.exam_samples import FORBIDDEN, SYSTEM
+from tests.integration.submissions.submission_samples import (
+    import_exam,
+    load,
+    run,
+    sftp_destination,
+    submit,
+)
 from tests.integration.transfer.peers import NetNamespace, Sshd, Storescp
 from trialship.app import Runtime
 from trialship.deid.receipt import verify_receipt
 from trialship.jobs.tasks import sweep_submissions
 from trialship.registry.delivery import Destination
-from trialship.registry.models import Exam, JobState, Trial
+from trialship.registry.models import JobState, Trial
 from trialship.registry.submissions import FileState, Submission, SubmissionState
 from trialship.services import automation, destinations, submissions
-from trialship.services.exam_import import import_exams
-from trialship.services.submission_run import resume_stalled, run_submission
+from trialship.services.submission_run import resume_stalled
 from trialship.signing import load_or_create_signing_key
 from trialship.transfer import send as real_send
-
-NOW = dt.datetime(2024, 2, 1, 12, 0)
-TEMPLATE = "{protocol_id}/{site_id}/{subject_id}/{timepoint_id}/"
-
-
-@pytest.fixture(autouse=True)
-def _jobs_run_inline(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TRIALSHIP_QUEUE_URL", "memory:")
-
-
-@pytest.fixture
-def trial(runtime: Runtime) -> Trial:
-    return seed_trial(runtime)
-
-
-def _import(runtime: Runtime, trial: Trial, folder: Path, **kwargs: Any) -> int:
-    write_exam(folder, 3, **kwargs)
-    data = runtime.settings.data_dir
-    with runtime.db.unit_of_work() as session:
-        summary = import_exams(
-            session,
-            SYSTEM,
-            runtime.vault,
-            session.merge(trial),
-            [folder],
-            data_dir=data,
-            signing_key=load_or_create_signing_key(data),
-            today=runtime.today(),
-            now=NOW,
-            subject_id="SUBJ-001",
-            timepoint_id="BL",
-        )
-        assert not summary.quarantined, summary.line()
-        return session.query(Exam).order_by(Exam.id.desc()).first().id  # type: ignore[union-attr]
-
-
-def _sftp_destination(runtime: Runtime, trial: Trial, sshd: Sshd, remote: Path) -> int:
-    with runtime.db.unit_of_work() as session:
-        dest = destinations.add_destination(
-            session,
-            SYSTEM,
-            runtime.vault,
-            session.merge(trial),
-            {
-                "name": "sponsor",
-                "kind": "sftp",
-                "host": "127.0.0.1",
-                "port": sshd.port,
-                "username": "root",
-                "generate_key": True,
-                "remote_path": f"{remote}/{TEMPLATE}",
-                "marker": "COMPLETE",
-            },
-            runtime.today(),
-        )
-        authorize(sshd, dest.public_key)
-        destinations.check_connection(session, SYSTEM, runtime.vault, dest, runtime.today())
-        destinations.pin_host_key(session, SYSTEM, dest, sshd.fingerprint, runtime.today())
-        return dest.id
-
-
-def _submit(runtime: Runtime, trial: Trial, dest_pk: int, exam_pk: int) -> int:
-    with runtime.db.unit_of_work() as session:
-        dest = session.get(Destination, dest_pk)
-        assert dest is not None
-        found = submissions.create_submission(
-            session,
-            SYSTEM,
-            session.merge(trial),
-            dest,
-            scope="exam",
-            value=str(exam_pk),
-            today=runtime.today(),
-        )
-        return found.id
-
-
-def _run(runtime: Runtime, pk: int, ns: NetNamespace | None = None, **kwargs: Any) -> Submission:
-    data = runtime.settings.data_dir
-
-    def go() -> Submission:
-        with runtime.db.unit_of_work() as session:
-            result = run_submission(
-                session,
-                runtime.vault,
-                pk,
-                data_dir=data,
-                signing_key=load_or_create_signing_key(data),
-                **kwargs,
-            )
-            assert result is not None
-            session.expunge_all()
-            return result
-
-    return ns.call(go) if ns is not None else go()
-
-
-def _load(runtime: Runtime, pk: int) -> Submission:
-    with runtime.db.unit_of_work() as session:
-        found = session.get(Submission, pk)
-        assert found is not None
-        _ = (found.files, found.job)
-        session.expunge_all()
-        return found
 
 
 def _sha(path: Path) -> str:
@@ -138,10 +40,10 @@ def _sha(path: Path) -> str:
 def test_an_exam_reaches_sshd_with_manifest_marker_and_a_signed_receipt(
     runtime: Runtime, trial: Trial, sshd: Sshd, tmp_path: Path
 ) -> None:
-    exam_pk = _import(runtime, trial, tmp_path / "in")
+    exam_pk = import_exam(runtime, trial, tmp_path / "in")
     remote = tmp_path / "remote"
-    dest_pk = _sftp_destination(runtime, trial, sshd, remote)
-    done = _run(runtime, _submit(runtime, trial, dest_pk, exam_pk))
+    dest_pk = sftp_destination(runtime, trial, sshd, remote)
+    done = run(runtime, submit(runtime, trial, dest_pk, exam_pk))
     assert done.state == SubmissionState.DONE, done.message
     folder = remote / "ACM-301" / "S01" / "SUBJ-001" / "BL" / f"CT_{exam_pk:06d}"
     sent = sorted(p for p in folder.rglob("*.dcm"))
@@ -154,7 +56,7 @@ def test_an_exam_reaches_sshd_with_manifest_marker_and_a_signed_receipt(
     assert (folder / "COMPLETE").exists() and len(
         (folder / "SHA256SUMS").read_text().splitlines()
     ) == 3
-    loaded = _load(runtime, done.id)
+    loaded = load(runtime, done.id)
     assert all(f.state == FileState.SENT for f in loaded.files)
     assert loaded.files_done == 3 and loaded.bytes_done == loaded.bytes_total > 0
     assert loaded.job is not None and loaded.job.state == JobState.DONE
@@ -170,9 +72,9 @@ def test_an_exam_reaches_sshd_with_manifest_marker_and_a_signed_receipt(
 def test_a_killed_run_resumes_without_sending_confirmed_files_again(
     runtime: Runtime, trial: Trial, sshd: Sshd, tmp_path: Path
 ) -> None:
-    exam_pk = _import(runtime, trial, tmp_path / "in")
-    dest_pk = _sftp_destination(runtime, trial, sshd, tmp_path / "remote")
-    pk = _submit(runtime, trial, dest_pk, exam_pk)
+    exam_pk = import_exam(runtime, trial, tmp_path / "in")
+    dest_pk = sftp_destination(runtime, trial, sshd, tmp_path / "remote")
+    pk = submit(runtime, trial, dest_pk, exam_pk)
 
     def dies_after_one_file(
         package: Any, target: Any, journal: Any, progress: Any, **kw: Any
@@ -188,13 +90,13 @@ def test_a_killed_run_resumes_without_sending_confirmed_files_again(
         return real_send(package, target, Dying(), progress, **kw)
 
     with pytest.raises(KeyboardInterrupt):
-        _run(runtime, pk, send=dies_after_one_file)
-    killed = _load(runtime, pk)
+        run(runtime, pk, send=dies_after_one_file)
+    killed = load(runtime, pk)
     assert killed.state == SubmissionState.RUNNING  # as a killed worker leaves it
     later = dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(minutes=5)
     with runtime.db.unit_of_work() as session:
         assert resume_stalled(session, later) == [pk]
-    done = _run(runtime, pk, now=lambda: later)
+    done = run(runtime, pk, now=lambda: later)
     assert done.state == SubmissionState.DONE, done.message
     outcomes = done.receipt["payload"]["extra"]["outcomes"]  # type: ignore[index]
     assert sorted(o["resumed"] for o in outcomes.values()) == [False, False, True]
@@ -203,14 +105,14 @@ def test_a_killed_run_resumes_without_sending_confirmed_files_again(
 def test_wrong_key_fails_at_once_and_a_down_server_is_retried_later(
     runtime: Runtime, trial: Trial, sshd: Sshd, tmp_path: Path
 ) -> None:
-    exam_pk = _import(runtime, trial, tmp_path / "in")
-    dest_pk = _sftp_destination(runtime, trial, sshd, tmp_path / "remote")
+    exam_pk = import_exam(runtime, trial, tmp_path / "in")
+    dest_pk = sftp_destination(runtime, trial, sshd, tmp_path / "remote")
     authorize(sshd, sshd.client_key.with_suffix(".pub").read_text())  # ours is no longer let in
-    failed = _run(runtime, _submit(runtime, trial, dest_pk, exam_pk))
+    failed = run(runtime, submit(runtime, trial, dest_pk, exam_pk))
     assert failed.state == SubmissionState.FAILED and failed.attempts == 1
     assert "authentication failed" in failed.message
     sshd.stop()
-    waiting = _run(runtime, _submit(runtime, trial, dest_pk, exam_pk))
+    waiting = run(runtime, submit(runtime, trial, dest_pk, exam_pk))
     assert waiting.state == SubmissionState.QUEUED and "retrying in 30 s" in waiting.message
     assert waiting.not_before is not None
     with runtime.db.unit_of_work() as session:
@@ -222,26 +124,26 @@ def test_wrong_key_fails_at_once_and_a_down_server_is_retried_later(
 def test_cancel_a_queued_submission_and_retry_it(
     runtime: Runtime, trial: Trial, sshd: Sshd, tmp_path: Path
 ) -> None:
-    exam_pk = _import(runtime, trial, tmp_path / "in")
-    dest_pk = _sftp_destination(runtime, trial, sshd, tmp_path / "remote")
-    pk = _submit(runtime, trial, dest_pk, exam_pk)
+    exam_pk = import_exam(runtime, trial, tmp_path / "in")
+    dest_pk = sftp_destination(runtime, trial, sshd, tmp_path / "remote")
+    pk = submit(runtime, trial, dest_pk, exam_pk)
     with runtime.db.unit_of_work() as session:
         found = session.get(Submission, pk)
         assert found is not None
         submissions.cancel_submission(session, SYSTEM, found, runtime.today())
-    assert _load(runtime, pk).state == SubmissionState.CANCELLED
+    assert load(runtime, pk).state == SubmissionState.CANCELLED
     with runtime.db.unit_of_work() as session:
         found = session.get(Submission, pk)
         assert found is not None
         submissions.retry_submission(session, SYSTEM, found, runtime.today())
-    assert _run(runtime, pk).state == SubmissionState.DONE
+    assert run(runtime, pk).state == SubmissionState.DONE
 
 
 def test_a_rule_sends_an_imported_exam_with_no_human_step(
     runtime: Runtime, trial: Trial, sshd: Sshd, tmp_path: Path
 ) -> None:
     remote = tmp_path / "remote"
-    dest_pk = _sftp_destination(runtime, trial, sshd, remote)
+    dest_pk = sftp_destination(runtime, trial, sshd, remote)
     with runtime.db.unit_of_work() as session:
         dest = session.get(Destination, dest_pk)
         assert dest is not None
@@ -255,7 +157,7 @@ def test_a_rule_sends_an_imported_exam_with_no_human_step(
             daily_at="",
             today=runtime.today(),
         )
-    exam_pk = _import(runtime, trial, tmp_path / "in")
+    exam_pk = import_exam(runtime, trial, tmp_path / "in")
     assert sweep_submissions(runtime) == 1  # the minute task, and the end of an import job
     folder = remote / "ACM-301" / "S01" / "SUBJ-001" / "BL" / f"CT_{exam_pk:06d}"
     assert len(list(folder.rglob("*.dcm"))) == 3 and (folder / "COMPLETE").exists()
@@ -265,7 +167,7 @@ def test_a_rule_sends_an_imported_exam_with_no_human_step(
 def test_an_exam_to_storescp_records_each_instance_status(
     runtime: Runtime, trial: Trial, netns: NetNamespace, storescp: Storescp, tmp_path: Path
 ) -> None:
-    exam_pk = _import(runtime, trial, tmp_path / "in")
+    exam_pk = import_exam(runtime, trial, tmp_path / "in")
     with runtime.db.unit_of_work() as session:
         dest = destinations.add_destination(
             session,
@@ -282,8 +184,8 @@ def test_an_exam_to_storescp_records_each_instance_status(
             runtime.today(),
         )
         dest_pk = dest.id
-    done = _run(runtime, _submit(runtime, trial, dest_pk, exam_pk), netns)
+    done = run(runtime, submit(runtime, trial, dest_pk, exam_pk), netns)
     assert done.state == SubmissionState.DONE, done.message
     assert len(list(storescp.received.rglob("*"))) >= 3
-    loaded = _load(runtime, done.id)
+    loaded = load(runtime, done.id)
     assert {f.detail.get("status") for f in loaded.files} == {"0x0000"}
