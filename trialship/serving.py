@@ -43,5 +43,11 @@ def serve(runtime: Runtime, *, host: str, port: int, threads: int, worker: bool)
 
 def run_worker(runtime: Runtime, *, workers: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    from trialship.jobs.tasks import sweep_submissions
+
+    # What a killed worker left (and retries now due) is queued again before the first task.
+    resumed = sweep_submissions(runtime)
+    if resumed:
+        log.info("queued %d submission(s) to resume", resumed)
     consumer = runtime.queue.create_consumer(workers=workers, worker_type="thread")
     consumer.run()

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from trialship.cli import cli_actor, find_trial, main, print_table, trial_option, unit_of_work
+from trialship.jobs.tasks import apply_rules
 from trialship.services import exams
 from trialship.services.exam_import import FileOutcome, ImportSummary, Status, import_exams
 from trialship.signing import load_or_create_signing_key
@@ -50,9 +51,13 @@ def import_command(
             )
 
         summary = _with_progress(run)
+        # Exams this import made ready go to the worker where an automation rule says so.
+        automated = apply_rules(runtime)
     for outcome in summary.quarantined:
         click.echo(f"quarantined: {outcome.label}: {outcome.reason}", err=True)
     click.echo(f"Import into {protocol_id}: {summary.line()}.")
+    if automated:
+        click.echo(f"{automated} submission(s) queued by automation rules.")
     sys.exit(EXIT_QUARANTINED if summary.quarantined else 0)
 
 

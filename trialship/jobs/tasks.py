@@ -54,7 +54,7 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
             )
             state = job.state.value
         # Exams the import made ready go out at once where a rule says so.
-        _apply_rules(runtime)
+        apply_rules(runtime)
         return state
 
     @queue.task()  # type: ignore[untyped-decorator]
@@ -80,7 +80,7 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
     @queue.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
     def submissions_sweep() -> int:
         """Every minute: automation rules, retries that are due, runs whose worker died."""
-        return _apply_rules(runtime) + _resume(runtime)
+        return apply_rules(runtime) + _resume(runtime)
 
     _TASKS[queue] = {
         "import_exams": import_exams,
@@ -89,7 +89,8 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
     }
 
 
-def _apply_rules(runtime: Runtime) -> int:
+def apply_rules(runtime: Runtime) -> int:
+    """Create the submissions that automation rules ask for now, and queue them."""
     zone = ZoneInfo(runtime.settings.timezone) if runtime.settings.timezone else None
     with runtime.db.unit_of_work() as session:
         created = automation.submit_ready(session, runtime.today(), dt.datetime.now(zone))
@@ -125,7 +126,7 @@ def enqueue_submission(runtime: Runtime, submission_pk: int) -> None:
 
 def sweep_submissions(runtime: Runtime) -> int:
     """What the minute task does, for a face that wants it now (the CLI, tests)."""
-    return _apply_rules(runtime) + _resume(runtime)
+    return apply_rules(runtime) + _resume(runtime)
 
 
 def enqueue_job(runtime: Runtime, job: Job) -> None:

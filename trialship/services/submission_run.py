@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import posixpath
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -53,9 +55,46 @@ class Cancelled(TrialshipError):
     """Raised inside the sender when a person cancelled the submission."""
 
 
+def runner_id() -> str:
+    """Who runs a submission: host, process and a nonce, so that a worker on this host can tell
+    at once that the process which held a submission is gone (`_dead_here`)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _dead_here(runner: str) -> bool:
+    host, _, rest = runner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _stalled(session: Session, now: dt.datetime) -> Any:
+    """Running submissions whose worker died: an old heartbeat, or a process of this host
+    that no longer exists."""
+    running = session.execute(
+        select(Submission.id, Submission.runner, Submission.heartbeat_at).where(
+            Submission.state == SubmissionState.RUNNING
+        )
+    ).all()
+    stale = now - STALE_AFTER
+    return [
+        (pk, runner)
+        for pk, runner, beat in running
+        if (beat is not None and beat < stale) or _dead_here(runner or "")
+    ]
+
+
 def claim(session: Session, submission_pk: int, runner: str, now: dt.datetime) -> bool:
     """Take the submission for this run: it must be queued (and due), or running with a dead
     worker. One UPDATE, so two workers never both win."""
+    dead = [held for pk, held in _stalled(session, now) if pk == submission_pk]
     stale = now - STALE_AFTER
     result = session.execute(
         update(Submission)
@@ -67,7 +106,10 @@ def claim(session: Session, submission_pk: int, runner: str, now: dt.datetime) -
                     Submission.state == SubmissionState.QUEUED,
                     or_(Submission.not_before.is_(None), Submission.not_before <= now),
                 ),
-                and_(Submission.state == SubmissionState.RUNNING, Submission.heartbeat_at < stale),
+                and_(
+                    Submission.state == SubmissionState.RUNNING,
+                    or_(Submission.heartbeat_at < stale, Submission.runner.in_(dead)),
+                ),
             ),
         )
         .values(state=SubmissionState.RUNNING, runner=runner, heartbeat_at=now)
@@ -108,7 +150,7 @@ def run_submission(
 ) -> Submission | None:
     """Run (or resume) a submission; returns it, or None when another run holds it or it is
     not due. It ends done, failed, cancelled, or queued again for a retry."""
-    runner = uuid.uuid4().hex
+    runner = runner_id()
     if not claim(session, submission_pk, runner, now()):
         return None
     submission = session.get(Submission, submission_pk)
@@ -406,22 +448,20 @@ def receipt_payload(
 
 def resume_stalled(session: Session, now: dt.datetime) -> list[int]:
     """Submissions to run now: queued ones that are due, and running ones whose worker died.
-    The caller enqueues each (a running one is claimed only if its heartbeat is old)."""
-    stale = now - STALE_AFTER
-    return list(
-        session.scalars(
-            select(Submission.id).where(
-                Submission.cancel_requested.is_(False),
-                or_(
-                    and_(
-                        Submission.state == SubmissionState.QUEUED,
-                        or_(Submission.not_before.is_(None), Submission.not_before <= now),
-                    ),
-                    and_(
-                        Submission.state == SubmissionState.RUNNING,
-                        Submission.heartbeat_at < stale,
-                    ),
-                ),
-            )
+    The caller enqueues each (`claim` lets only one run take it)."""
+    due = session.scalars(
+        select(Submission.id).where(
+            Submission.cancel_requested.is_(False),
+            Submission.state == SubmissionState.QUEUED,
+            or_(Submission.not_before.is_(None), Submission.not_before <= now),
         )
     )
+    resumable = []
+    for pk, _ in _stalled(session, now):
+        found = session.get(Submission, pk)
+        if found is not None and found.cancel_requested:
+            end_submission(found, SubmissionState.CANCELLED, "cancelled (its worker had stopped)")
+        else:
+            resumable.append(pk)
+    session.commit()
+    return sorted({*due, *resumable})
