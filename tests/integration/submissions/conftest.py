@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.browser.conftest import browser_page  # noqa: F401  (the dashboard test's browser)
 from tests.integration.exams.exam_samples import seed_trial
 from trialship.app import Runtime
 from trialship.registry.models import Trial
