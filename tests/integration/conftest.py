@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from tests.integration.transfer.peers import NetNamespace, Orthanc, PeerMissing, Sshd, Storescp
+from tests.integration.transfer.peers import (
+    NetNamespace,
+    Orthanc,
+    PeerMissing,
+    Sshd,
+    Storescp,
+    self_signed_certificate,
+)
 
 
 def _started(make: Callable[[], Any]) -> Any:
@@ -47,4 +54,13 @@ def orthanc(netns: NetNamespace, tmp_path_factory: pytest.TempPathFactory) -> It
 def storescp(netns: NetNamespace, tmp_path: Path) -> Iterator[Storescp]:
     server = _started(lambda: Storescp(netns, tmp_path / "storescp").start())
     yield server
+    server.stop()
+
+
+@pytest.fixture
+def tls_storescp(netns: NetNamespace, tmp_path: Path) -> Iterator[tuple[Storescp, Path]]:
+    """storescp accepting TLS only, and the certificate to trust."""
+    key, cert = self_signed_certificate(tmp_path)
+    server = _started(lambda: Storescp(netns, tmp_path / "storescp", tls=(key, cert)).start())
+    yield server, cert
     server.stop()

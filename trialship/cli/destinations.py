@@ -47,6 +47,7 @@ def fields_from_url(url: str, remote_path: str | None) -> dict[str, Any]:
             "calling_aet": parsed.calling_aet,
             "max_pdu": parsed.max_pdu,
             "commitment": parsed.commitment,
+            "commitment_port": parsed.commitment_port or 0,
         }
     template = remote_path or DEFAULT_REMOTE_PATH
     folder = unquote(urlsplit(url).path).rstrip("/")
@@ -91,6 +92,11 @@ def destination() -> None:
 @click.option("--calling-aet", help="DICOM: our AE title (default TRIALSHIP).")
 @click.option("--commitment", is_flag=True, default=None, help="DICOM: storage commitment.")
 @click.option("--tls", is_flag=True, default=None, help="DICOM: TLS.")
+@click.option(
+    "--tls-ca",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="DICOM: the peer's certificate or its CA (PEM); default: the system's trusted CAs.",
+)
 @click.option("--auth-header-env", metavar="VAR", help="DICOMweb: read the auth header from VAR.")
 @click.option("--allow-identified", is_flag=True, default=None, help="Admin only; audited.")
 def destination_add(
@@ -108,6 +114,9 @@ def destination_add(
     kind = fields["kind"]
     given = {k: v for k, v in options.items() if v is not None}
     given.pop("auth_header_env", None)
+    tls_ca = given.pop("tls_ca", None)
+    if tls_ca is not None:
+        fields["tls_ca_pem"] = tls_ca.read_text(errors="replace")
     if kind == "sftp":
         if identity_generate and identity:
             raise ValidationError("give --identity or --identity-generate, not both", field="key")

@@ -68,8 +68,14 @@ class Destination(Base):
     called_aet: Mapped[str] = mapped_column(String(16), default="")
     calling_aet: Mapped[str] = mapped_column(String(16), default="")
     tls: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The certificate (or its CA) that the peer's TLS certificate must chain to, PEM; empty:
+    # the system's trusted CAs.
+    tls_ca_pem: Mapped[str] = mapped_column(Text, default="")
     max_pdu: Mapped[int] = mapped_column(Integer, default=0)
     commitment: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where our AE listens for the commitment report when the peer sends it on a new
+    # association (0: on the same association).
+    commitment_port: Mapped[int] = mapped_column(Integer, default=0)
     # DICOMweb
     base_url: Mapped[str] = mapped_column(String(1024), default="")
     auth_header_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -6,6 +6,7 @@ identified data. Secrets are encrypted with the vault, never returned, never aud
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import string
@@ -127,6 +128,24 @@ def _aet(field: str) -> Callable[[object], str]:
     return check
 
 
+def _certificate(value: object) -> str:
+    """A PEM certificate (or several: a CA chain) that the peer's TLS certificate must chain to."""
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > 65536:
+        raise ValidationError("must be PEM text of at most 64 KiB", field="tls_ca_pem")
+    text = value.strip()
+    if not text:
+        return ""
+    from cryptography import x509
+
+    try:
+        x509.load_pem_x509_certificates(text.encode())
+    except ValueError:
+        raise ValidationError("is not a PEM certificate", field="tls_ca_pem") from None
+    return text + "\n"
+
+
 def _base_url(value: object) -> str:
     text = vr.text("base_url", value, vr="ST").rstrip("/")
     if not text:
@@ -165,6 +184,10 @@ DESTINATION_FIELDS: Spec = {
         0 if v in (None, "") else vr.integer("max_pdu", v, minimum=0, maximum=2**31 - 1)
     ),
     "commitment": lambda v: vr.boolean("commitment", v),
+    "commitment_port": lambda v: (
+        0 if v in (None, "") else vr.integer("commitment_port", v, minimum=0, maximum=65535)
+    ),
+    "tls_ca_pem": _certificate,
     "base_url": _base_url,
     "auth_header": _secret("auth_header"),
 }
@@ -177,7 +200,8 @@ KIND_FIELDS: dict[DestinationKind, tuple[str, ...]] = {
     ),
     DestinationKind.DICOM: (
         *COMMON,
-        *("host", "port", "called_aet", "calling_aet", "tls", "max_pdu", "commitment"),
+        *("host", "port", "called_aet", "calling_aet", "tls", "tls_ca_pem", "max_pdu"),
+        *("commitment", "commitment_port"),
     ),
     DestinationKind.DICOMWEB: (*COMMON, "base_url", "auth_header"),
 }
@@ -440,6 +464,9 @@ def transfer_destination(
             calling_aet=dest.calling_aet or DEFAULT_CALLING_AET,
             max_pdu=dest.max_pdu,
             commitment=dest.commitment,
+            commitment_port=dest.commitment_port or None,
+            tls=dest.tls,
+            tls_ca=dest.tls_ca_pem or None,
         )
     return DicomWebDestination(
         base_url=dest.base_url, auth_header=secret(dest.auth_header_encrypted)
@@ -475,17 +502,9 @@ def run_probe(dest: Destination, vault: Vault) -> ProbeResult:
             pinned_type=dest.host_key_type,
         )
     if dest.kind == DestinationKind.DICOM:
-        return probe.echo(
-            DicomDestination(
-                host=dest.host,
-                port=dest.port,
-                called_aet=dest.called_aet,
-                calling_aet=dest.calling_aet or DEFAULT_CALLING_AET,
-                max_pdu=dest.max_pdu,
-                timeout=15.0,
-            ),
-            tls=dest.tls,
-        )
+        dicom = transfer_destination(dest, vault)
+        assert isinstance(dicom, DicomDestination)
+        return probe.echo(dataclasses.replace(dicom, timeout=15.0))
     return probe.qido(
         DicomWebDestination(
             base_url=dest.base_url, auth_header=secret(dest.auth_header_encrypted), timeout=15.0

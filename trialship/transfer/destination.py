@@ -1,7 +1,8 @@
 """Destinations: where a package goes, parsed from a URL; `describe()` never shows a secret.
 
 sftp://user@host:port/absolute/dir[?marker=NAME&fingerprint=SHA256:...]
-dicom://AET@host:port[?calling_aet=AET&max_pdu=0&commitment=1&commitment_port=N&associations=N]
+dicom://AET@host:port[?calling_aet=AET&max_pdu=0&commitment=1&commitment_port=N&associations=N
+                     &tls=1&tls_ca=PATH]
 dicomweb+http(s)://host:port/path
 """
 
@@ -50,6 +51,8 @@ class DicomDestination:
     commitment_port: int | None = None  # our listening AE for the N-EVENT-REPORT
     commitment_timeout: float = 60.0
     associations: int = 1  # parallel associations
+    tls: bool = False
+    tls_ca: str | None = None  # PEM the peer's certificate must chain to; None: system CAs
     retries: int = 3
     timeout: float = 30.0
 
@@ -82,6 +85,15 @@ def _query(raw: str) -> dict[str, str]:
 
 def _flag(value: str) -> bool:
     return value.lower() in {"1", "yes", "true", "on"}
+
+
+def _read_ca(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(
+            f"cannot read the TLS certificate {path}: {exc}", field="to"
+        ) from None
 
 
 def _int(options: dict[str, str], name: str, default: int | None) -> int | None:
@@ -138,6 +150,8 @@ def parse_destination(url: str, **overrides: Any) -> Destination:
             commitment=_flag(options.get("commitment", "0")),
             commitment_port=_int(options, "commitment_port", None),
             associations=max(1, _int(options, "associations", 1) or 1),
+            tls=_flag(options.get("tls", "0")),
+            tls_ca=_read_ca(options["tls_ca"]) if options.get("tls_ca") else None,
             retries=max(0, _int(options, "retries", 3) or 0),
             timeout=float(_int(options, "timeout", 30) or 30),
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -100,6 +101,30 @@ def _refused(dest: DicomDestination) -> bool:
         return False
 
 
+def tls_context(dest: DicomDestination) -> ssl.SSLContext:
+    """A client context that verifies the peer (its name too) against the given certificate,
+    else the system's trusted CAs."""
+    return (
+        ssl.create_default_context(cadata=dest.tls_ca)
+        if dest.tls_ca
+        else (ssl.create_default_context())
+    )
+
+
+def _tls_failure(dest: DicomDestination) -> str | None:
+    """Why a TLS handshake with the peer fails (pynetdicom only logs it), or None."""
+    try:
+        raw = socket.create_connection((dest.host, dest.port), timeout=dest.timeout)
+        with raw, tls_context(dest).wrap_socket(raw, server_hostname=dest.host):
+            return None
+    except ssl.SSLCertVerificationError as exc:
+        return str(exc.verify_message or exc.reason or exc)
+    except ssl.SSLError as exc:
+        return str(exc.reason or exc)
+    except OSError:
+        return None
+
+
 def associate(
     dest: DicomDestination,
     pairs: Sequence[tuple[str, str]],
@@ -116,13 +141,22 @@ def associate(
         ae.add_requested_context(sop_class, syntax)
     for sop_class in extra_contexts:
         ae.add_requested_context(sop_class)
-    assoc = ae.associate(
-        dest.host, dest.port, ae_title=dest.called_aet, max_pdu=dest.max_pdu, **options
-    )
+    if dest.tls:
+        options.setdefault("tls_args", (tls_context(dest), dest.host))
+    try:
+        assoc = ae.associate(
+            dest.host, dest.port, ae_title=dest.called_aet, max_pdu=dest.max_pdu, **options
+        )
+    except ssl.SSLError as exc:
+        raise TransferError(
+            f"TLS with {dest.host}:{dest.port} failed: {exc.reason or exc}", permanent=True
+        ) from None
     where = f"{dest.called_aet}@{dest.host}:{dest.port}"
     if assoc.is_rejected:
         raise _Rejected(f"association rejected by {where}: {_rejection(assoc)}", permanent=True)
     if not assoc.is_established:
+        if dest.tls and (why := _tls_failure(dest)):
+            raise TransferError(f"TLS with {dest.host}:{dest.port} failed: {why}", permanent=True)
         if _refused(dest):
             raise _Lost(f"connection refused by {dest.host}:{dest.port}")
         raise _Lost(f"association with {where} aborted (no accepted context or peer error)")

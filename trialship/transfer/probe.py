@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import io
 import socket
-import ssl
 from dataclasses import dataclass
 
 import paramiko
@@ -160,15 +159,12 @@ def _login(transport: paramiko.Transport, dest: SftpDestination, private_key: st
         raise TransferError(f"authentication failed for {who}") from None
 
 
-def echo(dest: DicomDestination, *, tls: bool = False) -> ProbeResult:
-    """A C-ECHO on a new association (Verification SOP class)."""
+def echo(dest: DicomDestination) -> ProbeResult:
+    """A C-ECHO on a new association (Verification SOP class), over TLS when `dest.tls`."""
     from trialship.transfer.dimse import associate
 
-    options = {}
-    if tls:
-        options["tls_args"] = (ssl.create_default_context(), dest.host)
     try:
-        assoc = associate(dest, (), extra_contexts=[Verification], **options)
+        assoc = associate(dest, (), extra_contexts=[Verification])
     except TransferError as exc:
         return ProbeResult(FAILED, str(exc))
     try:

@@ -189,3 +189,39 @@ def test_an_exam_to_storescp_records_each_instance_status(
     assert len(list(storescp.received.rglob("*"))) >= 3
     loaded = load(runtime, done.id)
     assert {f.detail.get("status") for f in loaded.files} == {"0x0000"}
+
+
+def test_a_tls_destination_is_tested_and_receives_an_exam_over_tls(
+    runtime: Runtime,
+    trial: Trial,
+    netns: NetNamespace,
+    tls_storescp: tuple[Storescp, Path],
+    tmp_path: Path,
+) -> None:
+    server, cert = tls_storescp
+    exam_pk = import_exam(runtime, trial, tmp_path / "in")
+    with runtime.db.unit_of_work() as session:
+        dest = destinations.add_destination(
+            session,
+            SYSTEM,
+            runtime.vault,
+            session.merge(trial),
+            {
+                "name": "pacs-tls",
+                "kind": "dicom",
+                "host": "127.0.0.1",
+                "port": server.port,
+                "called_aet": server.aet,
+                "tls": True,
+                "tls_ca_pem": cert.read_text(),
+            },
+            runtime.today(),
+        )
+        result = netns.call(
+            destinations.check_connection, session, SYSTEM, runtime.vault, dest, runtime.today()
+        )
+        assert result.ok, result.message
+        dest_pk = dest.id
+    done = run(runtime, submit(runtime, trial, dest_pk, exam_pk), netns)
+    assert done.state == SubmissionState.DONE, done.message
+    assert len(list(server.received.rglob("*.dcm"))) == 3

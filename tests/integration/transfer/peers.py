@@ -251,10 +251,18 @@ class NetNamespace:
 class Storescp:
     """dcmtk storescp in the namespace, with TCP_NODELAY (dcmtk leaves Nagle on otherwise)."""
 
-    def __init__(self, ns: NetNamespace, folder: Path, *, aet: str = "STORESCP") -> None:
+    def __init__(
+        self,
+        ns: NetNamespace,
+        folder: Path,
+        *,
+        aet: str = "STORESCP",
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         require(STORESCP)
         self.ns = ns
         self.aet = aet
+        self.tls = tls  # (private key, certificate) PEM files: TLS only, no client certificate
         self.folder = folder
         self.port = free_port()
         self.received = folder / "received"
@@ -278,6 +286,7 @@ class Storescp:
                     "+xa",
                     "--max-pdu",
                     "131072",
+                    *(("+tls", str(self.tls[0]), str(self.tls[1]), "-ic") if self.tls else ()),
                     str(self.port),
                 ),
                 stdout=out,
@@ -372,3 +381,48 @@ class Orthanc:
 
     def dicomweb_url(self) -> str:
         return f"dicomweb+http://127.0.0.1:{self.http_port}/dicom-web"
+
+
+# ---------------------------------------------------------------- TLS
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A key and a self-signed certificate for localhost / 127.0.0.1 (PEM files in folder)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName(
+                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            ),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = folder / "server.key", folder / "server.crt"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path

@@ -275,8 +275,10 @@ def destination(obj: Destination) -> Json:
             called_aet=obj.called_aet,
             calling_aet=obj.calling_aet,
             tls=obj.tls,
+            tls_ca_pem=obj.tls_ca_pem,
             max_pdu=obj.max_pdu,
             commitment=obj.commitment,
+            commitment_port=obj.commitment_port,
         )
     else:
         shape.update(base_url=obj.base_url, auth_header_set=obj.auth_header_encrypted is not None)

@@ -147,6 +147,16 @@ DESTINATION_INPUT: Schema = {
     "tls": {"type": "boolean", "description": "dicom"},
     "max_pdu": {"type": "integer", "minimum": 0, "description": "dicom; 0 = unlimited"},
     "commitment": {"type": "boolean", "description": "dicom: storage commitment"},
+    "commitment_port": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 65535,
+        "description": "dicom: our port for reports on a new association; 0 = same association",
+    },
+    "tls_ca_pem": {
+        "type": "string",
+        "description": "dicom: the PEM certificate the peer's must chain to; empty = system CAs",
+    },
     "base_url": _text("dicomweb: http(s)://host:port/path", 1024),
     "auth_header": {
         "type": "string",
