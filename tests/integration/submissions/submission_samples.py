@@ -14,7 +14,7 @@ from trialship.app import Runtime
 from trialship.registry.delivery import Destination
 from trialship.registry.models import Exam, Trial
 from trialship.registry.submissions import Submission
-from trialship.services import destinations, submissions
+from trialship.services import automation, destinations, submissions
 from trialship.services.exam_import import import_exams
 from trialship.services.submission_run import run_submission
 from trialship.signing import load_or_create_signing_key
@@ -112,3 +112,29 @@ def load(runtime: Runtime, pk: int) -> Submission:
         _ = (found.files, found.job)
         session.expunge_all()
         return found
+
+
+def add_destination(runtime: Runtime, trial: Trial, fields: dict[str, Any]) -> int:
+    with runtime.db.unit_of_work() as session:
+        return destinations.add_destination(
+            session, SYSTEM, runtime.vault, session.merge(trial), fields, runtime.today()
+        ).id
+
+
+def add_rule(
+    runtime: Runtime, trial: Trial, dest_pk: int, *, mode: str = "on_ready", daily_at: str = ""
+) -> None:
+    """A rule for every time point of the trial."""
+    with runtime.db.unit_of_work() as session:
+        dest = session.get(Destination, dest_pk)
+        assert dest is not None
+        automation.add_rule(
+            session,
+            SYSTEM,
+            session.merge(trial),
+            dest,
+            timepoint_pk=None,
+            mode=mode,
+            daily_at=daily_at,
+            today=runtime.today(),
+        )

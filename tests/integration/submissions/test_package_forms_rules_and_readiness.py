@@ -13,6 +13,8 @@ from pydicom import dcmread
 
 from tests.integration.exams.exam_samples import SYSTEM
 from tests.integration.submissions.submission_samples import (
+    add_destination,
+    add_rule,
     import_exam,
     run,
     sftp_destination,
@@ -25,7 +27,7 @@ from trialship.registry.delivery import Destination
 from trialship.registry.discs import DiscSet
 from trialship.registry.models import Exam, Trial
 from trialship.registry.submissions import RuleMode, SubmissionState
-from trialship.services import automation, destinations, disc_sets, submissions
+from trialship.services import automation, disc_sets, submissions
 
 
 def _set_form(runtime: Runtime, dest_pk: int, form: str) -> None:
@@ -33,13 +35,6 @@ def _set_form(runtime: Runtime, dest_pk: int, form: str) -> None:
         dest = session.get(Destination, dest_pk)
         assert dest is not None
         dest.package_form = form
-
-
-def _add(runtime: Runtime, trial: Trial, fields: dict[str, object]) -> int:
-    with runtime.db.unit_of_work() as session:
-        return destinations.add_destination(
-            session, SYSTEM, runtime.vault, session.merge(trial), fields, runtime.today()
-        ).id
 
 
 def test_a_zip_per_exam_reaches_sshd(
@@ -112,7 +107,7 @@ def test_dicomweb_and_c_store_with_commitment_to_orthanc(
     runtime: Runtime, trial: Trial, netns: NetNamespace, orthanc: Orthanc, tmp_path: Path
 ) -> None:
     exam_pk = import_exam(runtime, trial, tmp_path / "in")
-    stow = _add(
+    stow = add_destination(
         runtime,
         trial,
         {
@@ -121,7 +116,7 @@ def test_dicomweb_and_c_store_with_commitment_to_orthanc(
             "base_url": f"http://127.0.0.1:{orthanc.http_port}/dicom-web",
         },
     )
-    store = _add(
+    store = add_destination(
         runtime,
         trial,
         {
@@ -149,7 +144,7 @@ def test_dicomweb_and_c_store_with_commitment_to_orthanc(
 
 def test_only_ready_exams_go(runtime: Runtime, trial: Trial, tmp_path: Path) -> None:
     exam_pk = import_exam(runtime, trial, tmp_path / "in")
-    dest_pk = _add(
+    dest_pk = add_destination(
         runtime, trial, {"name": "web", "kind": "dicomweb", "base_url": "http://127.0.0.1:9/x"}
     )
     with runtime.db.unit_of_work() as session:
@@ -196,7 +191,7 @@ def test_a_transient_failure_is_retried_when_due(
     runtime: Runtime, trial: Trial, tmp_path: Path
 ) -> None:
     exam_pk = import_exam(runtime, trial, tmp_path / "in")
-    dest_pk = _add(
+    dest_pk = add_destination(
         runtime, trial, {"name": "web", "kind": "dicomweb", "base_url": "http://127.0.0.1:9/x"}
     )
     pk = submit(runtime, trial, dest_pk, exam_pk)
@@ -207,29 +202,13 @@ def test_a_transient_failure_is_retried_when_due(
     assert second.state == SubmissionState.FAILED and "gave up after 2 attempts" in second.message
 
 
-def _rule(runtime: Runtime, trial: Trial, dest_pk: int, **options: str) -> None:
-    with runtime.db.unit_of_work() as session:
-        dest = session.get(Destination, dest_pk)
-        assert dest is not None
-        automation.add_rule(
-            session,
-            SYSTEM,
-            session.merge(trial),
-            dest,
-            timepoint_pk=None,
-            mode=options.get("mode", "on_ready"),
-            daily_at=options.get("daily_at", ""),
-            today=runtime.today(),
-        )
-
-
 def test_daily_rules_run_once_from_their_time_and_never_from_a_locked_trial(
     runtime: Runtime, trial: Trial, tmp_path: Path
 ) -> None:
-    dest_pk = _add(
+    dest_pk = add_destination(
         runtime, trial, {"name": "web", "kind": "dicomweb", "base_url": "http://127.0.0.1:9/x"}
     )
-    _rule(runtime, trial, dest_pk, mode="daily", daily_at="18:00")
+    add_rule(runtime, trial, dest_pk, mode="daily", daily_at="18:00")
     import_exam(runtime, trial, tmp_path / "in")
     today = runtime.today()
     morning = dt.datetime.combine(today, dt.time(9, 0))

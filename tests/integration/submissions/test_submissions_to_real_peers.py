@@ -14,6 +14,8 @@ import pytest
 from tests.integration.destinations.conftest import authorize
 from tests.integration.exams.exam_samples import FORBIDDEN, SYSTEM
 from tests.integration.submissions.submission_samples import (
+    add_destination,
+    add_rule,
     import_exam,
     load,
     run,
@@ -27,7 +29,7 @@ from trialship.jobs.tasks import sweep_submissions
 from trialship.registry.delivery import Destination
 from trialship.registry.models import JobState, Trial
 from trialship.registry.submissions import FileState, Submission, SubmissionState
-from trialship.services import automation, destinations, submissions
+from trialship.services import destinations, submissions
 from trialship.services.submission_run import resume_stalled
 from trialship.signing import load_or_create_signing_key
 from trialship.transfer import send as real_send
@@ -144,19 +146,7 @@ def test_a_rule_sends_an_imported_exam_with_no_human_step(
 ) -> None:
     remote = tmp_path / "remote"
     dest_pk = sftp_destination(runtime, trial, sshd, remote)
-    with runtime.db.unit_of_work() as session:
-        dest = session.get(Destination, dest_pk)
-        assert dest is not None
-        automation.add_rule(
-            session,
-            SYSTEM,
-            session.merge(trial),
-            dest,
-            timepoint_pk=None,
-            mode="on_ready",
-            daily_at="",
-            today=runtime.today(),
-        )
+    add_rule(runtime, trial, dest_pk)
     exam_pk = import_exam(runtime, trial, tmp_path / "in")
     assert sweep_submissions(runtime) == 1  # the minute task, and the end of an import job
     folder = remote / "ACM-301" / "S01" / "SUBJ-001" / "BL" / f"CT_{exam_pk:06d}"
@@ -168,22 +158,12 @@ def test_an_exam_to_storescp_records_each_instance_status(
     runtime: Runtime, trial: Trial, netns: NetNamespace, storescp: Storescp, tmp_path: Path
 ) -> None:
     exam_pk = import_exam(runtime, trial, tmp_path / "in")
-    with runtime.db.unit_of_work() as session:
-        dest = destinations.add_destination(
-            session,
-            SYSTEM,
-            runtime.vault,
-            session.merge(trial),
-            {
-                "name": "pacs",
-                "kind": "dicom",
-                "host": "127.0.0.1",
-                "port": storescp.port,
-                "called_aet": storescp.aet,
-            },
-            runtime.today(),
-        )
-        dest_pk = dest.id
+    dest_pk = add_destination(
+        runtime,
+        trial,
+        {"name": "pacs", "kind": "dicom", "host": "127.0.0.1", "port": storescp.port,
+         "called_aet": storescp.aet},
+    )  # fmt: skip
     done = run(runtime, submit(runtime, trial, dest_pk, exam_pk), netns)
     assert done.state == SubmissionState.DONE, done.message
     assert len(list(storescp.received.rglob("*"))) >= 3
@@ -200,28 +180,19 @@ def test_a_tls_destination_is_tested_and_receives_an_exam_over_tls(
 ) -> None:
     server, cert = tls_storescp
     exam_pk = import_exam(runtime, trial, tmp_path / "in")
+    dest_pk = add_destination(
+        runtime,
+        trial,
+        {"name": "pacs-tls", "kind": "dicom", "host": "127.0.0.1", "port": server.port,
+         "called_aet": server.aet, "tls": True, "tls_ca_pem": cert.read_text()},
+    )  # fmt: skip
     with runtime.db.unit_of_work() as session:
-        dest = destinations.add_destination(
-            session,
-            SYSTEM,
-            runtime.vault,
-            session.merge(trial),
-            {
-                "name": "pacs-tls",
-                "kind": "dicom",
-                "host": "127.0.0.1",
-                "port": server.port,
-                "called_aet": server.aet,
-                "tls": True,
-                "tls_ca_pem": cert.read_text(),
-            },
-            runtime.today(),
-        )
+        dest = session.get(Destination, dest_pk)
+        assert dest is not None
         result = netns.call(
             destinations.check_connection, session, SYSTEM, runtime.vault, dest, runtime.today()
         )
         assert result.ok, result.message
-        dest_pk = dest.id
     done = run(runtime, submit(runtime, trial, dest_pk, exam_pk), netns)
     assert done.state == SubmissionState.DONE, done.message
     assert len(list(server.received.rglob("*.dcm"))) == 3

@@ -15,15 +15,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.integration.exams.exam_samples import SYSTEM, write_exam
-from tests.integration.submissions.submission_samples import sftp_destination
+from tests.integration.exams.exam_samples import write_exam
+from tests.integration.submissions.submission_samples import add_rule, sftp_destination
 from tests.integration.transfer.peers import Sshd
 from trialship.app import Runtime, bootstrap
 from trialship.cli import main
-from trialship.registry.delivery import Destination
 from trialship.registry.models import Trial
 from trialship.registry.submissions import Submission, SubmissionState
-from trialship.services import automation
 
 Worker = Callable[[], subprocess.Popen[bytes]]
 
@@ -87,19 +85,7 @@ def test_an_imported_exam_reaches_sshd_with_no_human_step(
 ) -> None:
     remote = tmp_path / "remote"
     dest_pk = sftp_destination(queued_runtime, trial, sshd, remote)
-    with queued_runtime.db.unit_of_work() as session:
-        dest = session.get(Destination, dest_pk)
-        assert dest is not None
-        automation.add_rule(
-            session,
-            SYSTEM,
-            session.merge(trial),
-            dest,
-            timepoint_pk=None,
-            mode="on_ready",
-            daily_at="",
-            today=queued_runtime.today(),
-        )
+    add_rule(queued_runtime, trial, dest_pk)
     start_worker()
     write_exam(tmp_path / "in", 3)
     out = _cli(

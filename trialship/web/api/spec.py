@@ -7,16 +7,12 @@ in it, and that the input schemas name exactly the fields the services accept.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
 from trialship import __version__
 from trialship.web.api import spec_discs, spec_submissions
-
-Schema = dict[str, Any]
-
-
-def ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
+from trialship.web.api.spec_parts import DATETIME, INTEGER, Schema, ref
+from trialship.web.api.spec_parts import output as _output
+from trialship.web.api.spec_parts import path_param as _param
 
 
 def _text(description: str = "", max_length: int = 64) -> Schema:
@@ -32,8 +28,6 @@ def _nullable(schema: Schema) -> Schema:
 
 DATE: Schema = {"type": "string", "format": "date"}
 NULLABLE_DATE: Schema = _nullable(DATE)
-DATETIME: Schema = {"type": "string", "format": "date-time"}
-INTEGER: Schema = {"type": "integer"}
 
 
 def _input(properties: Schema, required: list[str] | None = None) -> Schema:
@@ -41,15 +35,6 @@ def _input(properties: Schema, required: list[str] | None = None) -> Schema:
     if required:
         schema["required"] = required
     return schema
-
-
-def _output(properties: Schema) -> Schema:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": sorted(properties),
-        "additionalProperties": False,
-    }
 
 
 def _list_of(name: str) -> Schema:
@@ -462,16 +447,6 @@ def _error_response(description: str, *, challenge: bool = False) -> Schema:
             "WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}
         }
     return response
-
-
-def _param(name: str, description: str) -> Schema:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "integer", "minimum": 1},
-    }
 
 
 PARAMETERS = {

@@ -2,34 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from trialship.web.api.spec_parts import (
+    INTEGER,
+    NULLABLE_DATETIME,
+    STRING,
+    Schema,
+    json_content,
+    operation,
+    output,
+    params,
+    path_param,
+    ref,
+    responses,
+)
 
-Schema = dict[str, Any]
-
-INTEGER: Schema = {"type": "integer"}
-STRING: Schema = {"type": "string"}
-NULLABLE_DATETIME: Schema = {"type": ["string", "null"], "format": "date-time"}
 STATES = ["queued", "running", "done", "failed", "cancelled"]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _output(properties: Schema) -> Schema:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": sorted(properties),
-        "additionalProperties": False,
-    }
 
 
 def _nullable(kind: str) -> Schema:
     return {"type": [kind, "null"]}
 
 
-PROGRESS = _output(
+PROGRESS = output(
     {
         "files_done": INTEGER,
         "files_total": INTEGER,
@@ -62,14 +56,14 @@ SUBMISSION_FIELDS: Schema = {
     "progress": PROGRESS,
     "has_receipt": {"type": "boolean"},
 }
-SUBMISSION = {**_output(SUBMISSION_FIELDS), "required": sorted(SUBMISSION_FIELDS)}
-SUBMISSION_DETAIL = _output(
+SUBMISSION = {**output(SUBMISSION_FIELDS), "required": sorted(SUBMISSION_FIELDS)}
+SUBMISSION_DETAIL = output(
     {
         **SUBMISSION_FIELDS,
-        "files": _output({"pending": INTEGER, "sent": INTEGER, "failed": INTEGER}),
+        "files": output({"pending": INTEGER, "sent": INTEGER, "failed": INTEGER}),
         "failed": {
             "type": "array",
-            "items": _output({"remote": STRING, "reason": STRING}),
+            "items": output({"remote": STRING, "reason": STRING}),
         },
     }
 )
@@ -81,7 +75,7 @@ DESTINATION_REF: Schema = {
 SCHEMAS: dict[str, Schema] = {
     "Submission": SUBMISSION,
     "SubmissionDetail": SUBMISSION_DETAIL,
-    "SubmissionList": _output({"items": {"type": "array", "items": _ref("Submission")}}),
+    "SubmissionList": output({"items": {"type": "array", "items": ref("Submission")}}),
     "SubmissionRequest": {
         "type": "object",
         "additionalProperties": False,
@@ -96,7 +90,7 @@ SCHEMAS: dict[str, Schema] = {
             "disc_set_id": INTEGER,
         },
     },
-    "AutomationRule": _output(
+    "AutomationRule": output(
         {
             "id": INTEGER,
             "trial_id": INTEGER,
@@ -110,7 +104,7 @@ SCHEMAS: dict[str, Schema] = {
             "created_at": NULLABLE_DATETIME,
         }
     ),
-    "AutomationRuleList": _output({"items": {"type": "array", "items": _ref("AutomationRule")}}),
+    "AutomationRuleList": output({"items": {"type": "array", "items": ref("AutomationRule")}}),
     "AutomationRuleRequest": {
         "type": "object",
         "additionalProperties": False,
@@ -128,65 +122,14 @@ SCHEMAS: dict[str, Schema] = {
         "required": ["enabled"],
         "properties": {"enabled": {"type": "boolean"}},
     },
-    "JobList": _output({"items": {"type": "array", "items": _ref("Job")}}),
+    "JobList": output({"items": {"type": "array", "items": ref("Job")}}),
 }
-
-
-def _param(name: str, description: str) -> Schema:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "integer", "minimum": 1},
-    }
 
 
 PARAMETERS = {
-    "submission_pk": _param("submission_pk", "the submission's id"),
-    "rule_pk": _param("rule_pk", "the rule's id"),
+    "submission_pk": path_param("submission_pk", "the submission's id"),
+    "rule_pk": path_param("rule_pk", "the rule's id"),
 }
-NAMES = {
-    "400": "BadRequest",
-    "403": "Forbidden",
-    "404": "NotFound",
-    "409": "Conflict",
-    "422": "Invalid",
-}
-
-
-def _params(*names: str, trial: bool = True) -> list[Schema]:
-    listed = ("trial_id", *names) if trial else names
-    return [{"$ref": f"#/components/parameters/{n}"} for n in listed]
-
-
-def _responses(errors: str, **extra: Schema) -> Schema:
-    responses: Schema = {"401": {"$ref": "#/components/responses/Unauthorized"}}
-    for code in errors.split():
-        responses[code] = {"$ref": f"#/components/responses/{NAMES[code]}"}
-    responses.update(extra)
-    return dict(sorted(responses.items()))
-
-
-def _json(schema: str, description: str) -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
-
-
-def _op(
-    operation_id: str, summary: str, tag: str, responses: Schema, body: str | None = None
-) -> Schema:
-    operation: Schema = {
-        "operationId": operation_id,
-        "summary": summary,
-        "tags": [tag],
-        "responses": responses,
-    }
-    if body:
-        operation["requestBody"] = {
-            "required": True,
-            "content": {"application/json": {"schema": _ref(body)}},
-        }
-    return operation
 
 
 STATE_QUERY: Schema = {
@@ -198,25 +141,25 @@ STATE_QUERY: Schema = {
 S = "submissions"
 PATHS: dict[str, Schema] = {
     "/trials/{trial_id}/submissions": {
-        "parameters": _params(),
+        "parameters": params(),
         "get": {
-            **_op(
+            **operation(
                 "listSubmissions",
                 "What went where and when, what failed and why, what is waiting",
                 S,
-                _responses("403 404 422", **{"200": _json("SubmissionList", "newest first")}),
+                responses("403 404 422", **{"200": json_content("SubmissionList", "newest first")}),
             ),
             "parameters": [STATE_QUERY],
         },
-        "post": _op(
+        "post": operation(
             "createSubmission",
             "Send exams (or a disc set) to a destination: queued as a job; poll it",
             S,
-            _responses(
+            responses(
                 "400 403 404 409 422",
                 **{
                     "202": {
-                        **_json("Submission", "accepted"),
+                        **json_content("Submission", "accepted"),
                         "headers": {"Location": {"schema": {"type": "string"}}},
                     }
                 },
@@ -225,100 +168,100 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/trials/{trial_id}/submissions/{submission_pk}": {
-        "parameters": _params("submission_pk"),
-        "get": _op(
+        "parameters": params("submission_pk"),
+        "get": operation(
             "getSubmission",
             "A submission: state, progress (files, bytes, rate, time left), failed files",
             S,
-            _responses("403 404", **{"200": _json("SubmissionDetail", "the submission")}),
+            responses("403 404", **{"200": json_content("SubmissionDetail", "the submission")}),
         ),
     },
     "/trials/{trial_id}/submissions/{submission_pk}/cancel": {
-        "parameters": _params("submission_pk"),
-        "post": _op(
+        "parameters": params("submission_pk"),
+        "post": operation(
             "cancelSubmission",
             "Stop a queued or running submission (confirmed files stay confirmed)",
             S,
-            _responses("403 404 409", **{"200": _json("Submission", "the submission")}),
+            responses("403 404 409", **{"200": json_content("Submission", "the submission")}),
         ),
     },
     "/trials/{trial_id}/submissions/{submission_pk}/retry": {
-        "parameters": _params("submission_pk"),
-        "post": _op(
+        "parameters": params("submission_pk"),
+        "post": operation(
             "retrySubmission",
             "Queue a failed or cancelled submission again; confirmed files are not re-sent",
             S,
-            _responses("403 404 409", **{"202": _json("Submission", "queued again")}),
+            responses("403 404 409", **{"202": json_content("Submission", "queued again")}),
         ),
     },
     "/trials/{trial_id}/submissions/{submission_pk}/receipt": {
-        "parameters": _params("submission_pk"),
-        "get": _op(
+        "parameters": params("submission_pk"),
+        "get": operation(
             "getSubmissionReceipt",
             "The signed receipt (verify with `trialship receipt verify`)",
             S,
-            _responses("403 404", **{"200": _json("Receipt", "the receipt")}),
+            responses("403 404", **{"200": json_content("Receipt", "the receipt")}),
         ),
     },
     "/trials/{trial_id}/rules": {
-        "parameters": _params(),
-        "get": _op(
+        "parameters": params(),
+        "get": operation(
             "listAutomationRules",
             "The trial's automation rules",
             S,
-            _responses("403 404", **{"200": _json("AutomationRuleList", "the rules")}),
+            responses("403 404", **{"200": json_content("AutomationRuleList", "the rules")}),
         ),
-        "post": _op(
+        "post": operation(
             "createAutomationRule",
             "Send each ready exam (of a time point) to a destination, at once or daily",
             S,
-            _responses("400 403 404 409 422", **{"201": _json("AutomationRule", "the rule")}),
+            responses("400 403 404 409 422", **{"201": json_content("AutomationRule", "the rule")}),
             body="AutomationRuleRequest",
         ),
     },
     "/trials/{trial_id}/rules/{rule_pk}": {
-        "parameters": _params("rule_pk"),
-        "patch": _op(
+        "parameters": params("rule_pk"),
+        "patch": operation(
             "updateAutomationRule",
             "Switch a rule on or off",
             S,
-            _responses("400 403 404 422", **{"200": _json("AutomationRule", "the rule")}),
+            responses("400 403 404 422", **{"200": json_content("AutomationRule", "the rule")}),
             body="AutomationRulePatch",
         ),
-        "delete": _op(
+        "delete": operation(
             "deleteAutomationRule",
             "Delete a rule",
             S,
-            _responses("403 404", **{"204": {"description": "deleted"}}),
+            responses("403 404", **{"204": {"description": "deleted"}}),
         ),
     },
     "/jobs": {
         "get": {
-            **_op(
+            **operation(
                 "listJobs",
                 "The newest jobs of every kind (imports, disc builds, submissions) you may see",
                 "jobs",
-                _responses("422", **{"200": _json("JobList", "newest first")}),
+                responses("422", **{"200": json_content("JobList", "newest first")}),
             ),
             "parameters": [STATE_QUERY],
         },
     },
     "/jobs/{job_id}/cancel": {
-        "parameters": _params("job_id", trial=False),
-        "post": _op(
+        "parameters": params("job_id", trial=False),
+        "post": operation(
             "cancelJob",
             "Cancel a queued job, or a running submission",
             "jobs",
-            _responses("403 404 409", **{"200": _json("Job", "the job")}),
+            responses("403 404 409", **{"200": json_content("Job", "the job")}),
         ),
     },
     "/jobs/{job_id}/retry": {
-        "parameters": _params("job_id", trial=False),
-        "post": _op(
+        "parameters": params("job_id", trial=False),
+        "post": operation(
             "retryJob",
             "Queue a failed or cancelled job again; it resumes where it stopped",
             "jobs",
-            _responses("403 404 409", **{"202": _json("Job", "queued again")}),
+            responses("403 404 409", **{"202": json_content("Job", "queued again")}),
         ),
     },
 }
