@@ -27,7 +27,7 @@ from trialship.registry.models import Exam
 from trialship.registry.submissions import Submission, SubmissionFile
 from trialship.services.exam_import import EXAMS_DIR
 from trialship.transfer.guard import check_package
-from trialship.transfer.package import Package, PackageFile, read_header
+from trialship.transfer.package import Package, PackageFile, read_header, sha256_file
 
 SUBMISSIONS_DIR = "submissions"
 
@@ -73,16 +73,17 @@ def _under_exam(exam: Exam, path: str) -> str:
 
 def guarded_package(data_dir: Path, rows: Iterable[tuple[str, str, int, str]]) -> Package:
     """A package of (local path, remote, size, sha256) rows, each file's header read for the
-    guard. A file that is gone or has another size than recorded stops the submission."""
+    guard. A file that is gone, or whose content is not what was recorded when it passed the
+    leak check (its SHA-256), stops the submission before anything is sent."""
     files = []
     for local, remote, size, sha256 in rows:
         path = Path(data_dir) / local
         try:
-            actual = path.stat().st_size
+            actual, length = sha256_file(path)
         except FileNotFoundError:
             raise Conflict(f"{local} is gone from the data folder: import the exam again") from None
-        if actual != size:
-            raise Conflict(f"{local} changed since it was recorded ({actual} bytes, not {size})")
+        if (actual, length) != (sha256, size):
+            raise Conflict(f"{local} changed since it was recorded (its SHA-256 differs)")
         files.append(PackageFile(path, remote, size, sha256, read_header(path)))
     return Package(tuple(files))
 

@@ -5,11 +5,14 @@ C-STORE with storage commitment to Orthanc; which exams may go (readiness); what
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import io
 import zipfile
 from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from sqlalchemy import select
 
 from tests.integration.exams.exam_samples import SYSTEM
 from tests.integration.submissions.submission_samples import (
@@ -25,6 +28,7 @@ from trialship.app import Runtime
 from trialship.errors import Conflict
 from trialship.registry.delivery import Destination
 from trialship.registry.discs import DiscSet
+from trialship.registry.imaging import Instance, Series
 from trialship.registry.models import Exam, Trial
 from trialship.registry.submissions import RuleMode, SubmissionState
 from trialship.services import automation, disc_sets, submissions
@@ -227,3 +231,40 @@ def test_daily_rules_run_once_from_their_time_and_never_from_a_locked_trial(
         assert automation.submit_ready(session, today, evening) == []  # read-only trial
         session.merge(trial).irb_expiry = today + dt.timedelta(days=30)
         assert len(automation.submit_ready(session, today, evening)) == 1
+
+
+def _stored(runtime: Runtime, exam_pk: int) -> tuple[Path, Instance]:
+    with runtime.db.unit_of_work() as session:
+        row = session.scalars(
+            select(Instance).join(Series).where(Series.exam_pk == exam_pk).order_by(Instance.id)
+        ).first()
+        assert row is not None
+        session.expunge(row)
+        return runtime.settings.data_dir / row.path, row
+
+
+def test_a_changed_file_or_one_not_marked_de_identified_never_leaves(
+    runtime: Runtime, trial: Trial, sshd: Sshd, tmp_path: Path
+) -> None:
+    exam_pk = import_exam(runtime, trial, tmp_path / "in")
+    remote = tmp_path / "remote"
+    dest_pk = sftp_destination(runtime, trial, sshd, remote)
+    path, row = _stored(runtime, exam_pk)
+    original = path.read_bytes()
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 1]))  # same size, other content
+    changed = run(runtime, submit(runtime, trial, dest_pk, exam_pk))
+    assert changed.state == SubmissionState.FAILED and "its SHA-256 differs" in changed.message
+    # Even a file recorded as it is (hash and size) goes only with PatientIdentityRemoved YES.
+    ds = dcmread(io.BytesIO(original))
+    ds.PatientIdentityRemoved = "NO"
+    ds.save_as(path, enforce_file_format=True)
+    with runtime.db.unit_of_work() as session:
+        found = session.get(Instance, row.id)
+        assert found is not None
+        found.output_sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        found.size = path.stat().st_size
+    refused = run(runtime, submit(runtime, trial, dest_pk, exam_pk))
+    assert refused.state == SubmissionState.FAILED and refused.attempts == 1
+    assert "not marked de-identified" in refused.message
+    assert "PatientIdentityRemoved is 'NO'" in refused.message
+    assert not list(remote.rglob("*.dcm"))

@@ -111,41 +111,53 @@ def test_a_worker_killed_mid_send_is_replaced_and_the_submission_resumes(
 ) -> None:
     remote = tmp_path / "remote"
     sftp_destination(queued_runtime, trial, sshd, remote)
-    # Many files, so that the kill lands mid-send.
-    write_exam(tmp_path / "in", 400, pixels=b"\x20\x01" * 40_000)
-    _cli(
-        queued_runtime,
-        "import",
-        str(tmp_path / "in"),
-        "--trial",
-        "ACM-301",
-        "--subject",
-        "SUBJ-001",
-        "--timepoint",
-        "BL",
-    )
+    _many_files(queued_runtime, tmp_path)
     first = start_worker()
-    _cli(
-        queued_runtime,
-        "submit",
-        "--trial",
-        "ACM-301",
-        "--destination",
-        "sponsor",
-        "--exam",
-        "1",
-        "--queue",
-    )
-    _wait(lambda: _state(queued_runtime, 1).files_done >= 5)
+    _cli(queued_runtime, *SUBMIT, "--queue")
+    _wait(lambda: _arrived(remote) >= 5)  # the files themselves, not the half-second progress
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed = _state(queued_runtime, 1)
-    assert killed.state == SubmissionState.RUNNING and killed.files_done < 400
+    assert killed.state == SubmissionState.RUNNING and _arrived(remote) < MANY
     start_worker()  # finds the dead worker's submission at once and resumes it
     _wait(lambda: _state(queued_runtime, 1).state == SubmissionState.DONE)
     done = _state(queued_runtime, 1)
-    assert done.files_done == 400 and done.attempts == 2
+    assert done.files_done == MANY and done.attempts == 2
     outcomes = done.receipt["payload"]["extra"]["outcomes"]  # type: ignore[index]
-    assert len(outcomes) == 400
+    assert len(outcomes) == MANY
     assert sum(o["resumed"] for o in outcomes.values()) >= 5  # confirmed before the kill
     assert not list(remote.rglob("*.part"))
+
+
+def test_a_running_submission_is_cancelled_and_retried_without_resending(
+    queued_runtime: Runtime, trial: Trial, sshd: Sshd, tmp_path: Path, start_worker: Worker
+) -> None:
+    remote = tmp_path / "remote"
+    sftp_destination(queued_runtime, trial, sshd, remote)
+    _many_files(queued_runtime, tmp_path)
+    start_worker()
+    _cli(queued_runtime, *SUBMIT, "--queue")
+    _wait(lambda: _arrived(remote) >= 5)
+    job = _state(queued_runtime, 1).job_id
+    assert "cancel requested" in _cli(queued_runtime, "jobs", "cancel", str(job))
+    _wait(lambda: _state(queued_runtime, 1).state == SubmissionState.CANCELLED)
+    stopped = _state(queued_runtime, 1)
+    assert 5 <= stopped.files_done < MANY
+    assert "queued again" in _cli(queued_runtime, "jobs", "retry", str(job))
+    _wait(lambda: _state(queued_runtime, 1).state == SubmissionState.DONE)
+    outcomes = _state(queued_runtime, 1).receipt["payload"]["extra"]["outcomes"]  # type: ignore[index]
+    assert sum(o["resumed"] for o in outcomes.values()) >= stopped.files_done
+
+
+MANY = 1000  # files: enough that a kill or a cancel lands mid-send
+SUBMIT = ("submit", "--trial", "ACM-301", "--destination", "sponsor", "--exam", "1")
+
+
+def _many_files(runtime: Runtime, tmp_path: Path) -> None:
+    write_exam(tmp_path / "in", MANY, pixels=b"\x20\x01" * 20_000)
+    _cli(runtime, "import", str(tmp_path / "in"), "--trial", "ACM-301", "--subject", "SUBJ-001",
+         "--timepoint", "BL")  # fmt: skip
+
+
+def _arrived(remote: Path) -> int:
+    return sum(1 for _ in remote.rglob("*.dcm"))
