@@ -347,6 +347,25 @@ def receipt_of(
     return submission.receipt
 
 
+def deliveries_by_exam(session: Session, trial: Trial) -> dict[int, list[tuple[str, str]]]:
+    """For each exam of the trial: (destination name, state) of its latest submission to each
+    destination, for the exams list ("sent to sponsor", "failed at pacs")."""
+    latest: dict[tuple[int, str], str] = {}
+    rows = session.execute(
+        select(Submission.exam_pks, Destination.name, Submission.state)
+        .join(Destination, Destination.id == Submission.destination_pk)
+        .where(Submission.trial_id == trial.id)
+        .order_by(Submission.id)
+    )
+    for exam_pks, name, state in rows:
+        for pk in exam_pks:
+            latest[(pk, name)] = state.value
+    found: dict[int, list[tuple[str, str]]] = {}
+    for (pk, name), last in sorted(latest.items()):
+        found.setdefault(pk, []).append((name, last))
+    return found
+
+
 def already_submitted(
     session: Session, exam_pks: Sequence[int], destination: Destination
 ) -> set[int]:
@@ -368,6 +387,7 @@ __all__ = [
     "already_submitted",
     "cancel_submission",
     "create_submission",
+    "deliveries_by_exam",
     "end_submission",
     "exam_blocked",
     "failed_files",

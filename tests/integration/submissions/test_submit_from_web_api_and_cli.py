@@ -50,6 +50,8 @@ def test_the_web_dashboard_submits_shows_progress_and_the_receipt(
     assert verify_receipt(document, key) and document["payload"]["kind"] == "submission"
     listed = admin_client.get(f"/trials/{trial.id}/submissions").get_data(as_text=True)
     assert "submissions-table" in listed and "done" in listed
+    exams_page = admin_client.get(f"/trials/{trial.id}/exams").get_data(as_text=True)
+    assert f'<td id="sent-{exam_pk}"><span class="state-done">sponsor: done</span>' in exams_page
     added = admin_client.post(
         f"/trials/{trial.id}/submissions/rules",
         data={"csrf_token": token, "destination": dest_pk, "mode": "daily", "daily_at": "25:00"},

@@ -16,6 +16,7 @@ from trialship.registry.models import Job
 from trialship.services import exams as exam_service
 from trialship.services import import_jobs
 from trialship.services.authz import Capability
+from trialship.services.submissions import deliveries_by_exam
 from trialship.services.timepoints import list_timepoints
 from trialship.signing import load_or_create_signing_key
 from trialship.web.context import actor, commit, db, runtime, today
@@ -109,6 +110,7 @@ def index(trial_id: int) -> str:
         exams=exam_service.list_exams(db(), trial),
         timepoints=list_timepoints(db(), trial),
         quarantined=len(exam_service.list_quarantine(db(), trial)),
+        deliveries=deliveries_by_exam(db(), trial),
     )
 
 
