@@ -48,6 +48,8 @@ def fields_from_url(url: str, remote_path: str | None) -> dict[str, Any]:
             "max_pdu": parsed.max_pdu,
             "commitment": parsed.commitment,
             "commitment_port": parsed.commitment_port or 0,
+            "tls": parsed.tls,
+            "tls_ca_pem": parsed.tls_ca or "",
         }
     template = remote_path or DEFAULT_REMOTE_PATH
     folder = unquote(urlsplit(url).path).rstrip("/")
@@ -221,9 +223,26 @@ def destination_show(protocol_id: str, name: str) -> None:
         elif dest.kind == "dicom":
             lines += [
                 ("calling AE", dest.calling_aet),
-                ("TLS", "on" if dest.tls else "off"),
+                (
+                    "TLS",
+                    (
+                        "on, trusting "
+                        + ("the given certificate" if dest.tls_ca_pem else "system CAs")
+                    )
+                    if dest.tls
+                    else "off",
+                ),
                 ("max PDU", str(dest.max_pdu or "unlimited")),
-                ("commitment", "on" if dest.commitment else "off"),
+                (
+                    "commitment",
+                    (
+                        f"on, reports to port {dest.commitment_port}"
+                        if dest.commitment_port
+                        else "on, same association"
+                    )
+                    if dest.commitment
+                    else "off",
+                ),
             ]
         else:
             lines.append(("auth header", "set" if dest.auth_header_encrypted else "not set"))
