@@ -34,6 +34,7 @@ def test_the_web_dashboard_submits_shows_progress_and_the_receipt(
     dest_pk = sftp_destination(runtime, trial, sshd, remote)
     page = admin_client.get(f"/trials/{trial.id}/submissions")
     assert page.status_code == 200 and f'value="{exam_pk}"' in page.get_data(as_text=True)
+    assert f'id="waiting-{exam_pk}"' in page.get_data(as_text=True)
     token = csrf_token(admin_client, f"/trials/{trial.id}/submissions")
     sent = admin_client.post(
         f"/trials/{trial.id}/submissions",
@@ -50,6 +51,7 @@ def test_the_web_dashboard_submits_shows_progress_and_the_receipt(
     assert verify_receipt(document, key) and document["payload"]["kind"] == "submission"
     listed = admin_client.get(f"/trials/{trial.id}/submissions").get_data(as_text=True)
     assert "submissions-table" in listed and "done" in listed
+    assert f'id="waiting-{exam_pk}"' not in listed and "nothing-waiting" in listed
     exams_page = admin_client.get(f"/trials/{trial.id}/exams").get_data(as_text=True)
     assert f'<td id="sent-{exam_pk}"><span class="state-done">sponsor: done</span>' in exams_page
     added = admin_client.post(

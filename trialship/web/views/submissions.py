@@ -48,6 +48,14 @@ def _page(ctx: dict[str, Any], **extra: Any) -> str:
         "error": None,
     }
     page["blocked"] = {e.id: submissions.exam_blocked(e) for e in page["exams"]}
+    sent = submissions.deliveries_by_exam(db(), trial)
+    # What is waiting: exams ready to go that no submission has taken (or all failed).
+    page["waiting"] = [
+        e
+        for e in page["exams"]
+        if page["blocked"][e.id] is None
+        and not any(state in ("queued", "running", "done") for _, state in sent.get(e.id, []))
+    ]
     page.update(extra)
     return render_template("submissions/index.html", **ctx, **page)
 
