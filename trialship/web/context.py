@@ -45,5 +45,16 @@ def _close_session(_exc: BaseException | None) -> None:
         session.close()
 
 
+def size_text(nbytes: int | float) -> str:
+    """1.2 GB, 340.5 MB, 12.0 kB, 512 B: file sizes as people read them (SI units)."""
+    value = float(nbytes)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
 def init_app(app: Flask) -> None:
     app.teardown_appcontext(_close_session)
+    app.jinja_env.filters["size"] = size_text

@@ -5,6 +5,7 @@ page reach "done" by itself (htmx polling), downloads the receipt; a trial admin
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -81,3 +82,6 @@ def test_a_media_user_sends_an_exam_and_watches_it_arrive(
     assert page.locator("#rule-form").count() == 0  # rules are for trial admins
     page.click("#to-submissions")
     assert "done" in page.inner_text("#submissions-table")
+    docs_shot = os.environ.get("TRIALSHIP_SUBMISSIONS_SCREENSHOT")
+    if docs_shot:  # `TRIALSHIP_SUBMISSIONS_SCREENSHOT=docs/submissions.png ./scripts/test -k dashboard`
+        page.screenshot(path=docs_shot, full_page=False)
