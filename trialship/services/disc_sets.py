@@ -2,7 +2,8 @@
 
 The registry knows every file's size and transfer syntax, so a plan needs no file reads. The
 build reads the de-identified files' headers (`media_build.read_sources`), checks each file's
-SHA-256 against the registry (a file that changed or vanished since import stops the build),
+SHA-256 against the registry as it copies it onto the disc (a file that changed or vanished
+since import stops the build),
 and builds each planned disc with `media_build.build_one_disc`, the same code as
 `trialship media build`. Images and labels go to `<data>/discs/<trial_id>/<set_id>/`. Discs are
 recorded ready only once every disc of the set was built and read back; a failed build leaves
@@ -17,7 +18,7 @@ import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import select
@@ -29,6 +30,7 @@ from trialship.media.build import EXPLICIT_VR_LE
 from trialship.media.burn import BurnError, Runner, burn_iso
 from trialship.media.capacity import ExamSize, Medium
 from trialship.media.convert import CONVERTIBLE
+from trialship.media.errors import SourceChangedError
 from trialship.media.planning import DiscPlan, Policy
 from trialship.registry.discs import Disc, DiscSet, DiscSetState, DiscState
 from trialship.registry.imaging import Instance, Series
@@ -365,9 +367,14 @@ def _build(
                 report(base + step, total, f"{what}: {100 * done // max(of, 1)} %")
 
             chosen = tuple(media_exams[int(e.exam_key)] for e in planned.exams)
-            built = mb.build_one_disc(
-                planned, len(plan.discs), chosen, folder, prefix, template, on_disc
-            )
+            try:
+                built = mb.build_one_disc(
+                    planned, len(plan.discs), chosen, folder, prefix, template, on_disc
+                )
+            except TrialshipError as exc:
+                if isinstance(exc.__cause__, SourceChangedError):
+                    raise _changed_file(session, exams, data_dir, exc.__cause__.path) from exc
+                raise
             discs.append(
                 Disc(
                     index=planned.index,
@@ -388,25 +395,31 @@ def _build(
 def _media_exam(
     session: Session, exam: Exam, data_dir: Path, workdir: Path, note: Callable[[str], None]
 ) -> mb.Exam:
-    """The exam as the disc builder sees it, after checking every file against the registry."""
+    """The exam as the disc builder sees it. Every file must still be there with its imported
+    size; its SHA-256 is checked against the registry's as it is copied onto the disc (one
+    read), or here for the rare file that is rewritten as Explicit VR Little Endian first."""
     instances = _instances(session, exam)
-    for n, instance in enumerate(instances, 1):
-        note(f"checking exam {exam.id}: file {n} of {len(instances)}")
-        path = data_dir / instance.path
+    note(f"reading exam {exam.id}: {len(instances)} files")
+    for instance in instances:
         try:
-            digest = _sha256(path)
+            size = (data_dir / instance.path).stat().st_size
         except FileNotFoundError:
             raise TrialshipError(
                 f"exam {exam.id}: file {instance.path} is missing from the data folder"
             ) from None
-        if digest != instance.output_sha256:
-            raise TrialshipError(
-                f"exam {exam.id}: file {instance.path} changed since it was imported "
-                "(its SHA-256 differs from the registry's)"
-            )
+        if size != instance.size or (
+            instance.transfer_syntax_uid in CONVERTIBLE
+            and _sha256(data_dir / instance.path) != instance.output_sha256
+        ):
+            raise _changed(exam, instance)
     files, skipped = mb.read_sources([data_dir / i.path for i in instances], workdir)
     if skipped:
         raise TrialshipError(f"exam {exam.id}: {len(skipped)} file(s) are not DICOM")
+    by_path = {str(data_dir / i.path): i for i in instances}
+    files = [
+        f if f.path != f.original else replace(f, sha256=by_path[str(f.path)].output_sha256)
+        for f in files
+    ]
     first = files[0]
     modalities = tuple(sorted({f.entry.modality for f in files if f.entry.modality}))
     return mb.Exam(
@@ -419,6 +432,23 @@ def _media_exam(
         description=exam.description,
         site=exam.subject.site.site_id if exam.subject.site else first.site,
         files=tuple(files),
+    )
+
+
+def _changed_file(
+    session: Session, exams: Sequence[Exam], data_dir: Path, path: str
+) -> TrialshipError:
+    for exam in exams:
+        for instance in _instances(session, exam):
+            if str(data_dir / instance.path) == path:
+                return _changed(exam, instance)
+    return TrialshipError(f"{path} changed since it was imported")
+
+
+def _changed(exam: Exam, instance: Instance) -> TrialshipError:
+    return TrialshipError(
+        f"exam {exam.id}: file {instance.path} changed since it was imported "
+        "(its SHA-256 differs from the registry's)"
     )
 
 

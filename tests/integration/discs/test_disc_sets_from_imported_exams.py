@@ -145,6 +145,24 @@ def test_a_file_changed_since_import_fails_the_set_and_leaves_no_disc(
         assert not (data / "discs" / str(trial.id) / str(set_id)).exists()
 
 
+def test_a_file_changed_in_place_is_caught_as_it_is_copied(runtime: Runtime, trial: Trial) -> None:
+    # Same size, one byte different: only the SHA-256 taken while copying can tell.
+    data = runtime.settings.data_dir
+    with runtime.db.unit_of_work() as session:
+        path = data / session.scalars(select(Instance.path)).first()  # type: ignore[operator]
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    set_id = build(runtime, trial)
+    with runtime.db.unit_of_work() as session:
+        disc_set = session.get(DiscSet, set_id)
+        assert disc_set is not None and disc_set.state == DiscSetState.FAILED
+        assert "changed since it was imported" in disc_set.message
+        assert path.name in disc_set.message
+        assert session.scalar(select(Disc)) is None
+        assert not (data / "discs" / str(trial.id) / str(set_id)).exists()
+
+
 def test_burning_to_a_pseudo_drive_is_recorded_as_verified(
     runtime: Runtime, trial: Trial, tmp_path: Path
 ) -> None:

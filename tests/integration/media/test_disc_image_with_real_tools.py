@@ -6,6 +6,7 @@ import errno
 import filecmp
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -186,7 +187,7 @@ def test_no_space_on_a_real_tiny_file_system(dicom_files: list[Path], tmp_path: 
     mount.mkdir()
     shell = (
         f"mount -t tmpfs -o size=64k tmpfs {mount} && "
-        f"python {script} {mount} {' '.join(str(p) for p in dicom_files)}"
+        f"{sys.executable} {script} {mount} {' '.join(str(p) for p in dicom_files)}"
     )
     result = run("unshare", "-m", "sh", "-c", shell)
     if "mount" in result.stderr and result.returncode != 0:
