@@ -100,6 +100,8 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "discs.label_png"): "media",
     ("POST", "discs.burn"): "media",
     ("POST", "discs.mark_burned"): "media",
+    ("POST", "discs.rebuild_set"): "media",
+    ("POST", "discs.delete_set"): "media",
     # The API (bearer tokens).
     ("GET", "api.me"): "user",
     ("GET", "api.openapi"): "user",
@@ -140,6 +142,8 @@ NEEDS: dict[tuple[str, str], str] = {
     ("GET", "api.download_disc_label"): "media",
     ("POST", "api.burn_disc"): "media",
     ("POST", "api.mark_disc_burned"): "media",
+    ("POST", "api.rebuild_disc_set"): "media",
+    ("DELETE", "api.delete_disc_set"): "media",
 }
 NOT_IN_MATRIX = {"static", "api.unmatched"}  # files, and the API's JSON 404 for unknown URLs
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from huey import Huey, crontab
 
-from trialship.services import disc_sets, exams, housekeeping, import_jobs
+from trialship.services import disc_burns, disc_sets, exams, housekeeping, import_jobs
 from trialship.signing import load_or_create_signing_key
 
 if TYPE_CHECKING:
@@ -60,6 +60,16 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
 
     _TASKS[queue] = {"import_exams": import_exams, "build_disc_set": build_disc_set}
 
+    @queue.task()  # type: ignore[untyped-decorator]
+    def burn_disc(job_id: int) -> str:
+        """Burn a disc (one burn per drive at a time); the Job row records progress and the
+        outcome, the Disc row the burn."""
+        with runtime.db.unit_of_work() as session:
+            job = disc_burns.run_burn_job(session, job_id, data_dir=runtime.settings.data_dir)
+            return job.state.value
+
+    _TASKS[queue]["burn_disc"] = burn_disc
+
 
 def enqueue_import(runtime: Runtime, job_id: int) -> None:
     """Queue the import job (runs inline when the queue is `memory:`)."""
@@ -69,3 +79,8 @@ def enqueue_import(runtime: Runtime, job_id: int) -> None:
 def enqueue_disc_build(runtime: Runtime, job_id: int) -> None:
     """Queue the disc set's build job (runs inline when the queue is `memory:`)."""
     _TASKS[runtime.queue]["build_disc_set"](job_id)
+
+
+def enqueue_disc_burn(runtime: Runtime, job_id: int) -> None:
+    """Queue a disc's burn job (runs inline when the queue is `memory:`)."""
+    _TASKS[runtime.queue]["burn_disc"](job_id)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -24,10 +23,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from trialship.errors import NotFound, TrialshipError, ValidationError
+from trialship.errors import Conflict, NotFound, TrialshipError, ValidationError
 from trialship.labels import LabelError, list_templates, load_template, preview_png
 from trialship.media.build import EXPLICIT_VR_LE
-from trialship.media.burn import BurnError, Runner, burn_iso
 from trialship.media.capacity import ExamSize, Medium
 from trialship.media.convert import CONVERTIBLE
 from trialship.media.errors import SourceChangedError
@@ -503,70 +501,61 @@ def label_preview(data_dir: Path, disc: Disc, *, dpi: int = 60) -> bytes:
         raise TrialshipError(str(exc)) from exc
 
 
-# -- burning ---------------------------------------------------------------------------------
+# -- a failed set: build it again, or delete it --------------------------------------------
 
 
-def burn_disc(
-    session: Session,
-    actor: Actor,
-    disc: Disc,
-    device: str,
-    *,
-    data_dir: Path,
-    today: dt.date,
-    now: dt.datetime,
-    run: Runner = subprocess.run,
-    progress: Callable[[str, float], None] | None = None,
-) -> Disc:
-    """Burn the disc's image with xorriso and read it back; record the outcome on the disc.
-
-    A failure (no medium, write error, read-back differs) leaves the disc not burned with
-    xorriso's message; nothing is raised for it, the caller reads `disc.burned_at`."""
-    require(session, actor, disc.disc_set.trial, Capability.MEDIA, today)
-    device = device.strip()
-    if not device:
-        raise ValidationError("give the burner's device (/dev/sr0) or stdio:PATH", field="device")
-    iso = disc_file(data_dir, disc, "iso")
-    try:
-        result = burn_iso(iso, device, run=run, progress=progress)
-        ok, verified, message = result.ok, result.verified, result.message
-    except BurnError as exc:
-        ok, verified, message = False, False, " ".join(exc.message.split())
-    disc.burn_device, disc.burn_message = device, message
-    if ok:
-        disc.burned_at, disc.burned_by, disc.burn_verified = now, actor.label, verified
-    else:
-        disc.burned_at, disc.burned_by, disc.burn_verified = None, "", False
+def rebuild_disc_set(session: Session, actor: Actor, disc_set: DiscSet, *, today: dt.date) -> Job:
+    """Queue the failed set's build job again (the caller enqueues it after commit); the build
+    starts the set over with the same exams and options."""
+    require(session, actor, disc_set.trial, Capability.MEDIA, today)
+    if disc_set.state != DiscSetState.FAILED:
+        raise Conflict(
+            f"disc set {disc_set.id} is {disc_set.state.value}: only a failed set is rebuilt"
+        )
+    job = session.get(Job, disc_set.job_id) if disc_set.job_id else None
+    if job is None:
+        job = create_job(
+            session,
+            kind=KIND,
+            target=f"disc_set:{disc_set.id}",
+            trial_id=disc_set.trial_id,
+            user_id=actor.user_id,
+        )
+        disc_set.job_id = job.id
+    job.state, job.finished_at, job.done, job.message = JobState.QUEUED, None, 0, "queued again"
+    disc_set.state, disc_set.message = DiscSetState.PLANNED, "rebuild queued"
     audit.record(
         session,
         actor,
-        "disc.burn" if ok else "disc.burn_failed",
-        object_type="disc",
-        object_id=disc.id,
-        trial_id=disc.disc_set.trial_id,
-        details={"device": device, "verified": verified, "message": message[:500]},
+        "disc_set.rebuild",
+        object_type="disc_set",
+        object_id=disc_set.id,
+        trial_id=disc_set.trial_id,
+        details={"job": job.id},
     )
-    return disc
+    return job
 
 
-def mark_burned(
-    session: Session, actor: Actor, disc: Disc, *, today: dt.date, now: dt.datetime
-) -> Disc:
-    """Record a disc burned elsewhere (another machine's burner): not verified here."""
-    require(session, actor, disc.disc_set.trial, Capability.MEDIA, today)
-    if disc.state != DiscState.READY:
-        raise ValidationError(f"disc {disc.id} is not ready")
-    disc.burned_at, disc.burned_by, disc.burn_verified = now, actor.label, False
-    disc.burn_device, disc.burn_message = "", "marked burned by hand (not verified here)"
+def delete_disc_set(
+    session: Session, actor: Actor, disc_set: DiscSet, *, data_dir: Path, today: dt.date
+) -> None:
+    """Remove a failed set: its row (its build job stays in the job list) and its folder."""
+    require(session, actor, disc_set.trial, Capability.MEDIA, today)
+    if disc_set.state != DiscSetState.FAILED:
+        raise Conflict(
+            f"disc set {disc_set.id} is {disc_set.state.value}: only a failed set is deleted"
+        )
+    shutil.rmtree(set_folder(data_dir, disc_set), ignore_errors=True)
     audit.record(
         session,
         actor,
-        "disc.mark_burned",
-        object_type="disc",
-        object_id=disc.id,
-        trial_id=disc.disc_set.trial_id,
+        "disc_set.delete",
+        object_type="disc_set",
+        object_id=disc_set.id,
+        trial_id=disc_set.trial_id,
+        details={"exams": len(disc_set.exams), "message": disc_set.message[:300]},
     )
-    return disc
+    session.delete(disc_set)
 
 
 def creator_label(disc_set: DiscSet) -> str:

@@ -142,6 +142,7 @@ def _responses(errors: str, **extra: Schema) -> Schema:
         "400": "BadRequest",
         "403": "Forbidden",
         "404": "NotFound",
+        "409": "Conflict",
         "422": "Invalid",
     }
     responses: Schema = {"401": {"$ref": "#/components/responses/Unauthorized"}}
@@ -215,6 +216,11 @@ PATHS: dict[str, Schema] = {
             "A disc set with its discs and their burns",
             _responses("403 404", **{"200": _json("DiscSet", "the disc set")}),
         ),
+        "delete": _op(
+            "deleteDiscSet",
+            "Delete a failed disc set (its build job stays in the job list)",
+            _responses("403 404 409", **{"204": {"description": "deleted"}}),
+        ),
     },
     "/trials/{trial_id}/discs/{disc_pk}/image.iso": {
         "parameters": _params("disc_pk"),
@@ -236,12 +242,34 @@ PATHS: dict[str, Schema] = {
         "parameters": _params("disc_pk"),
         "post": _op(
             "burnDisc",
-            "Burn the image with xorriso on this server's drive, read it back, record it",
+            "Queue a burn of the image with xorriso on this server's drive (read back, recorded "
+            "on the disc); poll the job. One burn per drive at a time: 409 when it is busy",
             _responses(
-                "400 403 404 422",
-                **{"200": _json("Disc", "the disc: burned_at null and burn_message on failure")},
+                "400 403 404 409 422",
+                **{
+                    "202": {
+                        **_json("Job", "accepted: the burn job (kind disc_burn)"),
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    }
+                },
             ),
             body="BurnRequest",
+        ),
+    },
+    "/trials/{trial_id}/disc-sets/{set_id}/rebuild": {
+        "parameters": _params("set_id"),
+        "post": _op(
+            "rebuildDiscSet",
+            "Queue a failed set's build again (same exams and options); poll its job",
+            _responses(
+                "403 404 409",
+                **{
+                    "202": {
+                        **_json("DiscSet", "accepted: the set, with job_id"),
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    }
+                },
+            ),
         ),
     },
     "/trials/{trial_id}/discs/{disc_pk}/mark-burned": {
