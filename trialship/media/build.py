@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -139,7 +139,8 @@ def build_disc(
     manifest = _Manifest(files, sizes, head)
     out_iso.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(out_iso)
-    with HashPool(_HASH_WORKERS) as pool:
+    flusher = _Flusher(part)  # writes the image back to disk while it is written and checked
+    with HashPool(_HASH_WORKERS) as pool, flusher.on_failure():
         manifest.pool = pool
         nbytes = write_iso(
             out_iso,
@@ -156,7 +157,9 @@ def build_disc(
             keep_part=True,
         )
     try:
-        image_sha256 = _check_and_keep(part, out_iso, manifest, medium, meter, payload, verify)
+        image_sha256 = _check_and_keep(
+            part, out_iso, manifest, medium, meter, payload, verify, flusher
+        )
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             part.unlink()  # a disc that failed its check must not be burned by mistake
@@ -226,9 +229,9 @@ def _check_and_keep(
     meter: _Meter,
     payload: int,
     verify: bool,
+    flusher: _Flusher,
 ) -> str:
-    """Read back (or only hash) the finished `part`, flush it to disk meanwhile, rename it."""
-    flushed = _Flush(part)  # writing back to the disk overlaps the read-back from the cache
+    """Read back the finished `part` (unless not `verify`), wait until it is on disk, rename."""
     try:
         if verify:
             report = verify_image(
@@ -242,29 +245,59 @@ def _check_and_keep(
             _check_fits(part, part.stat().st_size, medium)
             image_sha256 = ""  # not read back, so not known
     finally:
-        flushed.wait()
+        flusher.finish()
     os.replace(part, out_iso)
     return image_sha256
 
 
-class _Flush:
-    """fsync of a file on a thread (it waits for the disk, not the CPU)."""
+class _Flusher:
+    """fdatasync of the image, again and again on a thread while it is written and read back,
+    then a last fsync: the disk writes overlap the work instead of following it (the thread
+    waits for the disk, not for the CPU), and dirty pages never pile up."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         self.error: OSError | None = None
-        self.thread = threading.Thread(target=self._run, args=(path,), daemon=True)
+        self._done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="fsync", daemon=True)
         self.thread.start()
 
-    def _run(self, path: Path) -> None:
+    def _run(self) -> None:
+        fd = -1
         try:
-            sync_file(path)
+            while not self._done.wait(_FLUSH_EVERY):
+                if fd < 0 and self.path.exists():
+                    fd = os.open(self.path, os.O_RDONLY)
+                if fd >= 0:
+                    os.fdatasync(fd)
         except OSError as exc:
             self.error = exc
+        finally:
+            if fd >= 0:
+                os.close(fd)
 
-    def wait(self) -> None:
+    @contextlib.contextmanager
+    def on_failure(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self._done.set()
+            self.thread.join()
+            raise
+
+    def finish(self) -> None:
+        self._done.set()
         self.thread.join()
+        if self.error is None:
+            try:
+                sync_file(self.path)
+            except OSError as exc:
+                self.error = exc
         if self.error is not None:
             raise MediaError(f"could not write the disc image: {os_reason(self.error)}")
+
+
+_FLUSH_EVERY = 0.1  # seconds
 
 
 def _check_fits(image: Path, nbytes: int, medium: Medium) -> None:
