@@ -105,6 +105,7 @@ def build_disc(
     readme_text: str,
     progress: Progress | None = None,
     verify: bool = True,
+    timestamp: float | None = None,
 ) -> BuiltDisc:
     """Write `out_iso` holding DICOMDIR, README.TXT, MANIFEST.CSV and `files` at their File IDs.
 
@@ -114,7 +115,8 @@ def build_disc(
     every file's bytes, taken by extent from the image's own directory, are compared with the
     manifest; the same pass gives the image's SHA-256. The image is flushed to disk (beside the
     read-back) and only then renamed to `out_iso`; a failure leaves no image. `progress(done,
-    total)` counts bytes of work: writing, then reading back.
+    total)` counts bytes of work: writing, then reading back. With `timestamp` (seconds since
+    the epoch) the image's dates are that instant, so the same files give the same bytes.
     """
     if not files:
         raise MediaError("no files to put on disc")
@@ -155,6 +157,7 @@ def build_disc(
             progress=lambda done, total: meter.at(payload * done // max(total, 1)),
             on_data=lambda index, chunk: pool.update(index - _FIRST_FILE, chunk),
             keep_part=True,
+            timestamp=timestamp,
         )
     try:
         image_sha256 = _check_and_keep(

@@ -11,12 +11,17 @@ import contextlib
 import io
 import os
 import re
-from collections.abc import Callable, Sequence
+import threading
+import time as _time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
 
 import pycdlib
+import pycdlib.dates
+import pycdlib.headervd
+import pycdlib.pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
 from trialship.media.capacity import Medium
@@ -79,6 +84,42 @@ OnData = Callable[[int, bytes], None]
 """Called with the index of a path-sourced file in `files` and each chunk of it, as copied."""
 
 
+class _PycdlibClock:
+    """Stands in for the `time` module inside pycdlib, which stamps every volume descriptor and
+    directory record with `time.time()` and its local UTC offset. While a thread writes an
+    image with a fixed `timestamp`, that thread's pycdlib sees that instant, in UTC; any other
+    thread (another build at the same time) sees its own, or the real clock."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def fixed(self, timestamp: float | None) -> Iterator[None]:
+        saved = getattr(self._local, "at", None)
+        self._local.at = timestamp
+        try:
+            yield
+        finally:
+            self._local.at = saved
+
+    def time(self) -> float:
+        at: float | None = getattr(self._local, "at", None)
+        return _time.time() if at is None else at
+
+    def localtime(self, seconds: float | None = None) -> _time.struct_time:
+        if getattr(self._local, "at", None) is None:
+            return _time.localtime(seconds)
+        return _time.gmtime(seconds)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(_time, name)
+
+
+_CLOCK = _PycdlibClock()
+for _module in (pycdlib.pycdlib, pycdlib.headervd, pycdlib.dates):
+    _module.time = _CLOCK  # type: ignore[attr-defined]
+
+
 def write_iso(
     out: Path,
     files: Sequence[ImageFile],
@@ -88,6 +129,7 @@ def write_iso(
     progress: Callable[[int, int], None] | None = None,
     on_data: OnData | None = None,
     keep_part: bool = False,
+    timestamp: float | None = None,
 ) -> int:
     """Write the image to `out` and return its size in bytes.
 
@@ -95,17 +137,20 @@ def write_iso(
     half an image under the final name; with `keep_part` it stays under the ".part" name for
     the caller to check and rename (`part_path(out)`). On any failure the partial file is
     removed and a MediaError names `out`. `on_data` sees every byte of the path-sourced files
-    exactly once, as pycdlib copies it (a checksum needs no second read of the file).
+    exactly once, as pycdlib copies it (a checksum needs no second read of the file). With
+    `timestamp` (seconds since the epoch) every date in the image is that instant in UTC, so
+    the same files and timestamp give the same bytes; without, pycdlib's clock (now).
     """
     volume_id = validate_volume_id(volume_id, what="Volume ID")
     part = part_path(out)
     iso = pycdlib.PyCdlib()
     readers: list[_Source] = []
     try:
-        iso.new(interchange_level=interchange_level(medium), vol_ident=volume_id)
-        readers = _add_all(iso, files, on_data)
-        with part.open("wb") as fp:
-            iso.write_fp(fp, blocksize=_BLOCK, progress_cb=_adapt(progress))
+        with _CLOCK.fixed(timestamp):
+            iso.new(interchange_level=interchange_level(medium), vol_ident=volume_id)
+            readers = _add_all(iso, files, on_data)
+            with part.open("wb") as fp:
+                iso.write_fp(fp, blocksize=_BLOCK, progress_cb=_adapt(progress))
         size = part.stat().st_size
         if not keep_part:
             sync_file(part)

@@ -356,6 +356,8 @@ def _build(
         }
         suffix = f"_{disc_set.id}"
         prefix = mb.disc_id_prefix(trial.protocol_id)[: 11 - len(suffix)] + suffix
+        # The set's creation time dates its images: a rebuild gives the same bytes.
+        stamp = disc_set.created_at.replace(tzinfo=dt.UTC).timestamp()
         discs = []
         for planned in plan.discs:
             base = (planned.index - 1) * _STEPS_PER_DISC
@@ -367,7 +369,14 @@ def _build(
             chosen = tuple(media_exams[int(e.exam_key)] for e in planned.exams)
             try:
                 built = mb.build_one_disc(
-                    planned, len(plan.discs), chosen, folder, prefix, template, on_disc
+                    planned,
+                    len(plan.discs),
+                    chosen,
+                    folder,
+                    prefix,
+                    template,
+                    on_disc,
+                    timestamp=stamp,
                 )
             except TrialshipError as exc:
                 if isinstance(exc.__cause__, SourceChangedError):

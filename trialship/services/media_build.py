@@ -408,6 +408,8 @@ def build_one_disc(
     prefix: str,
     template: LabelTemplate,
     report: Progress,
+    *,
+    timestamp: float | None = None,
 ) -> BuiltDiscRecord:
     """Build `out_dir`/DISCnnn.iso (DICOMDIR, README, manifest; read back and compared by
     `build_disc`) and DISCnnn-label.pdf for the exams of one planned disc."""
@@ -431,6 +433,7 @@ def build_one_disc(
             medium=planned.medium,
             readme_text=readme,
             progress=lambda done, total: report(iso.name, done, total),
+            timestamp=timestamp,
         )
     except MediaBaseError as exc:
         raise TrialshipError(f"{iso.name}: {exc}") from exc

@@ -289,6 +289,13 @@ def test_a_failed_set_is_rebuilt_then_a_failed_one_deleted(runtime: Runtime, tri
         session.commit()
         disc_sets.run_build_job(session, job.id, data_dir=data)
         assert disc_set.state == DiscSetState.READY and len(disc_set.discs) == 1
+        # Its images are dated by the set: built again, the image has the same bytes.
+        sha256 = disc_set.discs[0].sha256
+        disc_set.state = DiscSetState.FAILED
+        job = disc_sets.rebuild_disc_set(session, SYSTEM, disc_set, today=runtime.today())
+        session.commit()
+        disc_sets.run_build_job(session, job.id, data_dir=data)
+        assert disc_set.state == DiscSetState.READY and disc_set.discs[0].sha256 == sha256
         with pytest.raises(Conflict, match="only a failed set"):
             disc_sets.rebuild_disc_set(session, SYSTEM, disc_set, today=runtime.today())
         with pytest.raises(Conflict, match="only a failed set"):
