@@ -115,7 +115,8 @@ def build_disc(
     every file's bytes, taken by extent from the image's own directory, are compared with the
     manifest; the same pass gives the image's SHA-256. The image is flushed to disk (beside the
     read-back) and only then renamed to `out_iso`; a failure leaves no image. `progress(done,
-    total)` counts bytes of work: writing, then reading back. With `timestamp` (seconds since
+    total)` counts bytes of work: writing, then reading back. Without `verify` nothing is read
+    back, so the image's SHA-256 is not known (`sha256` is ""). With `timestamp` (seconds since
     the epoch) the image's dates are that instant, so the same files give the same bytes.
     """
     if not files:
