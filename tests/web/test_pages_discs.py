@@ -83,15 +83,19 @@ def test_media_user_plans_then_builds_and_sees_the_disc_with_its_label(
     burned = media_client.post(
         f"/trials/{trial.id}/discs/{disc_ids[0]}/burn",
         data={"csrf_token": form["csrf_token"], "device": device},
-        follow_redirects=True,
-    ).get_data(as_text=True)
-    assert "written and verified" in burned and "· verified" in burned
+    )
+    assert burned.status_code == 302 and "/discs/jobs/" in burned.headers["Location"]
+    job_page = media_client.get(burned.headers["Location"]).get_data(as_text=True)
+    assert "Disc burn" in job_page and 'id="job-state">done' in job_page
+    assert "written and verified" in job_page
+    listing = media_client.get(f"/trials/{trial.id}/discs").get_data(as_text=True)
+    assert "· verified" in listing
     failed = media_client.post(
         f"/trials/{trial.id}/discs/{disc_ids[1]}/burn",
         data={"csrf_token": form["csrf_token"], "device": "stdio:/dev/full"},
         follow_redirects=True,
     ).get_data(as_text=True)
-    assert "not burned:" in failed
+    assert 'id="job-state">failed' in failed and "not burned:" in failed
     marked = media_client.post(
         f"/trials/{trial.id}/discs/{disc_ids[1]}/mark-burned",
         data={"csrf_token": form["csrf_token"]},
@@ -137,14 +141,73 @@ def test_the_api_plans_builds_downloads_and_records_burns(
     assert label.data.startswith(b"%PDF")
     failed = client.post(
         f"{base}/discs/{disc['id']}/burn", json={"device": "stdio:/dev/full"}, headers=token
-    ).get_json()
-    conforms("Disc", failed)
-    assert failed["burned_at"] is None and failed["burn_message"]
+    )
+    assert failed.status_code == 202 and failed.headers["Location"].endswith(
+        f"/api/v1/jobs/{failed.get_json()['id']}"
+    )
+    conforms("Job", failed.get_json())
+    assert failed.get_json()["kind"] == "disc_burn" and failed.get_json()["state"] == "failed"
+    after = client.get(f"{base}/disc-sets/{got['id']}", headers=token).get_json()
+    assert after["discs"][0]["burned_at"] is None and after["discs"][0]["burn_message"]
     burned = client.post(
         f"{base}/discs/{disc['id']}/burn",
         json={"device": f"stdio:{tmp_path / 'x.iso'}"},
         headers=token,
-    ).get_json()
-    assert burned["burned_at"] and burned["burn_verified"] and burned["burned_by"]
+    )
+    job = client.get(burned.headers["Location"], headers=token).get_json()
+    assert job["state"] == "done" and job["message"] == "written and verified"
+    after = client.get(f"{base}/disc-sets/{got['id']}", headers=token).get_json()
+    assert after["discs"][0]["burned_at"] and after["discs"][0]["burn_verified"]
+    assert after["discs"][0]["burned_by"] == "robot@example.org"
     refused = client.post(f"{base}/disc-sets/plan", json={"exam_ids": [999]}, headers=token)
     assert refused.status_code == 422 and refused.get_json()["error"]["field"] == "exam_ids"
+
+
+def test_a_failed_set_is_rebuilt_and_another_deleted_from_the_page_and_the_api(
+    media_client: FlaskClient,
+    runtime: Runtime,
+    trial: Trial,
+    token: dict[str, str],
+) -> None:
+    from sqlalchemy import select
+
+    from trialship.registry.imaging import Instance
+
+    data = runtime.settings.data_dir
+    with runtime.db.unit_of_work() as session:
+        path = data / session.scalars(select(Instance.path)).first()  # type: ignore[operator]
+    original = path.read_bytes()
+    path.write_bytes(original + b"\0\0")  # changed since import: the build fails
+    csrf = csrf_token(media_client, "/")
+    page = media_client.get(f"/trials/{trial.id}/discs").get_data(as_text=True)
+    ids = re.findall(r'name="exam_ids" value="(\d+)"', page)
+    form = {"csrf_token": csrf, "exam_ids": ids, "media": "auto", "policy": "pack"}
+    form["label_template"] = "cd_face"
+    media_client.post(f"/trials/{trial.id}/discs", data=form)
+    page = media_client.get(f"/trials/{trial.id}/discs").get_data(as_text=True)
+    (set_id,) = re.findall(r'id="rebuild-(\d+)"', page)
+    assert 'id="delete-' + set_id + '"' in page and "changed since it was imported" in page
+    path.write_bytes(original)
+    rebuilt = media_client.post(
+        f"/trials/{trial.id}/discs/sets/{set_id}/rebuild", data={"csrf_token": csrf}
+    )
+    job_page = media_client.get(rebuilt.headers["Location"]).get_data(as_text=True)
+    assert 'id="job-state">done' in job_page and "ready" in job_page
+    again = media_client.post(
+        f"/trials/{trial.id}/discs/sets/{set_id}/delete",
+        data={"csrf_token": csrf},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "only a failed set is deleted" in again
+    # Through the API: a second set fails, is refused a delete while ready... and deleted.
+    base = f"/api/v1/trials/{trial.id}"
+    path.write_bytes(original + b"\0\0")
+    created = media_client.post(f"{base}/disc-sets", json={"state": "deidentified"}, headers=token)
+    assert created.status_code == 202
+    second = created.get_json()["id"]
+    got = media_client.get(f"{base}/disc-sets/{second}", headers=token).get_json()
+    assert got["state"] == "failed"
+    assert media_client.post(f"{base}/disc-sets/{set_id}/rebuild", headers=token).status_code == 409
+    gone = media_client.delete(f"{base}/disc-sets/{second}", headers=token)
+    assert gone.status_code == 204
+    assert media_client.get(f"{base}/disc-sets/{second}", headers=token).status_code == 404

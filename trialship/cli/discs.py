@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy.orm import Session
 
 from trialship.cli import cli_actor, find_trial, print_table, trial_option, unit_of_work
 from trialship.cli.media import MEDIA_CHOICES, POLICY_CHOICES, disc_group
@@ -16,7 +17,7 @@ from trialship.errors import TrialshipError
 from trialship.labels import list_templates
 from trialship.registry.discs import Disc, DiscSet
 from trialship.registry.models import JobState
-from trialship.services import disc_sets
+from trialship.services import disc_burns, disc_sets
 
 
 def _progress(console: Console) -> Progress:
@@ -96,24 +97,60 @@ def disc_build(
         )
         session.commit()
         assert disc_set.job_id is not None
-        console = Console(stderr=True)
-        with _progress(console) as progress:
-            task = progress.add_task("starting", total=None)
-            job = disc_sets.run_build_job(
-                session,
-                disc_set.job_id,
-                data_dir=runtime.settings.data_dir,
-                progress=lambda done, total, what: progress.update(
-                    task, description=what, completed=done, total=total or None
-                ),
-            )
-        session.refresh(disc_set)
-        if job.state != JobState.DONE:
-            raise TrialshipError(f"disc set {disc_set.id}: {job.message}")
-        click.echo(f"Disc set {disc_set.id}: {len(exams)} exam(s)")
-        for disc in disc_set.discs:
-            click.echo(_disc_line(disc, runtime.settings.data_dir))
-        click.echo(_load_hint(disc_set) + ".")
+        _run_build(runtime.settings.data_dir, session, disc_set, disc_set.job_id)
+
+
+def _run_build(data_dir: Path, session: Session, disc_set: DiscSet, job_id: int) -> None:
+    console = Console(stderr=True)
+    with _progress(console) as progress:
+        task = progress.add_task("starting", total=None)
+        job = disc_sets.run_build_job(
+            session,
+            job_id,
+            data_dir=data_dir,
+            progress=lambda done, total, what: progress.update(
+                task, description=what, completed=done, total=total or None
+            ),
+        )
+    session.refresh(disc_set)
+    if job.state != JobState.DONE:
+        raise TrialshipError(f"disc set {disc_set.id}: {job.message}")
+    click.echo(f"Disc set {disc_set.id}: {len(disc_set.exams)} exam(s)")
+    for disc in disc_set.discs:
+        click.echo(_disc_line(disc, data_dir))
+    click.echo(_load_hint(disc_set) + ".")
+
+
+@disc_group.command("rebuild")
+@trial_option
+@click.option("--set", "set_id", type=int, required=True, help="The failed disc set (disc list).")
+def disc_rebuild(protocol_id: str, set_id: int) -> None:
+    """Build a failed disc set again (same exams and options), here with a progress bar."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        disc_set = disc_sets.get_disc_set(session, trial, set_id)
+        job = disc_sets.rebuild_disc_set(session, cli_actor(), disc_set, today=runtime.today())
+        session.commit()
+        _run_build(runtime.settings.data_dir, session, disc_set, job.id)
+
+
+@disc_group.command("delete")
+@trial_option
+@click.option("--set", "set_id", type=int, required=True, help="The failed disc set (disc list).")
+def disc_delete(protocol_id: str, set_id: int) -> None:
+    """Delete a failed disc set (its folder and its row; the job stays in the job list)."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        disc_set = disc_sets.get_disc_set(session, trial, set_id)
+        disc_sets.delete_disc_set(
+            session,
+            cli_actor(),
+            disc_set,
+            data_dir=runtime.settings.data_dir,
+            today=runtime.today(),
+        )
+        session.commit()
+        click.echo(f"Disc set {set_id} deleted.")
 
 
 def _disc_line(disc: Disc, data_dir: Path) -> str:
@@ -176,30 +213,39 @@ def _burn_text(disc: Disc) -> str:
 
 
 def burn_recorded_disc(protocol_id: str, disc_pk: int, device: str, *, mark: bool) -> None:
-    """`disc burn --trial P --disc ID (--device DEV | --mark-burned)`: burn and record."""
+    """`disc burn --trial P --disc ID (--device DEV | --mark-burned)`: burn and record.
+
+    The burn is a job like the web's and the API's (same Job row, same drive lock: a drive
+    that is busy with another burn refuses this one), run here with a progress bar."""
     with unit_of_work() as (runtime, session):
         trial = find_trial(session, runtime, protocol_id)
         disc = disc_sets.get_disc(session, trial, disc_pk)
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
         if mark:
-            disc_sets.mark_burned(session, cli_actor(), disc, today=runtime.today(), now=now)
+            now = dt.datetime.now(dt.UTC).replace(microsecond=0, tzinfo=None)
+            disc_burns.mark_burned(session, cli_actor(), disc, today=runtime.today(), now=now)
             session.commit()
             click.echo(f"Disc {disc.id} ({disc.fileset_id}) recorded as burned.")
             return
+        data_dir = runtime.settings.data_dir
+        job = disc_burns.create_burn_job(
+            session, cli_actor(), disc, device, data_dir=data_dir, today=runtime.today()
+        )
+        session.commit()
         console = Console(stderr=True)
         with _progress(console) as progress:
             task = progress.add_task("writing", total=1.0)
-            disc_sets.burn_disc(
+            disc_burns.run_burn_job(
                 session,
-                cli_actor(),
-                disc,
-                device,
-                data_dir=runtime.settings.data_dir,
-                today=runtime.today(),
-                now=now,
+                job.id,
+                data_dir=data_dir,
                 progress=lambda stage, f: progress.update(task, description=stage, completed=f),
             )
-        session.commit()
-        if disc.burned_at is None:
-            raise TrialshipError(f"disc {disc.id} not burned on {device}: {disc.burn_message}")
-        click.echo(f"Disc {disc.id} ({disc.fileset_id}) burned to {device}: {disc.burn_message}")
+        session.refresh(disc)
+        if job.state != JobState.DONE:
+            raise TrialshipError(
+                f"disc {disc.id} not burned on {device} (job {job.id}): {disc.burn_message}"
+            )
+        click.echo(
+            f"Disc {disc.id} ({disc.fileset_id}) burned to {device} (job {job.id}): "
+            f"{disc.burn_message}"
+        )

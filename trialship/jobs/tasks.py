@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from huey import Huey, crontab
 
 from trialship.registry.models import Job
-from trialship.services import automation, disc_sets, exams, housekeeping, import_jobs
+from trialship.services import automation, disc_burns, disc_sets, exams, housekeeping, import_jobs
 from trialship.services.submission_run import resume_stalled, run_submission
 from trialship.signing import load_or_create_signing_key
 
@@ -65,6 +65,14 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
             return job.state.value
 
     @queue.task()  # type: ignore[untyped-decorator]
+    def burn_disc(job_id: int) -> str:
+        """Burn a disc (one burn per drive at a time); the Job row records progress and the
+        outcome, the Disc row the burn."""
+        with runtime.db.unit_of_work() as session:
+            job = disc_burns.run_burn_job(session, job_id, data_dir=runtime.settings.data_dir)
+            return job.state.value
+
+    @queue.task()  # type: ignore[untyped-decorator]
     def send_submission(submission_pk: int) -> str:
         """Run (or resume) a submission; the row records per-file state and the outcome."""
         with runtime.db.unit_of_work() as session:
@@ -86,6 +94,7 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
         "import_exams": import_exams,
         "build_disc_set": build_disc_set,
         "send_submission": send_submission,
+        "burn_disc": burn_disc,
     }
 
 
@@ -119,6 +128,11 @@ def enqueue_disc_build(runtime: Runtime, job_id: int) -> None:
     _TASKS[runtime.queue]["build_disc_set"](job_id)
 
 
+def enqueue_disc_burn(runtime: Runtime, job_id: int) -> None:
+    """Queue a disc's burn job (runs inline when the queue is `memory:`)."""
+    _TASKS[runtime.queue]["burn_disc"](job_id)
+
+
 def enqueue_submission(runtime: Runtime, submission_pk: int) -> None:
     """Queue a submission's run (runs inline when the queue is `memory:`)."""
     _TASKS[runtime.queue]["send_submission"](submission_pk)
@@ -136,5 +150,7 @@ def enqueue_job(runtime: Runtime, job: Job) -> None:
         enqueue_submission(runtime, int(target))
     elif job.kind == disc_sets.KIND:
         enqueue_disc_build(runtime, job.id)
+    elif job.kind == disc_burns.KIND:
+        enqueue_disc_burn(runtime, job.id)
     else:
         enqueue_import(runtime, job.id)

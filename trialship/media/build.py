@@ -3,24 +3,33 @@
 from __future__ import annotations
 
 import contextlib
-import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import hashlib
+import os
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from trialship.media.capacity import Medium
-from trialship.media.dicomdir import DirEntry, write_dicomdir
-from trialship.media.errors import MediaError
+from trialship.media.dicomdir import DirEntry, build_dicomdir
+from trialship.media.errors import MediaError, SourceChangedError
 from trialship.media.fileid import FileId, validate_volume_id
-from trialship.media.iso import ImageFile, write_iso
+from trialship.media.hashing import HashPool
+from trialship.media.iso import (
+    Deferred,
+    ImageFile,
+    os_reason,
+    part_path,
+    sync_file,
+    write_iso,
+)
 from trialship.media.manifest import (
     DICOMDIR_NAME,
     MANIFEST_NAME,
     README_NAME,
     ManifestRow,
     hash_bytes,
-    hash_file,
     manifest_csv,
 )
 from trialship.media.verify import verify_image
@@ -36,7 +45,8 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class DiscFile:
     """A DICOM file for the disc: where it is now, its File ID there, and its header keys.
-    `sha256` may be given when the caller already knows it (saves one read of the file)."""
+    `sha256`, when given, is what the file must hash to (e.g. the registry's record of it):
+    the file is hashed as it is copied into the image, and a difference fails the build."""
 
     src_path: Path
     file_id: FileId
@@ -50,6 +60,9 @@ class BuiltDisc:
     bytes: int
     sha256: str
     files: int
+    manifest_sha256: str = ""
+    rows: tuple[ManifestRow, ...] = field(default=(), repr=False, compare=False)
+    """MANIFEST.CSV as written: DICOMDIR, README.TXT, then every file with size and SHA-256."""
 
 
 def check_transfer_syntaxes(entries: Sequence[DirEntry], medium: Medium) -> None:
@@ -92,84 +105,207 @@ def build_disc(
     readme_text: str,
     progress: Progress | None = None,
     verify: bool = True,
+    timestamp: float | None = None,
 ) -> BuiltDisc:
     """Write `out_iso` holding DICOMDIR, README.TXT, MANIFEST.CSV and `files` at their File IDs.
 
-    The DICOMDIR is staged in a temporary folder beside `out_iso` (same file system, so no
-    surprise about free space elsewhere). With `verify` the image is read back and compared
-    with the manifest; a failed check removes the image. `progress(done, total)` counts bytes
-    of work: hashing, writing, reading back.
+    Each file is read once: pycdlib copies it into the image while worker threads hash the
+    same bytes for MANIFEST.CSV, whose content is written last (its size is known in advance:
+    fixed-width hashes). With `verify` the image is then read back in one sequential pass and
+    every file's bytes, taken by extent from the image's own directory, are compared with the
+    manifest; the same pass gives the image's SHA-256. The image is flushed to disk (beside the
+    read-back) and only then renamed to `out_iso`; a failure leaves no image. `progress(done,
+    total)` counts bytes of work: writing, then reading back. Without `verify` nothing is read
+    back, so the image's SHA-256 is not known (`sha256` is ""). With `timestamp` (seconds since
+    the epoch) the image's dates are that instant, so the same files give the same bytes.
     """
     if not files:
         raise MediaError("no files to put on disc")
     fileset_id = validate_volume_id(fileset_id)
     entries = [f.entry.with_file_id(f.file_id) for f in files]
     check_transfer_syntaxes(entries, medium)
-    payload = sum(f.src_path.stat().st_size for f in files)
-    to_hash = sum(f.src_path.stat().st_size for f in files if f.sha256 is None)
-    meter = _Meter(progress, to_hash + payload * (2 if verify else 1))
-    rows = [_row(f, meter) for f in files]
+    sizes = [_size(f.src_path) for f in files]
+    payload = sum(sizes)
+    meter = _Meter(progress, payload * (2 if verify else 1))
+    dicomdir = build_dicomdir(
+        entries,
+        fileset_id=fileset_id,
+        fileset_uid=fileset_uid,
+        implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+        implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+    )
     readme = readme_text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
+    head = [
+        ManifestRow(DICOMDIR_NAME, "", *hash_bytes(dicomdir)),
+        ManifestRow(README_NAME, "", *hash_bytes(readme)),
+    ]
+    manifest = _Manifest(files, sizes, head)
     out_iso.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_iso.parent, prefix=".trialship-disc-") as tmp:
-        dicomdir = Path(tmp) / DICOMDIR_NAME
-        write_dicomdir(
-            dicomdir,
-            entries,
-            fileset_id=fileset_id,
-            fileset_uid=fileset_uid,
-            implementation_class_uid=IMPLEMENTATION_CLASS_UID,
-            implementation_version_name=IMPLEMENTATION_VERSION_NAME,
-        )
-        size, digest = hash_file(dicomdir)
-        rows = [
-            ManifestRow(DICOMDIR_NAME, "", size, digest),
-            ManifestRow(README_NAME, "", *hash_bytes(readme)),
-            *rows,
-        ]
-        image_files = [
-            ImageFile(DICOMDIR_NAME, dicomdir),
-            ImageFile(README_NAME, readme),
-            ImageFile(MANIFEST_NAME, manifest_csv(rows)),
-            *(ImageFile(f.file_id.posix, f.src_path) for f in files),
-        ]
-        start = meter.done
+    part = part_path(out_iso)
+    flusher = _Flusher(part)  # writes the image back to disk while it is written and checked
+    with HashPool(_HASH_WORKERS) as pool, flusher.on_failure():
+        manifest.pool = pool
         nbytes = write_iso(
             out_iso,
-            image_files,
+            [
+                ImageFile(DICOMDIR_NAME, dicomdir),
+                ImageFile(README_NAME, readme),
+                ImageFile(MANIFEST_NAME, Deferred(manifest.size, manifest.content)),
+                *(ImageFile(f.file_id.posix, f.src_path) for f in files),
+            ],
             volume_id=fileset_id,
             medium=medium,
-            progress=lambda done, total: meter.at(start + payload * done // max(total, 1)),
+            progress=lambda done, total: meter.at(payload * done // max(total, 1)),
+            on_data=lambda index, chunk: pool.update(index - _FIRST_FILE, chunk),
+            keep_part=True,
+            timestamp=timestamp,
         )
-    if not verify:
-        _check_fits(out_iso, nbytes, medium)
-        return BuiltDisc(out_iso, nbytes, hash_file(out_iso)[1], len(files))
-    start = meter.done
     try:
-        report = verify_image(
-            out_iso,
-            rows,
-            medium=medium,
-            progress=lambda done, total: meter.at(start + payload * done // max(total, 1)),
+        image_sha256 = _check_and_keep(
+            part, out_iso, manifest, medium, meter, payload, verify, flusher
         )
-    except MediaError:
+    except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            out_iso.unlink()  # a disc that failed its check must not be burned by mistake
+            part.unlink()  # a disc that failed its check must not be burned by mistake
         raise
-    return BuiltDisc(out_iso, report.image_bytes, report.image_sha256, len(files))
+    return BuiltDisc(
+        out_iso,
+        nbytes,
+        image_sha256,
+        len(files),
+        manifest_sha256=hash_bytes(manifest.data)[1],
+        rows=tuple(manifest.rows),
+    )
 
 
-def _row(f: DiscFile, meter: _Meter) -> ManifestRow:
-    if f.sha256 is None:
-        size, digest = hash_file(f.src_path, meter.add)
-    else:
-        size, digest = f.src_path.stat().st_size, f.sha256
-    return ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, digest)
+_HASH_WORKERS = 2
+_FIRST_FILE = 3  # DICOMDIR, README.TXT and MANIFEST.CSV come first in the list of image files
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError as exc:
+        raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from exc
+
+
+class _Manifest:
+    """MANIFEST.CSV: laid out with placeholder hashes, written once the files are hashed."""
+
+    def __init__(self, files: Sequence[DiscFile], sizes: Sequence[int], head: list[ManifestRow]):
+        self.files, self.sizes, self.head = files, sizes, head
+        placeholder = [
+            ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, "0" * 64)
+            for f, size in zip(files, sizes, strict=True)
+        ]
+        self.size = len(manifest_csv([*head, *placeholder]))
+        self.pool: HashPool | None = None
+        self.rows: list[ManifestRow] = []
+        self.data = b""
+
+    def content(self) -> bytes:
+        assert self.pool is not None
+        digests = self.pool.digests()  # every file was copied by now: pycdlib writes this last
+        rows = list(self.head)
+        for n, (f, size) in enumerate(zip(self.files, self.sizes, strict=True)):
+            copied, sha256 = digests.get(n, (0, hashlib.sha256().hexdigest()))
+            if copied != size:
+                raise MediaError(
+                    f"{f.src_path} changed while the disc image was written "
+                    f"({size} bytes before, {copied} copied)"
+                )
+            if f.sha256 is not None and f.sha256 != sha256:
+                raise SourceChangedError(
+                    f"{f.src_path} changed since it was recorded (SHA-256 {sha256[:12]}..., "
+                    f"expected {f.sha256[:12]}...)",
+                    path=str(f.src_path),
+                )
+            rows.append(ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, sha256))
+        self.rows, self.data = rows, manifest_csv(rows)
+        return self.data
+
+
+def _check_and_keep(
+    part: Path,
+    out_iso: Path,
+    manifest: _Manifest,
+    medium: Medium,
+    meter: _Meter,
+    payload: int,
+    verify: bool,
+    flusher: _Flusher,
+) -> str:
+    """Read back the finished `part` (unless not `verify`), wait until it is on disk, rename."""
+    try:
+        if verify:
+            report = verify_image(
+                part,
+                manifest.rows,
+                medium=medium,
+                progress=lambda done, total: meter.at(payload + payload * done // max(total, 1)),
+            )
+            image_sha256 = report.image_sha256
+        else:
+            _check_fits(part, part.stat().st_size, medium)
+            image_sha256 = ""  # not read back, so not known
+    finally:
+        flusher.finish()
+    os.replace(part, out_iso)
+    return image_sha256
+
+
+class _Flusher:
+    """fdatasync of the image, again and again on a thread while it is written and read back,
+    then a last fsync: the disk writes overlap the work instead of following it (the thread
+    waits for the disk, not for the CPU), and dirty pages never pile up."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.error: OSError | None = None
+        self._done = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="fsync", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        fd = -1
+        try:
+            while not self._done.wait(_FLUSH_EVERY):
+                if fd < 0 and self.path.exists():
+                    fd = os.open(self.path, os.O_RDONLY)
+                if fd >= 0:
+                    os.fdatasync(fd)
+        except OSError as exc:
+            self.error = exc
+        finally:
+            if fd >= 0:
+                os.close(fd)
+
+    @contextlib.contextmanager
+    def on_failure(self) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self._done.set()
+            self.thread.join()
+            raise
+
+    def finish(self) -> None:
+        self._done.set()
+        self.thread.join()
+        if self.error is None:
+            try:
+                sync_file(self.path)
+            except OSError as exc:
+                self.error = exc
+        if self.error is not None:
+            raise MediaError(f"could not write the disc image: {os_reason(self.error)}")
+
+
+_FLUSH_EVERY = 0.1  # seconds
 
 
 def _check_fits(image: Path, nbytes: int, medium: Medium) -> None:
     if nbytes > medium.bytes:
-        image.unlink()
         raise MediaError(
             f"disc image {image} is {nbytes / 1e6:.1f} MB, more than a {medium.label} holds"
         )

@@ -68,13 +68,16 @@ def burn_iso(
     progress: Progress | None = None,
     verify: bool = True,
     xorriso: str = "xorriso",
+    expected_sha256: str | None = None,
 ) -> BurnResult:
     """Write `iso_path` to `device` (`/dev/sr0`, or `stdio:/path/file`), then verify it.
 
     Verification reads back as many bytes as the image has (burners pad the track, so only
     the prefix can match) and compares SHA-256s; xorriso's `-check_media` first reports
     unreadable blocks. Raises `BurnError` when xorriso fails; a read-back that differs is
-    returned with `ok` false and the reason in `message`.
+    returned with `ok` false and the reason in `message`. With `expected_sha256` (the image's
+    hash when it was built and checked) an image that no longer matches is refused before a
+    blank disc is spent on it.
     """
     report = progress or _no_progress
     image = Path(iso_path)
@@ -82,6 +85,12 @@ def burn_iso(
         raise BurnError(f"image not found: {image}", device=device)
     size = image.stat().st_size
     image_sha = _sha256_prefix(image, size)
+    if expected_sha256 and image_sha != expected_sha256:
+        raise BurnError(
+            f"the image {image.name} changed since it was built and checked (SHA-256 "
+            f"{image_sha[:12]}..., recorded {expected_sha256[:12]}...): rebuild it",
+            device=device,
+        )
     report("writing", 0.0)
     _run_xorriso(run, [xorriso, "-as", "cdrecord", "-v", f"dev={device}", str(image)], device)
     if not verify:

@@ -25,3 +25,11 @@ class FileIdError(MediaError, ValueError):
 
 class DicomdirError(MediaError, ValueError):
     """A DICOMDIR cannot be written from the given entries (missing key, duplicate, ...)."""
+
+
+class SourceChangedError(MediaError):
+    """A file's bytes are not what its recorded SHA-256 says (changed since it was recorded)."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path

@@ -11,11 +11,17 @@ import contextlib
 import io
 import os
 import re
-from collections.abc import Callable, Sequence
+import threading
+import time as _time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, cast
 
 import pycdlib
+import pycdlib.dates
+import pycdlib.headervd
+import pycdlib.pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
 from trialship.media.capacity import Medium
@@ -29,12 +35,24 @@ _LEVEL1_NAME = re.compile(r"[A-Z0-9_]{1,8}(\.[A-Z0-9_]{0,3})?")
 
 
 @dataclass(frozen=True)
+class Deferred:
+    """Content known only once every other file's data is written (MANIFEST.CSV holds their
+    SHA-256s, computed while they are copied). Its size must be known before: pycdlib lays the
+    image out before it writes a byte. `content()` is called once and must return `size` bytes.
+    """
+
+    size: int
+    content: Callable[[], bytes]
+
+
+@dataclass(frozen=True)
 class ImageFile:
     """A file to put on the disc: `name` relative to the root ("DICOM/P0000001/.../I0000001",
-    "README.TXT"), content from a path (read while the image is written) or from bytes."""
+    "README.TXT"), content from a path (read while the image is written), from bytes, or
+    `Deferred` (written last, although it may sit anywhere in the image)."""
 
     name: str
-    source: Path | bytes
+    source: Path | bytes | Deferred
 
     def __post_init__(self) -> None:
         *folders, leaf = self.name.split("/")
@@ -62,6 +80,46 @@ def interchange_level(medium: Medium) -> int:
     return 1 if medium.is_cd else 3
 
 
+OnData = Callable[[int, bytes], None]
+"""Called with the index of a path-sourced file in `files` and each chunk of it, as copied."""
+
+
+class _PycdlibClock:
+    """Stands in for the `time` module inside pycdlib, which stamps every volume descriptor and
+    directory record with `time.time()` and its local UTC offset. While a thread writes an
+    image with a fixed `timestamp`, that thread's pycdlib sees that instant, in UTC; any other
+    thread (another build at the same time) sees its own, or the real clock."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def fixed(self, timestamp: float | None) -> Iterator[None]:
+        saved = getattr(self._local, "at", None)
+        self._local.at = timestamp
+        try:
+            yield
+        finally:
+            self._local.at = saved
+
+    def time(self) -> float:
+        at: float | None = getattr(self._local, "at", None)
+        return _time.time() if at is None else at
+
+    def localtime(self, seconds: float | None = None) -> _time.struct_time:
+        if getattr(self._local, "at", None) is None:
+            return _time.localtime(seconds)
+        return _time.gmtime(seconds)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(_time, name)
+
+
+_CLOCK = _PycdlibClock()
+for _module in (pycdlib.pycdlib, pycdlib.headervd, pycdlib.dates):
+    _module.time = _CLOCK  # type: ignore[attr-defined]
+
+
 def write_iso(
     out: Path,
     files: Sequence[ImageFile],
@@ -69,42 +127,73 @@ def write_iso(
     volume_id: str,
     medium: Medium,
     progress: Callable[[int, int], None] | None = None,
+    on_data: OnData | None = None,
+    keep_part: bool = False,
+    timestamp: float | None = None,
 ) -> int:
     """Write the image to `out` and return its size in bytes.
 
     The image is written to `out` + ".part" and renamed when complete, so a reader never sees
-    half an image under the final name. On any failure the partial file is removed and a
-    MediaError names `out`.
+    half an image under the final name; with `keep_part` it stays under the ".part" name for
+    the caller to check and rename (`part_path(out)`). On any failure the partial file is
+    removed and a MediaError names `out`. `on_data` sees every byte of the path-sourced files
+    exactly once, as pycdlib copies it (a checksum needs no second read of the file). With
+    `timestamp` (seconds since the epoch) every date in the image is that instant in UTC, so
+    the same files and timestamp give the same bytes; without, pycdlib's clock (now).
     """
     volume_id = validate_volume_id(volume_id, what="Volume ID")
-    part = out.with_name(out.name + ".part")
+    part = part_path(out)
     iso = pycdlib.PyCdlib()
+    readers: list[_Source] = []
     try:
-        iso.new(interchange_level=interchange_level(medium), vol_ident=volume_id)
-        _add_all(iso, files)
-        with part.open("wb") as fp:
-            iso.write_fp(fp, blocksize=_BLOCK, progress_cb=_adapt(progress))
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(part, out)
+        with _CLOCK.fixed(timestamp):
+            iso.new(interchange_level=interchange_level(medium), vol_ident=volume_id)
+            readers = _add_all(iso, files, on_data)
+            with part.open("wb") as fp:
+                iso.write_fp(fp, blocksize=_BLOCK, progress_cb=_adapt(progress))
+        size = part.stat().st_size
+        if not keep_part:
+            sync_file(part)
+            os.replace(part, out)
     except (OSError, PyCdlibException) as exc:
         with contextlib.suppress(OSError):
             part.unlink()
-        reason = str(exc)
-        if isinstance(exc, OSError) and exc.strerror:
-            reason = exc.strerror + (f": {exc.filename}" if exc.filename else "")
-        raise MediaError(f"could not write the disc image {out}: {reason}") from exc
+        raise MediaError(f"could not write the disc image {out}: {os_reason(exc)}") from exc
     except BaseException:
         with contextlib.suppress(OSError):
             part.unlink()
         raise
     finally:
+        for reader in readers:
+            reader.close()
         with contextlib.suppress(PyCdlibException):
             iso.close()
-    return out.stat().st_size
+    return size
 
 
-def _add_all(iso: pycdlib.PyCdlib, files: Sequence[ImageFile]) -> None:
+def sync_file(path: Path) -> None:
+    """Flush the file's data to the disk (before it is renamed and recorded as ready)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def part_path(out: Path) -> Path:
+    return out.with_name(out.name + ".part")
+
+
+def os_reason(exc: BaseException) -> str:
+    """An OSError as "No space left on device: /path", anything else as its text."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror + (f": {exc.filename}" if exc.filename else "")
+    return str(exc)
+
+
+def _add_all(
+    iso: pycdlib.PyCdlib, files: Sequence[ImageFile], on_data: OnData | None
+) -> list[_Source]:
     names = [f.name for f in files]
     if len(set(names)) != len(names):
         duplicate = next(n for n in names if names.count(n) > 1)
@@ -113,12 +202,83 @@ def _add_all(iso: pycdlib.PyCdlib, files: Sequence[ImageFile]) -> None:
     folders = {folder for f in files for folder in f.folders}
     for folder in sorted(folders, key=lambda p: (p.count("/"), p)):
         iso.add_directory(folder)
-    for f in files:
+    readers: list[_Source] = []
+    deferred: list[tuple[ImageFile, Deferred]] = []
+    for index, f in enumerate(files):
         if isinstance(f.source, bytes):
             iso.add_fp(io.BytesIO(f.source), len(f.source), f.iso_path)
+        elif isinstance(f.source, Deferred):
+            deferred.append((f, f.source))
         else:
-            # add_file keeps only the path and size; pycdlib reads the file during write_fp.
-            iso.add_file(str(f.source), f.iso_path)
+            # pycdlib keeps the reader and the size; the file is opened and read (once, in
+            # 1 MiB blocks) during write_fp.
+            reader = _Source(f.source, index, on_data)
+            readers.append(reader)
+            iso.add_fp(cast(BinaryIO, reader), reader.size, f.iso_path)
+    # pycdlib writes file data in the order files were added: deferred content comes last.
+    for f, later in deferred:
+        reader = _Source(later, -1, None)
+        readers.append(reader)
+        iso.add_fp(cast(BinaryIO, reader), later.size, f.iso_path)
+    return readers
+
+
+class _Source(io.RawIOBase):
+    """A file's content for pycdlib: opened on first use, closed once read to its size."""
+
+    def __init__(self, source: Path | Deferred, index: int, on_data: OnData | None) -> None:
+        super().__init__()
+        self.source, self.index, self.on_data = source, index, on_data
+        self.size = source.size if isinstance(source, Deferred) else source.stat().st_size
+        self._fp: io.FileIO | None = None
+        self._data: bytes | None = None
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if (offset, whence) != (0, io.SEEK_SET):
+            raise io.UnsupportedOperation("a disc source is read once, from its start")
+        self._pos = 0
+        return 0
+
+    def tell(self) -> int:
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        want = self.size - self._pos if size < 0 else min(size, self.size - self._pos)
+        if want <= 0:
+            self._release()
+            return b""
+        if isinstance(self.source, Deferred):
+            if self._data is None:
+                self._data = self.source.content()
+                if len(self._data) != self.size:
+                    raise MediaError(
+                        f"deferred content is {len(self._data)} bytes, {self.size} were laid out"
+                    )
+            chunk = self._data[self._pos : self._pos + want]
+        else:
+            if self._fp is None:
+                self._fp = open(self.source, "rb", buffering=0)  # noqa: SIM115 (closed below)
+            chunk = self._fp.read(want) or b""
+            if self.on_data is not None:
+                self.on_data(self.index, chunk)
+        self._pos += len(chunk)
+        if len(chunk) < want or self._pos >= self.size:
+            self._release()
+        return chunk
+
+    def _release(self) -> None:
+        if self._fp is not None:
+            self._fp.close()
+            self._fp = None
+        self._data = None
+
+    def close(self) -> None:
+        self._release()
+        super().close()
 
 
 def _adapt(

@@ -2,7 +2,8 @@
 
 The registry knows every file's size and transfer syntax, so a plan needs no file reads. The
 build reads the de-identified files' headers (`media_build.read_sources`), checks each file's
-SHA-256 against the registry (a file that changed or vanished since import stops the build),
+SHA-256 against the registry as it copies it onto the disc (a file that changed or vanished
+since import stops the build),
 and builds each planned disc with `media_build.build_one_disc`, the same code as
 `trialship media build`. Images and labels go to `<data>/discs/<trial_id>/<set_id>/`. Discs are
 recorded ready only once every disc of the set was built and read back; a failed build leaves
@@ -14,21 +15,20 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from trialship.errors import NotFound, TrialshipError, ValidationError
+from trialship.errors import Conflict, NotFound, TrialshipError, ValidationError
 from trialship.labels import LabelError, list_templates, load_template, preview_png
 from trialship.media.build import EXPLICIT_VR_LE
-from trialship.media.burn import BurnError, Runner, burn_iso
 from trialship.media.capacity import ExamSize, Medium
 from trialship.media.convert import CONVERTIBLE
+from trialship.media.errors import SourceChangedError
 from trialship.media.planning import DiscPlan, Policy
 from trialship.registry.discs import Disc, DiscSet, DiscSetState, DiscState
 from trialship.registry.imaging import Instance, Series
@@ -356,6 +356,8 @@ def _build(
         }
         suffix = f"_{disc_set.id}"
         prefix = mb.disc_id_prefix(trial.protocol_id)[: 11 - len(suffix)] + suffix
+        # The set's creation time dates its images: a rebuild gives the same bytes.
+        stamp = disc_set.created_at.replace(tzinfo=dt.UTC).timestamp()
         discs = []
         for planned in plan.discs:
             base = (planned.index - 1) * _STEPS_PER_DISC
@@ -365,9 +367,21 @@ def _build(
                 report(base + step, total, f"{what}: {100 * done // max(of, 1)} %")
 
             chosen = tuple(media_exams[int(e.exam_key)] for e in planned.exams)
-            built = mb.build_one_disc(
-                planned, len(plan.discs), chosen, folder, prefix, template, on_disc
-            )
+            try:
+                built = mb.build_one_disc(
+                    planned,
+                    len(plan.discs),
+                    chosen,
+                    folder,
+                    prefix,
+                    template,
+                    on_disc,
+                    timestamp=stamp,
+                )
+            except TrialshipError as exc:
+                if isinstance(exc.__cause__, SourceChangedError):
+                    raise _changed_file(session, exams, data_dir, exc.__cause__.path) from exc
+                raise
             discs.append(
                 Disc(
                     index=planned.index,
@@ -388,25 +402,31 @@ def _build(
 def _media_exam(
     session: Session, exam: Exam, data_dir: Path, workdir: Path, note: Callable[[str], None]
 ) -> mb.Exam:
-    """The exam as the disc builder sees it, after checking every file against the registry."""
+    """The exam as the disc builder sees it. Every file must still be there with its imported
+    size; its SHA-256 is checked against the registry's as it is copied onto the disc (one
+    read), or here for the rare file that is rewritten as Explicit VR Little Endian first."""
     instances = _instances(session, exam)
-    for n, instance in enumerate(instances, 1):
-        note(f"checking exam {exam.id}: file {n} of {len(instances)}")
-        path = data_dir / instance.path
+    note(f"reading exam {exam.id}: {len(instances)} files")
+    for instance in instances:
         try:
-            digest = _sha256(path)
+            size = (data_dir / instance.path).stat().st_size
         except FileNotFoundError:
             raise TrialshipError(
                 f"exam {exam.id}: file {instance.path} is missing from the data folder"
             ) from None
-        if digest != instance.output_sha256:
-            raise TrialshipError(
-                f"exam {exam.id}: file {instance.path} changed since it was imported "
-                "(its SHA-256 differs from the registry's)"
-            )
+        if size != instance.size or (
+            instance.transfer_syntax_uid in CONVERTIBLE
+            and _sha256(data_dir / instance.path) != instance.output_sha256
+        ):
+            raise _changed(exam, instance)
     files, skipped = mb.read_sources([data_dir / i.path for i in instances], workdir)
     if skipped:
         raise TrialshipError(f"exam {exam.id}: {len(skipped)} file(s) are not DICOM")
+    by_path = {str(data_dir / i.path): i for i in instances}
+    files = [
+        f if f.path != f.original else replace(f, sha256=by_path[str(f.path)].output_sha256)
+        for f in files
+    ]
     first = files[0]
     modalities = tuple(sorted({f.entry.modality for f in files if f.entry.modality}))
     return mb.Exam(
@@ -419,6 +439,23 @@ def _media_exam(
         description=exam.description,
         site=exam.subject.site.site_id if exam.subject.site else first.site,
         files=tuple(files),
+    )
+
+
+def _changed_file(
+    session: Session, exams: Sequence[Exam], data_dir: Path, path: str
+) -> TrialshipError:
+    for exam in exams:
+        for instance in _instances(session, exam):
+            if str(data_dir / instance.path) == path:
+                return _changed(exam, instance)
+    return TrialshipError(f"{path} changed since it was imported")
+
+
+def _changed(exam: Exam, instance: Instance) -> TrialshipError:
+    return TrialshipError(
+        f"exam {exam.id}: file {instance.path} changed since it was imported "
+        "(its SHA-256 differs from the registry's)"
     )
 
 
@@ -473,70 +510,61 @@ def label_preview(data_dir: Path, disc: Disc, *, dpi: int = 60) -> bytes:
         raise TrialshipError(str(exc)) from exc
 
 
-# -- burning ---------------------------------------------------------------------------------
+# -- a failed set: build it again, or delete it --------------------------------------------
 
 
-def burn_disc(
-    session: Session,
-    actor: Actor,
-    disc: Disc,
-    device: str,
-    *,
-    data_dir: Path,
-    today: dt.date,
-    now: dt.datetime,
-    run: Runner = subprocess.run,
-    progress: Callable[[str, float], None] | None = None,
-) -> Disc:
-    """Burn the disc's image with xorriso and read it back; record the outcome on the disc.
-
-    A failure (no medium, write error, read-back differs) leaves the disc not burned with
-    xorriso's message; nothing is raised for it, the caller reads `disc.burned_at`."""
-    require(session, actor, disc.disc_set.trial, Capability.MEDIA, today)
-    device = device.strip()
-    if not device:
-        raise ValidationError("give the burner's device (/dev/sr0) or stdio:PATH", field="device")
-    iso = disc_file(data_dir, disc, "iso")
-    try:
-        result = burn_iso(iso, device, run=run, progress=progress)
-        ok, verified, message = result.ok, result.verified, result.message
-    except BurnError as exc:
-        ok, verified, message = False, False, " ".join(exc.message.split())
-    disc.burn_device, disc.burn_message = device, message
-    if ok:
-        disc.burned_at, disc.burned_by, disc.burn_verified = now, actor.label, verified
-    else:
-        disc.burned_at, disc.burned_by, disc.burn_verified = None, "", False
+def rebuild_disc_set(session: Session, actor: Actor, disc_set: DiscSet, *, today: dt.date) -> Job:
+    """Queue the failed set's build job again (the caller enqueues it after commit); the build
+    starts the set over with the same exams and options."""
+    require(session, actor, disc_set.trial, Capability.MEDIA, today)
+    if disc_set.state != DiscSetState.FAILED:
+        raise Conflict(
+            f"disc set {disc_set.id} is {disc_set.state.value}: only a failed set is rebuilt"
+        )
+    job = session.get(Job, disc_set.job_id) if disc_set.job_id else None
+    if job is None:
+        job = create_job(
+            session,
+            kind=KIND,
+            target=f"disc_set:{disc_set.id}",
+            trial_id=disc_set.trial_id,
+            user_id=actor.user_id,
+        )
+        disc_set.job_id = job.id
+    job.state, job.finished_at, job.done, job.message = JobState.QUEUED, None, 0, "queued again"
+    disc_set.state, disc_set.message = DiscSetState.PLANNED, "rebuild queued"
     audit.record(
         session,
         actor,
-        "disc.burn" if ok else "disc.burn_failed",
-        object_type="disc",
-        object_id=disc.id,
-        trial_id=disc.disc_set.trial_id,
-        details={"device": device, "verified": verified, "message": message[:500]},
+        "disc_set.rebuild",
+        object_type="disc_set",
+        object_id=disc_set.id,
+        trial_id=disc_set.trial_id,
+        details={"job": job.id},
     )
-    return disc
+    return job
 
 
-def mark_burned(
-    session: Session, actor: Actor, disc: Disc, *, today: dt.date, now: dt.datetime
-) -> Disc:
-    """Record a disc burned elsewhere (another machine's burner): not verified here."""
-    require(session, actor, disc.disc_set.trial, Capability.MEDIA, today)
-    if disc.state != DiscState.READY:
-        raise ValidationError(f"disc {disc.id} is not ready")
-    disc.burned_at, disc.burned_by, disc.burn_verified = now, actor.label, False
-    disc.burn_device, disc.burn_message = "", "marked burned by hand (not verified here)"
+def delete_disc_set(
+    session: Session, actor: Actor, disc_set: DiscSet, *, data_dir: Path, today: dt.date
+) -> None:
+    """Remove a failed set: its row (its build job stays in the job list) and its folder."""
+    require(session, actor, disc_set.trial, Capability.MEDIA, today)
+    if disc_set.state != DiscSetState.FAILED:
+        raise Conflict(
+            f"disc set {disc_set.id} is {disc_set.state.value}: only a failed set is deleted"
+        )
+    shutil.rmtree(set_folder(data_dir, disc_set), ignore_errors=True)
     audit.record(
         session,
         actor,
-        "disc.mark_burned",
-        object_type="disc",
-        object_id=disc.id,
-        trial_id=disc.disc_set.trial_id,
+        "disc_set.delete",
+        object_type="disc_set",
+        object_id=disc_set.id,
+        trial_id=disc_set.trial_id,
+        details={"exams": len(disc_set.exams), "message": disc_set.message[:300]},
     )
-    return disc
+    session.delete(disc_set)
 
 
 def creator_label(disc_set: DiscSet) -> str:

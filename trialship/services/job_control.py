@@ -1,10 +1,12 @@
 """Jobs of every kind in one list, and the two things a person does to one: cancel, retry.
 
-A submission is cancelled even while it runs (it stops at its next chunk or file); an import
-or a disc build is cancelled only while it waits, since either would leave half its work.
+A submission is cancelled even while it runs (it stops at its next chunk or file); an import,
+a disc build or a burn is cancelled only while it waits, since each would leave half its work.
 Retry queues a failed (or cancelled) job again; each kind resumes where it stopped: an import
-skips the files it already imported, a disc build starts the set over, a submission skips
-every confirmed file. The face enqueues the job after commit (`jobs.tasks.enqueue_job`).
+skips the files it already imported, a disc build starts the set over
+(`disc_sets.rebuild_disc_set`), a submission skips every confirmed file. A burn is never
+repeated by a retry: a new blank disc needs a new burn. The face enqueues the job after
+commit (`jobs.tasks.enqueue_job`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialship.errors import Conflict
+from trialship.registry.discs import DiscSet
 from trialship.registry.models import Job, JobState, Trial, utcnow
-from trialship.services import audit, disc_sets, import_jobs, submissions
+from trialship.services import audit, disc_burns, disc_sets, import_jobs, submissions
 from trialship.services.authz import Actor, Capability, capabilities, require
 
 CANCELLABLE_WHILE_RUNNING = frozenset({submissions.KIND})
 _CAPABILITY = {
     import_jobs.KIND: Capability.REGISTRY,
     disc_sets.KIND: Capability.MEDIA,
+    disc_burns.KIND: Capability.MEDIA,
     submissions.KIND: Capability.MEDIA,
 }
 
@@ -87,7 +91,14 @@ def retry_job(session: Session, actor: Actor, job: Job, today: dt.date) -> Job:
             raise Conflict(f"job {job.id} has no submission")
         submissions.retry_submission(session, actor, found, today)
         return job
+    if job.kind == disc_sets.KIND:
+        disc_set = session.scalar(select(DiscSet).where(DiscSet.job_id == job.id))
+        if disc_set is None:
+            raise Conflict(f"job {job.id} has no disc set")
+        return disc_sets.rebuild_disc_set(session, actor, disc_set, today=today)
     require(session, actor, trial, _CAPABILITY.get(job.kind, Capability.TRIAL_ADMIN), today)
+    if job.kind == disc_burns.KIND:
+        raise Conflict("a burn is not repeated: put in a new blank disc and burn it again")
     if job.state not in (JobState.FAILED, JobState.CANCELLED):
         raise Conflict(
             f"job {job.id} is {job.state.value}: only a failed or cancelled job is retried"

@@ -25,17 +25,21 @@ from pathlib import Path
 from typing import Any
 
 import pycdlib
-import pydicom
 from pycdlib.pycdlibexception import PyCdlibException
-from pydicom.errors import InvalidDicomError
 
 from trialship.errors import TrialshipError, ValidationError
 from trialship.labels import LabelContent, LabelTemplate, load_template, render_label
 from trialship.media.build import EXPLICIT_VR_LE, DiscFile, build_disc
 from trialship.media.capacity import PREFERENCE, ExamSize, Medium
 from trialship.media.convert import CONVERTIBLE, to_explicit_vr_little_endian
-from trialship.media.entries import DirEntry, entry_from_file, number_entries
-from trialship.media.errors import MediaBaseError
+from trialship.media.entries import (
+    DirEntry,
+    NotDicomError,
+    entry_from_file,
+    number_entries,
+    read_entry,
+)
+from trialship.media.errors import DicomdirError, MediaBaseError
 from trialship.media.manifest import MANIFEST_NAME, ManifestRow, parse_manifest
 from trialship.media.planning import DiscPlan, PlannedDisc, plan_discs
 from trialship.media.type1 import Type1Instance, WrittenZip, plan_tree, write_tree, write_zips
@@ -47,21 +51,15 @@ ZIP_FOLDER = "ZIP"
 INDEX_FORMAT = 1
 DEFAULT_PREFIX = "TRIALSHIP"
 _DISC_FILE = re.compile(r"DISC\d{3,}(\.iso|-label\.pdf)")
+# Read with each file's DirEntry (in the same pass over its header).
 _TRIAL_TAGS = (
     "PatientIdentityRemoved",
     "DeidentificationMethod",
-    "ClinicalTrialSponsorName",
     "ClinicalTrialProtocolID",
     "ClinicalTrialProtocolName",
     "ClinicalTrialSiteID",
     "ClinicalTrialSubjectID",
     "ClinicalTrialTimePointID",
-    "PatientID",
-    "StudyInstanceUID",
-    "SOPInstanceUID",
-    "StudyDate",
-    "Modality",
-    "StudyDescription",
     "SeriesDescription",
 )
 
@@ -99,6 +97,8 @@ class SourceFile:
     series_description: str
     size: int
     identity_removed: bool = True
+    sha256: str | None = None
+    """What `path` must hash to, when known (the registry's record): checked as it is copied."""
 
 
 @dataclass(frozen=True)
@@ -254,63 +254,64 @@ def read_sources(
     allow_identified: bool = False,
     progress: Progress | None = None,
 ) -> tuple[list[SourceFile], list[Path]]:
-    """Read every header (never pixel data). Files that are not DICOM are skipped and returned;
-    implicit VR and deflated files are rewritten as Explicit VR Little Endian into `workdir`."""
+    """Read every header (never pixel data), once per file. Files that are not DICOM are
+    skipped and returned; implicit VR and deflated files are rewritten as Explicit VR Little
+    Endian into `workdir`."""
     report = progress or _quiet
     refused: list[Path] = []
     skipped: list[Path] = []
-    headers: list[tuple[Path, pydicom.Dataset]] = []
+    headers: list[tuple[Path, DirEntry, dict[str, str]]] = []
     for done, path in enumerate(paths, 1):
         report("reading headers", done, len(paths))
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_TRIAL_TAGS))
-        except (InvalidDicomError, EOFError):
+            entry, values = read_entry(path, _TRIAL_TAGS)
+        except NotDicomError:
             skipped.append(path)
             continue
-        except OSError as exc:
-            raise TrialshipError(f"cannot read {path}: {exc.strerror or exc}") from exc
-        if str(ds.get("PatientIdentityRemoved", "")).strip().upper() != "YES":
+        except MediaBaseError as exc:
+            if isinstance(exc.__cause__, OSError):
+                raise TrialshipError(str(exc)) from exc
+            raise ValidationError(str(exc)) from exc
+        if values["PatientIdentityRemoved"].upper() != "YES":
             refused.append(path)
-        headers.append((path, ds))
+        headers.append((path, entry, values))
     if refused and not allow_identified:
         raise IdentifiedFilesError(refused)
     if not headers:
         raise ValidationError(f"none of the {len(paths)} input files is a DICOM file")
-    files = [_source_file(path, ds, workdir, n) for n, (path, ds) in enumerate(headers)]
+    files = [_source_file(path, e, v, workdir, n) for n, (path, e, v) in enumerate(headers)]
     _reject_duplicate_instances(files)
     return files, skipped
 
 
-def _source_file(path: Path, ds: pydicom.Dataset, workdir: Path, n: int) -> SourceFile:
-    meta = getattr(ds, "file_meta", None)
-    syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+def _source_file(
+    path: Path, entry: DirEntry, values: dict[str, str], workdir: Path, n: int
+) -> SourceFile:
     target = path
-    if syntax in CONVERTIBLE:
+    if entry.transfer_syntax_uid in CONVERTIBLE:
         target = workdir / f"{n:08d}.dcm"
         try:
             to_explicit_vr_little_endian(path, target)
+            entry = entry_from_file(target)
+        except DicomdirError as exc:
+            raise ValidationError(str(exc)) from exc
         except MediaBaseError as exc:
             raise TrialshipError(str(exc)) from exc
-    try:
-        entry = entry_from_file(target)
-    except MediaBaseError as exc:
-        raise ValidationError(str(exc)) from exc
     if not entry.study_instance_uid or not entry.sop_instance_uid:
         raise ValidationError(f"{path} has no StudyInstanceUID or SOPInstanceUID")
-    subject = _text(ds, "ClinicalTrialSubjectID") or entry.patient_id
     return SourceFile(
         path=target,
         original=path,
         entry=entry,
-        subject=subject,
-        timepoint=_text(ds, "ClinicalTrialTimePointID"),
-        site=_text(ds, "ClinicalTrialSiteID"),
-        protocol_id=_text(ds, "ClinicalTrialProtocolID"),
-        protocol_name=_text(ds, "ClinicalTrialProtocolName"),
-        deid_method=_text(ds, "DeidentificationMethod"),
-        series_description=_text(ds, "SeriesDescription"),
+        subject=values["ClinicalTrialSubjectID"] or entry.patient_id,
+        timepoint=values["ClinicalTrialTimePointID"],
+        site=values["ClinicalTrialSiteID"],
+        protocol_id=values["ClinicalTrialProtocolID"],
+        protocol_name=values["ClinicalTrialProtocolName"],
+        deid_method=values["DeidentificationMethod"],
+        series_description=values["SeriesDescription"],
         size=target.stat().st_size,
-        identity_removed=_text(ds, "PatientIdentityRemoved").upper() == "YES",
+        identity_removed=values["PatientIdentityRemoved"].upper() == "YES",
     )
 
 
@@ -407,6 +408,8 @@ def build_one_disc(
     prefix: str,
     template: LabelTemplate,
     report: Progress,
+    *,
+    timestamp: float | None = None,
 ) -> BuiltDiscRecord:
     """Build `out_dir`/DISCnnn.iso (DICOMDIR, README, manifest; read back and compared by
     `build_disc`) and DISCnnn-label.pdf for the exams of one planned disc."""
@@ -417,7 +420,8 @@ def build_one_disc(
     disc_files = []
     for entry in number_entries(f.entry for f in files):
         assert entry.file_id is not None
-        disc_files.append(DiscFile(by_sop[entry.sop_instance_uid].path, entry.file_id, entry))
+        source = by_sop[entry.sop_instance_uid]
+        disc_files.append(DiscFile(source.path, entry.file_id, entry, sha256=source.sha256))
     readme = readme_text(exams, number=planned.index, count=count, medium=planned.medium)
     iso = out_dir / f"{name}.iso"
     try:
@@ -429,13 +433,13 @@ def build_one_disc(
             medium=planned.medium,
             readme_text=readme,
             progress=lambda done, total: report(iso.name, done, total),
+            timestamp=timestamp,
         )
-        manifest_sha, rows = read_manifest(iso)
     except MediaBaseError as exc:
         raise TrialshipError(f"{iso.name}: {exc}") from exc
     label = out_dir / f"{name}-label.pdf"
     content = label_content(exams, number=planned.index, count=count, disc=fileset_id)
-    content = dataclasses.replace(content, manifest_sha256=manifest_sha)
+    content = dataclasses.replace(content, manifest_sha256=built.manifest_sha256)
     _write_bytes(label, render_label(template, [content]))
     return BuiltDiscRecord(
         number=planned.index,
@@ -445,9 +449,9 @@ def build_one_disc(
         medium=planned.medium,
         image_bytes=built.bytes,
         sha256=built.sha256,
-        manifest_sha256=manifest_sha,
+        manifest_sha256=built.manifest_sha256,
         exams=exams,
-        hashes={r.path: (r.size, r.sha256) for r in rows},
+        hashes={r.path: (r.size, r.sha256) for r in built.rows},
     )
 
 
@@ -675,11 +679,6 @@ def _iso_date(value: str) -> str:
     if re.fullmatch(r"\d{8}", value):
         return f"{value[:4]}-{value[4:6]}-{value[6:]}"
     return value
-
-
-def _text(ds: pydicom.Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    return "" if value is None else str(value).strip()
 
 
 def _write_bytes(path: Path, data: bytes) -> None:

@@ -68,3 +68,43 @@ def test_burn_by_disc_id_records_verified_and_failed_burns(cli, tmp_path: Path) 
     assert marked.exit_code == 0 and "recorded as burned" in marked.output
     usage = cli("disc", "burn", "--trial", "ACM-301", "--disc", disc)
     assert usage.exit_code == 2
+
+
+def test_a_failed_set_is_rebuilt_or_deleted_and_a_busy_drive_refuses_a_burn(
+    cli, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    real_tools()
+    data = tmp_path / "instance"
+    with sqlite3.connect(data / "trialship.db") as db:
+        (stored,) = db.execute("select path from instances order by id limit 1").fetchone()
+    path = data / stored
+    original = path.read_bytes()
+    path.write_bytes(original + b"\0\0")
+    failed = cli("disc", "build", "--trial", "ACM-301")
+    assert failed.exit_code == 1 and "changed since it was imported" in failed.output
+    assert "failed" in cli("disc", "list", "--trial", "ACM-301").output
+    path.write_bytes(original)
+    rebuilt = cli("disc", "rebuild", "--trial", "ACM-301", "--set", "1")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "Disc set 1: 1 exam(s)" in rebuilt.output and "Load 1 blank" in rebuilt.output
+    refused = cli("disc", "delete", "--trial", "ACM-301", "--set", "1")
+    assert refused.exit_code == 1 and "only a failed set is deleted" in refused.output
+    path.write_bytes(original + b"\0\0")
+    assert cli("disc", "build", "--trial", "ACM-301", "--all").exit_code == 1
+    deleted = cli("disc", "delete", "--trial", "ACM-301", "--set", "2")
+    assert deleted.exit_code == 0 and "Disc set 2 deleted." in deleted.output
+    assert "\n2 " not in cli("disc", "list", "--trial", "ACM-301").output
+    # A burn queued elsewhere (the web, the API) holds the drive: the CLI is told it is busy.
+    disc = _disc_id(rebuilt.output)
+    device = f"stdio:{tmp_path / 'drive.iso'}"
+    with sqlite3.connect(data / "trialship.db") as db:
+        db.execute(
+            "insert into jobs (kind, target, state, done, total, message, created_at) "
+            "values ('disc_burn', ?, 'queued', 0, 1000, '', '2024-01-01 00:00:00')",
+            (f"disc:999@{device}",),
+        )
+    busy = cli("disc", "burn", "--trial", "ACM-301", "--disc", disc, "--device", device)
+    assert busy.exit_code == 1 and "drive busy" in busy.output
+    assert not (tmp_path / "drive.iso").exists()

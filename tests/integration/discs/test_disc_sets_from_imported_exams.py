@@ -12,11 +12,11 @@ from sqlalchemy import select
 from tests.integration.discs.disc_samples import NOW, imported_trial, real_tools
 from tests.integration.exams.exam_samples import FORBIDDEN, SYSTEM
 from trialship.app import Runtime
-from trialship.errors import ValidationError
+from trialship.errors import Conflict, ValidationError
 from trialship.registry.discs import Disc, DiscSet, DiscSetState, DiscState
 from trialship.registry.imaging import Instance
-from trialship.registry.models import AuditEvent, Exam, JobState, Trial
-from trialship.services import disc_sets
+from trialship.registry.models import AuditEvent, Exam, Job, JobState, Trial
+from trialship.services import disc_burns, disc_sets
 from trialship.services.media_build import read_manifest
 
 
@@ -145,52 +145,174 @@ def test_a_file_changed_since_import_fails_the_set_and_leaves_no_disc(
         assert not (data / "discs" / str(trial.id) / str(set_id)).exists()
 
 
-def test_burning_to_a_pseudo_drive_is_recorded_as_verified(
+def test_a_file_changed_in_place_is_caught_as_it_is_copied(runtime: Runtime, trial: Trial) -> None:
+    # Same size, one byte different: only the SHA-256 taken while copying can tell.
+    data = runtime.settings.data_dir
+    with runtime.db.unit_of_work() as session:
+        path = data / session.scalars(select(Instance.path)).first()  # type: ignore[operator]
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    set_id = build(runtime, trial)
+    with runtime.db.unit_of_work() as session:
+        disc_set = session.get(DiscSet, set_id)
+        assert disc_set is not None and disc_set.state == DiscSetState.FAILED
+        assert "changed since it was imported" in disc_set.message
+        assert path.name in disc_set.message
+        assert session.scalar(select(Disc)) is None
+        assert not (data / "discs" / str(trial.id) / str(set_id)).exists()
+
+
+def burn(runtime: Runtime, disc: Disc, device: str) -> Job:
+    """Request a burn and run its job, as the queue would."""
+    with runtime.db.unit_of_work() as session:
+        job = disc_burns.create_burn_job(
+            session,
+            SYSTEM,
+            session.merge(disc),
+            device,
+            data_dir=runtime.settings.data_dir,
+            today=runtime.today(),
+        )
+        session.commit()
+        return disc_burns.run_burn_job(
+            session, job.id, data_dir=runtime.settings.data_dir, clock=lambda: NOW
+        )
+
+
+def test_burning_to_a_pseudo_drive_is_a_job_recorded_as_verified(
     runtime: Runtime, trial: Trial, tmp_path: Path
 ) -> None:
     real_tools()
     set_id = build(runtime, trial)
-    data = runtime.settings.data_dir
     with runtime.db.unit_of_work() as session:
         (disc,) = session.get(DiscSet, set_id).discs  # type: ignore[union-attr]
-        disc_sets.burn_disc(
-            session,
-            SYSTEM,
-            disc,
-            f"stdio:{tmp_path / 'x.iso'}",
-            data_dir=data,
-            today=runtime.today(),
-            now=NOW,
-        )
+    job = burn(runtime, disc, f"stdio:{tmp_path / 'x.iso'}")
+    assert job.state == JobState.DONE and job.kind == "disc_burn" and job.done == job.total
+    assert job.message == "written and verified"
+    with runtime.db.unit_of_work() as session:
+        disc = session.get(Disc, disc.id)  # type: ignore[assignment]
         assert disc.burned_at == NOW and disc.burn_verified
         assert disc.burned_by == SYSTEM.label and disc.burn_message == "written and verified"
-        session.flush()
         (event,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "disc.burn"))
         assert event.details["verified"] is True and event.object_id == str(disc.id)
         assert not any(word in str(event.details) for word in FORBIDDEN)
 
 
-def test_burning_to_a_full_device_is_recorded_as_not_burned(runtime: Runtime, trial: Trial) -> None:
+def test_burning_to_a_full_device_fails_the_job_with_xorrisos_words(
+    runtime: Runtime, trial: Trial
+) -> None:
     real_tools()
     set_id = build(runtime, trial)
     with runtime.db.unit_of_work() as session:
         (disc,) = session.get(DiscSet, set_id).discs  # type: ignore[union-attr]
-        disc_sets.burn_disc(
-            session,
-            SYSTEM,
-            disc,
-            "stdio:/dev/full",
-            data_dir=runtime.settings.data_dir,
-            today=runtime.today(),
-            now=NOW,
-        )
+    job = burn(runtime, disc, "stdio:/dev/full")
+    assert job.state == JobState.FAILED and job.message.startswith("not burned: ")
+    with runtime.db.unit_of_work() as session:
+        disc = session.get(Disc, disc.id)  # type: ignore[assignment]
         assert disc.burned_at is None and not disc.burn_verified
         assert disc.burn_device == "stdio:/dev/full"
         assert disc.burn_message and "written" not in disc.burn_message
-        disc_sets.mark_burned(
+        assert disc.burn_message in job.message
+        disc_burns.mark_burned(
             session, SYSTEM, disc, today=runtime.today(), now=NOW + dt.timedelta(1)
         )
         assert disc.burned_at is not None and not disc.burn_verified
+
+
+def test_a_second_burn_on_a_busy_drive_is_refused_and_never_overlaps(
+    runtime: Runtime, trial: Trial, tmp_path: Path
+) -> None:
+    real_tools()
+    set_id = build(runtime, trial)
+    with runtime.db.unit_of_work() as session:
+        disc_set = session.get(DiscSet, set_id)
+        (disc,) = disc_set.discs  # type: ignore[union-attr]
+    device = f"stdio:{tmp_path / 'drive.iso'}"
+    data = runtime.settings.data_dir
+    with runtime.db.unit_of_work() as session:
+        first = disc_burns.create_burn_job(
+            session, SYSTEM, session.merge(disc), device, data_dir=data, today=runtime.today()
+        )
+        session.commit()
+        # While the first waits in the queue, the drive is busy for every other request.
+        with pytest.raises(Conflict, match="drive busy"):
+            disc_burns.create_burn_job(
+                session, SYSTEM, session.merge(disc), device, data_dir=data, today=runtime.today()
+            )
+        session.rollback()
+        # A job that finds the drive locked (another process burning) fails without a burn.
+        with disc_burns.drive_lock(data, device):
+            job = disc_burns.run_burn_job(session, first.id, data_dir=data)
+        assert job.state == JobState.FAILED and "drive busy" in job.message
+        assert not (tmp_path / "drive.iso").exists()
+        # Run again, the job does nothing: a failed or finished burn is never repeated.
+        assert disc_burns.run_burn_job(session, first.id, data_dir=data).state == JobState.FAILED
+
+
+def test_a_burn_left_running_by_a_dead_worker_does_not_block_its_drive(
+    runtime: Runtime, trial: Trial, tmp_path: Path
+) -> None:
+    real_tools()
+    set_id = build(runtime, trial)
+    data = runtime.settings.data_dir
+    device = f"stdio:{tmp_path / 'drive.iso'}"
+    with runtime.db.unit_of_work() as session:
+        (disc,) = session.get(DiscSet, set_id).discs  # type: ignore[union-attr]
+        stale = disc_burns.create_burn_job(
+            session, SYSTEM, disc, device, data_dir=data, today=runtime.today()
+        )
+        stale.state = JobState.RUNNING  # its worker was killed: no process holds the lock
+        session.commit()
+        fresh = disc_burns.create_burn_job(
+            session, SYSTEM, disc, device, data_dir=data, today=runtime.today()
+        )
+        session.commit()
+        assert session.get(Job, stale.id).state == JobState.FAILED  # type: ignore[union-attr]
+        assert "interrupted" in session.get(Job, stale.id).message  # type: ignore[union-attr]
+        assert disc_burns.run_burn_job(session, fresh.id, data_dir=data).state == JobState.DONE
+
+
+def test_a_failed_set_is_rebuilt_then_a_failed_one_deleted(runtime: Runtime, trial: Trial) -> None:
+    data = runtime.settings.data_dir
+    with runtime.db.unit_of_work() as session:
+        path = data / session.scalars(select(Instance.path)).first()  # type: ignore[operator]
+    original = path.read_bytes()
+    path.write_bytes(original + b"\0\0")
+    set_id = build(runtime, trial)
+    path.write_bytes(original)  # the file is put back: a rebuild now succeeds
+    with runtime.db.unit_of_work() as session:
+        disc_set = session.get(DiscSet, set_id)
+        assert disc_set is not None and disc_set.state == DiscSetState.FAILED
+        job = disc_sets.rebuild_disc_set(session, SYSTEM, disc_set, today=runtime.today())
+        assert job.id == disc_set.job_id and job.state == JobState.QUEUED
+        session.commit()
+        disc_sets.run_build_job(session, job.id, data_dir=data)
+        assert disc_set.state == DiscSetState.READY and len(disc_set.discs) == 1
+        # Its images are dated by the set: built again, the image has the same bytes.
+        sha256 = disc_set.discs[0].sha256
+        disc_set.state = DiscSetState.FAILED
+        job = disc_sets.rebuild_disc_set(session, SYSTEM, disc_set, today=runtime.today())
+        session.commit()
+        disc_sets.run_build_job(session, job.id, data_dir=data)
+        assert disc_set.state == DiscSetState.READY and disc_set.discs[0].sha256 == sha256
+        with pytest.raises(Conflict, match="only a failed set"):
+            disc_sets.rebuild_disc_set(session, SYSTEM, disc_set, today=runtime.today())
+        with pytest.raises(Conflict, match="only a failed set"):
+            disc_sets.delete_disc_set(
+                session, SYSTEM, disc_set, data_dir=data, today=runtime.today()
+            )
+    path.write_bytes(original + b"\0\0")
+    second = build(runtime, trial, state="")
+    with runtime.db.unit_of_work() as session:
+        disc_set = session.get(DiscSet, second)
+        assert disc_set is not None and disc_set.state == DiscSetState.FAILED
+        disc_sets.delete_disc_set(session, SYSTEM, disc_set, data_dir=data, today=runtime.today())
+        session.commit()
+        assert session.get(DiscSet, second) is None
+        assert session.get(DiscSet, set_id) is not None  # the ready set is untouched
+        (event,) = session.scalars(select(AuditEvent).where(AuditEvent.action == "disc_set.delete"))
+        assert event.object_id == str(second)
 
 
 def test_a_disk_full_on_the_second_disc_leaves_no_disc_ready(

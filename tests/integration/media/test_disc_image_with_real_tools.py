@@ -6,6 +6,7 @@ import errno
 import filecmp
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -186,7 +187,7 @@ def test_no_space_on_a_real_tiny_file_system(dicom_files: list[Path], tmp_path: 
     mount.mkdir()
     shell = (
         f"mount -t tmpfs -o size=64k tmpfs {mount} && "
-        f"python {script} {mount} {' '.join(str(p) for p in dicom_files)}"
+        f"{sys.executable} {script} {mount} {' '.join(str(p) for p in dicom_files)}"
     )
     result = run("unshare", "-m", "sh", "-c", shell)
     if "mount" in result.stderr and result.returncode != 0:
@@ -212,3 +213,28 @@ def test_estimated_sectors_cover_the_real_image(built: BuiltDisc, dicom_files: l
     for uid, (entry, sizes) in exams.items():
         estimate += exam_sectors(ExamSize(uid, tuple(sizes), entry.patient_id, entry.study_date))
     assert built.bytes <= estimate * 2048
+
+
+def test_the_same_files_and_timestamp_give_the_same_image_bytes(
+    dicom_files: list[Path], tmp_path: Path, tools: dict[str, str]
+) -> None:
+    files = disc_files(dicom_files)
+    stamp = 1_706_788_800.0  # 2024-02-01 12:00:00 UTC
+
+    def image(name: str) -> BuiltDisc:
+        return build_disc(
+            files,
+            tmp_path / name,
+            fileset_id=FILESET_ID,
+            fileset_uid="2.25.42",
+            medium=Medium.CD80,
+            readme_text=README,
+            timestamp=stamp,
+        )
+
+    first, second = image("a.iso"), image("b.iso")
+    assert first.sha256 == second.sha256
+    assert first.path.read_bytes() == second.path.read_bytes()
+    # ECMA-119 8.4.26: the volume creation date, "YYYYMMDDHHMMSScc" and the UTC offset byte.
+    pvd = first.path.read_bytes()[16 * 2048 : 17 * 2048]
+    assert pvd[813:830] == b"2024020112000000\x00"

@@ -83,5 +83,7 @@ def test_a_media_user_sends_an_exam_and_watches_it_arrive(
     page.click("#to-submissions")
     assert "done" in page.inner_text("#submissions-table")
     docs_shot = os.environ.get("TRIALSHIP_SUBMISSIONS_SCREENSHOT")
-    if docs_shot:  # `TRIALSHIP_SUBMISSIONS_SCREENSHOT=docs/submissions.png ./scripts/test -k dashboard`
+    if (
+        docs_shot
+    ):  # `TRIALSHIP_SUBMISSIONS_SCREENSHOT=docs/submissions.png ./scripts/test -k dashboard`
         page.screenshot(path=docs_shot, full_page=False)

@@ -1,4 +1,5 @@
-"""API routes of disc sets: plan, create (a queued build job), list, get, download, burn.
+"""API routes of disc sets: plan, create (a queued build job), list, get, download, burn (a
+queued job), mark burned; rebuild or delete a failed set.
 
 Registered on the API blueprint (imported by `trialship.web.api`)."""
 
@@ -11,12 +12,13 @@ from flask import jsonify, send_file, url_for
 from werkzeug.wrappers import Response
 
 from trialship.errors import ValidationError
-from trialship.jobs.tasks import enqueue_disc_build
+from trialship.jobs.tasks import enqueue_disc_build, enqueue_disc_burn
 from trialship.registry.discs import Disc
 from trialship.registry.models import Exam, Trial
-from trialship.services import disc_sets
+from trialship.services import disc_burns, disc_sets
 from trialship.services.authz import Capability, require
 from trialship.web.api import serialize_discs as serialize
+from trialship.web.api.serialize import job as serialize_job
 from trialship.web.api.views import _trial, bp, json_body
 from trialship.web.context import actor, commit, db, runtime, today
 
@@ -129,22 +131,50 @@ def _disc(trial_id: int, disc_pk: int) -> Disc:
 
 
 @bp.post("/trials/<int:trial_id>/discs/<int:disc_pk>/burn")
-def burn_disc(trial_id: int, disc_pk: int) -> Response:
+def burn_disc(trial_id: int, disc_pk: int) -> tuple[Response, int, dict[str, str]]:
+    """Queue the burn (202, the job; poll it). 409 when the drive (or the disc) is busy."""
     disc = _disc(trial_id, disc_pk)
     body = json_body()
     device = body.get("device", "")
     if not isinstance(device, str) or set(body) - {"device"}:
         raise ValidationError('send {"device": "/dev/sr0"}', field="device")
-    disc_sets.burn_disc(
-        db(), actor(), disc, device, data_dir=runtime().settings.data_dir, today=today(), now=_now()
+    job = disc_burns.create_burn_job(
+        db(), actor(), disc, device, data_dir=runtime().settings.data_dir, today=today()
     )
     commit()
-    return jsonify(serialize.disc(disc))
+    enqueue_disc_burn(runtime(), job.id)
+    db().refresh(job)
+    return jsonify(serialize_job(job)), 202, {"Location": url_for(".get_job", job_id=job.id)}
 
 
 @bp.post("/trials/<int:trial_id>/discs/<int:disc_pk>/mark-burned")
 def mark_disc_burned(trial_id: int, disc_pk: int) -> Response:
     disc = _disc(trial_id, disc_pk)
-    disc_sets.mark_burned(db(), actor(), disc, today=today(), now=_now())
+    disc_burns.mark_burned(db(), actor(), disc, today=today(), now=_now())
     commit()
     return jsonify(serialize.disc(disc))
+
+
+@bp.post("/trials/<int:trial_id>/disc-sets/<int:set_id>/rebuild")
+def rebuild_disc_set(trial_id: int, set_id: int) -> tuple[Response, int, dict[str, str]]:
+    """Queue a failed set's build again (202, the set with its job_id)."""
+    trial = _media_trial(trial_id)
+    disc_set = disc_sets.get_disc_set(db(), trial, set_id)
+    job = disc_sets.rebuild_disc_set(db(), actor(), disc_set, today=today())
+    commit()
+    enqueue_disc_build(runtime(), job.id)
+    db().refresh(disc_set)
+    location = url_for(".get_disc_set", trial_id=trial.id, set_id=disc_set.id)
+    return jsonify(serialize.disc_set(disc_set)), 202, {"Location": location}
+
+
+@bp.delete("/trials/<int:trial_id>/disc-sets/<int:set_id>")
+def delete_disc_set(trial_id: int, set_id: int) -> tuple[str, int]:
+    """Delete a failed set (204)."""
+    trial = _media_trial(trial_id)
+    disc_set = disc_sets.get_disc_set(db(), trial, set_id)
+    disc_sets.delete_disc_set(
+        db(), actor(), disc_set, data_dir=runtime().settings.data_dir, today=today()
+    )
+    commit()
+    return "", 204

@@ -2,28 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from trialship.web.api.spec_parts import (
+    DATETIME,
+    INTEGER,
+    NULLABLE_DATETIME,
+    Schema,
+    json_content,
+    operation,
+    output,
+    params,
+    path_param,
+    ref,
+    responses,
+)
 
-Schema = dict[str, Any]
-
-INTEGER: Schema = {"type": "integer"}
-DATETIME: Schema = {"type": "string", "format": "date-time"}
-NULLABLE_DATETIME: Schema = {**DATETIME, "type": ["string", "null"]}
 MEDIA = ["auto", "cd74", "cd80", "dvd", "dvd-dl", "bd25"]
 POLICIES = ["pack", "subject", "timepoint", "exam"]
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _output(properties: Schema) -> Schema:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": sorted(properties),
-        "additionalProperties": False,
-    }
 
 
 CHOICE: Schema = {
@@ -48,14 +42,14 @@ CHOICE: Schema = {
 
 SCHEMAS: dict[str, Schema] = {
     "DiscSetChoice": CHOICE,
-    "DiscPlan": _output(
+    "DiscPlan": output(
         {
             "medium": {"type": "string", "enum": MEDIA[1:]},
             "medium_label": {"type": "string"},
             "load": {"type": "string", "description": "which blank discs to load, how many"},
             "discs": {
                 "type": "array",
-                "items": _output(
+                "items": output(
                     {
                         "index": INTEGER,
                         "medium": {"type": "string"},
@@ -69,7 +63,7 @@ SCHEMAS: dict[str, Schema] = {
             },
         }
     ),
-    "Disc": _output(
+    "Disc": output(
         {
             "id": INTEGER,
             "disc_set_id": INTEGER,
@@ -89,7 +83,7 @@ SCHEMAS: dict[str, Schema] = {
             "burn_message": {"type": "string", "description": "the outcome, or xorriso's error"},
         }
     ),
-    "DiscSet": _output(
+    "DiscSet": output(
         {
             "id": INTEGER,
             "trial_id": INTEGER,
@@ -102,10 +96,10 @@ SCHEMAS: dict[str, Schema] = {
             "job_id": {"type": ["integer", "null"]},
             "message": {"type": "string"},
             "exam_ids": {"type": "array", "items": INTEGER},
-            "discs": {"type": "array", "items": _ref("Disc")},
+            "discs": {"type": "array", "items": ref("Disc")},
         }
     ),
-    "DiscSetList": _output({"items": {"type": "array", "items": _ref("DiscSet")}}),
+    "DiscSetList": output({"items": {"type": "array", "items": ref("DiscSet")}}),
     "BurnRequest": {
         "type": "object",
         "additionalProperties": False,
@@ -117,58 +111,14 @@ SCHEMAS: dict[str, Schema] = {
 }
 
 
-def _param(name: str, description: str) -> Schema:
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "description": description,
-        "schema": {"type": "integer", "minimum": 1},
-    }
-
-
 PARAMETERS = {
-    "set_id": _param("set_id", "the disc set's id"),
-    "disc_pk": _param("disc_pk", "the disc's id"),
+    "set_id": path_param("set_id", "the disc set's id"),
+    "disc_pk": path_param("disc_pk", "the disc's id"),
 }
 
 
-def _params(*names: str) -> list[Schema]:
-    return [{"$ref": f"#/components/parameters/{n}"} for n in ("trial_id", *names)]
-
-
-def _responses(errors: str, **extra: Schema) -> Schema:
-    names = {
-        "400": "BadRequest",
-        "403": "Forbidden",
-        "404": "NotFound",
-        "422": "Invalid",
-    }
-    responses: Schema = {"401": {"$ref": "#/components/responses/Unauthorized"}}
-    for code in errors.split():
-        responses[code] = {"$ref": f"#/components/responses/{names[code]}"}
-    responses.update(extra)
-    return dict(sorted(responses.items()))
-
-
-def _json(schema: str, description: str) -> Schema:
-    return {"description": description, "content": {"application/json": {"schema": _ref(schema)}}}
-
-
-def _body(schema: str) -> Schema:
-    return {"required": True, "content": {"application/json": {"schema": _ref(schema)}}}
-
-
-def _op(operation_id: str, summary: str, responses: Schema, body: str | None = None) -> Schema:
-    operation: Schema = {
-        "operationId": operation_id,
-        "summary": summary,
-        "tags": ["discs"],
-        "responses": responses,
-    }
-    if body:
-        operation["requestBody"] = _body(body)
-    return operation
+def _disc_op(operation_id: str, summary: str, answers: Schema, body: str | None = None) -> Schema:
+    return operation(operation_id, summary, "discs", answers, body)
 
 
 def _file(media_type: str, description: str) -> Schema:
@@ -178,29 +128,29 @@ def _file(media_type: str, description: str) -> Schema:
 
 PATHS: dict[str, Schema] = {
     "/trials/{trial_id}/disc-sets/plan": {
-        "parameters": _params(),
-        "post": _op(
+        "parameters": params(),
+        "post": _disc_op(
             "planDiscSet",
             "The discs a build would make (medium, fill), without writing anything",
-            _responses("400 403 404 422", **{"200": _json("DiscPlan", "the plan")}),
+            responses("400 403 404 422", **{"200": json_content("DiscPlan", "the plan")}),
             body="DiscSetChoice",
         ),
     },
     "/trials/{trial_id}/disc-sets": {
-        "parameters": _params(),
-        "get": _op(
+        "parameters": params(),
+        "get": _disc_op(
             "listDiscSets",
             "The trial's disc sets with their discs",
-            _responses("403 404", **{"200": _json("DiscSetList", "the disc sets")}),
+            responses("403 404", **{"200": json_content("DiscSetList", "the disc sets")}),
         ),
-        "post": _op(
+        "post": _disc_op(
             "createDiscSet",
             "Record a disc set and queue its build (ISO images + label PDFs); poll the job",
-            _responses(
+            responses(
                 "400 403 404 422",
                 **{
                     "202": {
-                        **_json("DiscSet", "accepted: the set, with job_id"),
+                        **json_content("DiscSet", "accepted: the set, with job_id"),
                         "headers": {"Location": {"schema": {"type": "string"}}},
                     }
                 },
@@ -209,47 +159,74 @@ PATHS: dict[str, Schema] = {
         ),
     },
     "/trials/{trial_id}/disc-sets/{set_id}": {
-        "parameters": _params("set_id"),
-        "get": _op(
+        "parameters": params("set_id"),
+        "get": _disc_op(
             "getDiscSet",
             "A disc set with its discs and their burns",
-            _responses("403 404", **{"200": _json("DiscSet", "the disc set")}),
+            responses("403 404", **{"200": json_content("DiscSet", "the disc set")}),
+        ),
+        "delete": _disc_op(
+            "deleteDiscSet",
+            "Delete a failed disc set (its build job stays in the job list)",
+            responses("403 404 409", **{"204": {"description": "deleted"}}),
         ),
     },
     "/trials/{trial_id}/discs/{disc_pk}/image.iso": {
-        "parameters": _params("disc_pk"),
-        "get": _op(
+        "parameters": params("disc_pk"),
+        "get": _disc_op(
             "downloadDiscImage",
             "The disc's ISO 9660 image (ready discs only)",
-            _responses("403 404", **{"200": _file("application/x-iso9660-image", "the image")}),
+            responses("403 404", **{"200": _file("application/x-iso9660-image", "the image")}),
         ),
     },
     "/trials/{trial_id}/discs/{disc_pk}/label.pdf": {
-        "parameters": _params("disc_pk"),
-        "get": _op(
+        "parameters": params("disc_pk"),
+        "get": _disc_op(
             "downloadDiscLabel",
             "The disc's label (PDF)",
-            _responses("403 404", **{"200": _file("application/pdf", "the label")}),
+            responses("403 404", **{"200": _file("application/pdf", "the label")}),
         ),
     },
     "/trials/{trial_id}/discs/{disc_pk}/burn": {
-        "parameters": _params("disc_pk"),
-        "post": _op(
+        "parameters": params("disc_pk"),
+        "post": _disc_op(
             "burnDisc",
-            "Burn the image with xorriso on this server's drive, read it back, record it",
-            _responses(
-                "400 403 404 422",
-                **{"200": _json("Disc", "the disc: burned_at null and burn_message on failure")},
+            "Queue a burn of the image with xorriso on this server's drive (read back, recorded "
+            "on the disc); poll the job. One burn per drive at a time: 409 when it is busy",
+            responses(
+                "400 403 404 409 422",
+                **{
+                    "202": {
+                        **json_content("Job", "accepted: the burn job (kind disc_burn)"),
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    }
+                },
             ),
             body="BurnRequest",
         ),
     },
+    "/trials/{trial_id}/disc-sets/{set_id}/rebuild": {
+        "parameters": params("set_id"),
+        "post": _disc_op(
+            "rebuildDiscSet",
+            "Queue a failed set's build again (same exams and options); poll its job",
+            responses(
+                "403 404 409",
+                **{
+                    "202": {
+                        **json_content("DiscSet", "accepted: the set, with job_id"),
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    }
+                },
+            ),
+        ),
+    },
     "/trials/{trial_id}/discs/{disc_pk}/mark-burned": {
-        "parameters": _params("disc_pk"),
-        "post": _op(
+        "parameters": params("disc_pk"),
+        "post": _disc_op(
             "markDiscBurned",
             "Record the disc as burned elsewhere (not verified here)",
-            _responses("403 404 422", **{"200": _json("Disc", "the disc")}),
+            responses("403 404 422", **{"200": json_content("Disc", "the disc")}),
         ),
     },
 }

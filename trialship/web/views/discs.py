@@ -1,5 +1,6 @@
 """Discs of a trial: choose exams, see the plan, build (a job with progress), download the
-image and label, preview the label, burn or mark burned."""
+image and label, preview the label, burn (a job with progress) or mark burned; rebuild or
+delete a failed set."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from flask import Blueprint, flash, redirect, render_template, request, send_fil
 from werkzeug.wrappers import Response
 
 from trialship.errors import NotFound, TrialshipError
-from trialship.jobs.tasks import enqueue_disc_build
+from trialship.jobs.tasks import enqueue_disc_build, enqueue_disc_burn
 from trialship.labels import list_templates
-from trialship.registry.discs import Disc
-from trialship.services import disc_sets, import_jobs
+from trialship.registry.discs import Disc, DiscSet
+from trialship.services import disc_burns, disc_sets, import_jobs
 from trialship.services.authz import Capability
 from trialship.services.timepoints import list_timepoints
 from trialship.web.context import actor, commit, db, runtime, today
@@ -135,8 +136,8 @@ def build(trial_id: int) -> Response | tuple[str, int]:
 def job(trial_id: int, job_id: int) -> str:
     ctx = trial_context(trial_id)
     found = import_jobs.get_job(db(), actor(), job_id, today())
-    if found.trial_id != ctx["trial"].id or found.kind != disc_sets.KIND:
-        raise NotFound(f"no disc build job {job_id} in this trial")
+    if found.trial_id != ctx["trial"].id or found.kind not in (disc_sets.KIND, disc_burns.KIND):
+        raise NotFound(f"no disc job {job_id} in this trial")
     template = "discs/_job.html" if request.headers.get("HX-Request") else "discs/job.html"
     return render_template(template, **ctx, job=found)
 
@@ -172,39 +173,67 @@ def _now() -> dt.datetime:
 
 @bp.post("/<int:disc_pk>/burn")
 def burn(trial_id: int, disc_pk: int) -> Response:
+    """Queue the burn (one per drive at a time) and show its progress."""
     disc = _disc(trial_id, disc_pk)
     device = request.form.get("device", "")
     try:
-        disc_sets.burn_disc(
-            db(),
-            actor(),
-            disc,
-            device,
-            data_dir=runtime().settings.data_dir,
-            today=today(),
-            now=_now(),
+        job = disc_burns.create_burn_job(
+            db(), actor(), disc, device, data_dir=runtime().settings.data_dir, today=today()
         )
     except TrialshipError as exc:
         db().rollback()
         flash(f"Disc {disc_pk}: {exc}", "error")
         return redirect(url_for("discs.index", trial_id=trial_id))
     commit()
-    if disc.burned_at is None:
-        flash(f"Disc {disc.fileset_id} not burned: {disc.burn_message}", "error")
-    else:
-        flash(f"Disc {disc.fileset_id} burned to {device}: {disc.burn_message}", "success")
-    return redirect(url_for("discs.index", trial_id=trial_id))
+    enqueue_disc_burn(runtime(), job.id)
+    return redirect(url_for("discs.job", trial_id=trial_id, job_id=job.id))
 
 
 @bp.post("/<int:disc_pk>/mark-burned")
 def mark_burned(trial_id: int, disc_pk: int) -> Response:
     disc = _disc(trial_id, disc_pk)
     try:
-        disc_sets.mark_burned(db(), actor(), disc, today=today(), now=_now())
+        disc_burns.mark_burned(db(), actor(), disc, today=today(), now=_now())
     except TrialshipError as exc:
         db().rollback()
         flash(f"Disc {disc_pk}: {exc}", "error")
         return redirect(url_for("discs.index", trial_id=trial_id))
     commit()
     flash(f"Disc {disc.fileset_id} recorded as burned.", "success")
+    return redirect(url_for("discs.index", trial_id=trial_id))
+
+
+def _set(trial_id: int, set_id: int) -> DiscSet:
+    ctx = writable_trial(trial_id, Capability.MEDIA)
+    return disc_sets.get_disc_set(db(), ctx["trial"], set_id)
+
+
+@bp.post("/sets/<int:set_id>/rebuild")
+def rebuild_set(trial_id: int, set_id: int) -> Response:
+    """Build a failed set again (same exams and options) and show the build's progress."""
+    disc_set = _set(trial_id, set_id)
+    try:
+        job = disc_sets.rebuild_disc_set(db(), actor(), disc_set, today=today())
+    except TrialshipError as exc:
+        db().rollback()
+        flash(f"Disc set {set_id}: {exc}", "error")
+        return redirect(url_for("discs.index", trial_id=trial_id))
+    commit()
+    enqueue_disc_build(runtime(), job.id)
+    return redirect(url_for("discs.job", trial_id=trial_id, job_id=job.id))
+
+
+@bp.post("/sets/<int:set_id>/delete")
+def delete_set(trial_id: int, set_id: int) -> Response:
+    disc_set = _set(trial_id, set_id)
+    try:
+        disc_sets.delete_disc_set(
+            db(), actor(), disc_set, data_dir=runtime().settings.data_dir, today=today()
+        )
+    except TrialshipError as exc:
+        db().rollback()
+        flash(f"Disc set {set_id}: {exc}", "error")
+        return redirect(url_for("discs.index", trial_id=trial_id))
+    commit()
+    flash(f"Disc set {set_id} deleted.", "success")
     return redirect(url_for("discs.index", trial_id=trial_id))

@@ -1,0 +1,93 @@
+"""SHA-256 of many byte streams on worker threads, while the caller keeps reading and writing.
+
+hashlib releases the GIL while it hashes a buffer larger than 2 KiB, so a thread that hashes
+runs beside the thread that copies a file into a disc image: the copy and its checksum take one
+read of the file and overlap in time. Each stream is hashed by one worker, in the order its
+chunks were given; chunks must not change after `update` (bytes, or memoryviews of bytes).
+Memory stays bounded: `update` blocks while `max_pending` chunks wait for a worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+from collections.abc import Hashable
+from types import TracebackType
+from typing import Any
+
+Key = Hashable
+_STOP = object()
+
+
+class HashPool:
+    """`update(key, chunk)` from one producer thread; `digests()` when every chunk is given.
+
+    Streams are spread over the workers round-robin when first seen, unless `update` names a
+    worker (e.g. one worker for a long stream that runs beside many short ones).
+    """
+
+    def __init__(self, workers: int = 2, *, max_pending: int = 16) -> None:
+        self._queues: list[queue.Queue[Any]] = [
+            queue.Queue(maxsize=max(1, max_pending // workers)) for _ in range(workers)
+        ]
+        self._results: list[dict[Key, tuple[int, Any]]] = [{} for _ in range(workers)]
+        self._owner: dict[Key, int] = {}
+        self._threads = [
+            threading.Thread(target=self._work, args=(n,), name=f"sha256-{n}", daemon=True)
+            for n in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._closed = False
+
+    def update(self, key: Key, chunk: bytes | memoryview, *, worker: int | None = None) -> None:
+        owner = self._owner.get(key)
+        if owner is None:
+            owner = len(self._owner) % len(self._queues) if worker is None else worker
+            self._owner[key] = owner
+            self._queues[owner].put((key, None))  # the stream exists even when empty
+        if len(chunk):
+            self._queues[owner].put((key, chunk))
+
+    def digests(self) -> dict[Key, tuple[int, str]]:
+        """(size, SHA-256 hex) of every stream; waits until all given chunks are hashed."""
+        self.close()
+        out: dict[Key, tuple[int, str]] = {}
+        for results in self._results:
+            out.update((key, (size, h.hexdigest())) for key, (size, h) in results.items())
+        return out
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for q in self._queues:
+            q.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+
+    def __enter__(self) -> HashPool:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _work(self, n: int) -> None:
+        q, results = self._queues[n], self._results[n]
+        while True:
+            item = q.get()
+            if item is _STOP:
+                return
+            key, chunk = item
+            if chunk is None:
+                results[key] = (0, hashlib.sha256())
+                continue
+            size, digest = results[key]
+            digest.update(chunk)
+            results[key] = (size + len(chunk), digest)
