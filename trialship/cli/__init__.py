@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 from sqlalchemy.orm import Session
 
 from trialship import __version__
@@ -84,6 +86,19 @@ def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     click.echo("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
     for row in rows:
         click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+
+
+def progress_bar(console: Console, *columns: ProgressColumn) -> Progress:
+    """The bar of long commands: a description, the bar, then `columns` (default: time left);
+    on stderr, drawn only on a terminal, gone when done."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        *(columns or (TimeRemainingColumn(),)),
+        console=console,
+        disable=not console.is_terminal,
+        transient=True,
+    )
 
 
 def read_password(env_var: str, prompt: str) -> str:

@@ -8,27 +8,22 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.orm import Session
 
-from trialship.cli import cli_actor, find_trial, print_table, trial_option, unit_of_work
+from trialship.cli import (
+    cli_actor,
+    find_trial,
+    print_table,
+    progress_bar,
+    trial_option,
+    unit_of_work,
+)
 from trialship.cli.media import MEDIA_CHOICES, POLICY_CHOICES, disc_group
 from trialship.errors import TrialshipError
 from trialship.labels import list_templates
 from trialship.registry.discs import Disc, DiscSet
 from trialship.registry.models import JobState
 from trialship.services import disc_burns, disc_sets
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-        transient=True,
-    )
 
 
 @disc_group.command("build")
@@ -102,7 +97,7 @@ def disc_build(
 
 def _run_build(data_dir: Path, session: Session, disc_set: DiscSet, job_id: int) -> None:
     console = Console(stderr=True)
-    with _progress(console) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("starting", total=None)
         job = disc_sets.run_build_job(
             session,
@@ -232,7 +227,7 @@ def burn_recorded_disc(protocol_id: str, disc_pk: int, device: str, *, mark: boo
         )
         session.commit()
         console = Console(stderr=True)
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("writing", total=1.0)
             disc_burns.run_burn_job(
                 session,

@@ -11,17 +11,22 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
     DownloadColumn,
-    Progress,
-    TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
 from sqlalchemy.orm import Session
 
 from trialship.app import Runtime
-from trialship.cli import cli_actor, find_trial, main, print_table, trial_option, unit_of_work
+from trialship.cli import (
+    cli_actor,
+    find_trial,
+    main,
+    print_table,
+    progress_bar,
+    trial_option,
+    unit_of_work,
+)
 from trialship.errors import ValidationError
 from trialship.jobs.tasks import enqueue_job, enqueue_submission
 from trialship.registry.models import Job
@@ -95,7 +100,9 @@ def submit(
             return
         data_dir = runtime.settings.data_dir
         console = Console(stderr=True)
-        with _bar(console) as bar:
+        with progress_bar(
+            console, DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn()
+        ) as bar:
             task = bar.add_task("sending", total=submission.bytes_total or None)
 
             def show(row: Submission) -> None:
@@ -115,19 +122,6 @@ def submit(
                 progress=show,
             )
         _report(result or submission)
-
-
-def _bar(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        disable=not console.is_terminal,
-        transient=True,
-    )
 
 
 def _report(submission: Submission) -> None:
