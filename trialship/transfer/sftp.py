@@ -27,7 +27,7 @@ from trialship.transfer.destination import SftpDestination
 from trialship.transfer.errors import TransferError
 from trialship.transfer.guard import check_package
 from trialship.transfer.journal import Journal
-from trialship.transfer.package import MANIFEST_NAME, Package, PackageFile
+from trialship.transfer.package import MANIFEST_NAME, Package, PackageFile, with_sha256
 from trialship.transfer.receipt import STORED, Clock, FileOutcome, TransferReceipt, utc_now
 
 Progress = Callable[[int, int], None]  # (files confirmed, bytes sent) increments
@@ -283,7 +283,7 @@ def send_sftp(
             outcomes.append(_send_one(uploader, destination, journal, item))
             report(1, 0)
         uploader.ensure_folder(destination.path)
-        manifest = package.manifest()
+        manifest = package.manifest({o.remote: o.sha256 for o in outcomes})
         uploader.upload(io.BytesIO(manifest), len(manifest), _remote(destination, MANIFEST_NAME))
         extra: dict[str, Any] = {"manifest": MANIFEST_NAME}
         if destination.marker:
@@ -313,6 +313,8 @@ def _send_one(
     uploader: _Uploader, destination: SftpDestination, journal: Journal, item: PackageFile
 ) -> FileOutcome:
     target = _remote(destination, item.remote)
+    item = with_sha256(item)
+    assert item.sha256 is not None
     if journal.confirmed(item.remote, item.sha256):
         uploader.progress(0, item.size)
         return FileOutcome(item.remote, item.sha256, item.size, STORED, {"path": target}, True)
