@@ -46,6 +46,10 @@ def test_a_tree_arrives_with_manifest_marker_and_a_verifiable_receipt(
     assert not list(remote.rglob("*.part"))
     sums = (remote / "SHA256SUMS").read_text().splitlines()
     assert len(sums) == 12 and (remote / "COMPLETE").exists()
+    # hashed from the bytes read to send them (`trialship send` builds the package unhashed)
+    assert sorted(sums) == sorted(
+        f"{_digest(local)}  {local.relative_to(src).as_posix()}" for local in src.rglob("*.dcm")
+    )
     document = json.loads(receipt.read_text())
     assert document["payload"]["kind"] == "submission"
     assert document["payload"]["destination"] == f"sftp://root@127.0.0.1:{sshd.port}{remote}"
