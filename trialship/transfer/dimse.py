@@ -11,6 +11,7 @@ permanent failure carrying the peer's reason. Storage commitment is optional.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import threading
 import time
@@ -23,7 +24,7 @@ from pynetdicom.association import Association
 from pynetdicom.status import code_to_category
 
 from trialship.transfer.destination import DicomDestination
-from trialship.transfer.dimse_wire import NotPart10, Wire, WireError
+from trialship.transfer.dimse_wire import NotPart10, Opened, Wire, WireError
 from trialship.transfer.errors import TransferError
 from trialship.transfer.guard import check_package
 from trialship.transfer.journal import Journal
@@ -226,24 +227,53 @@ def _store_all(run: _Run, files: Sequence[PackageFile]) -> None:
 def _store_files(
     run: _Run, wire: Wire, contexts: dict[tuple[str, str], int], files: Sequence[PackageFile]
 ) -> None:
+    """C-STORE each file in turn; the next one is opened and read while the peer stores one."""
+    ahead: dict[int, Opened | Exception] = {}
+
+    def open_ahead(index: int) -> None:
+        if index < len(files) and _context(contexts, files[index]) is not None:
+            try:
+                ahead[index] = wire.open(files[index].path, hash_file=files[index].sha256 is None)
+            except (NotPart10, OSError) as exc:
+                ahead[index] = exc
+
+    try:
+        _store_in_turn(run, wire, contexts, files, ahead, open_ahead)
+    finally:
+        for leftover in ahead.values():  # the association broke with one read ahead
+            if not isinstance(leftover, Exception):
+                leftover.fp.close()
+
+
+def _store_in_turn(
+    run: _Run,
+    wire: Wire,
+    contexts: dict[tuple[str, str], int],
+    files: Sequence[PackageFile],
+    ahead: dict[int, Opened | Exception],
+    open_ahead: Callable[[int], None],
+) -> None:
+    open_ahead(0)
     for n, item in enumerate(files):
         assert item.dicom is not None
-        pair = (item.dicom.sop_class_uid, item.dicom.transfer_syntax_uid)
         detail: dict[str, Any] = {"sop_instance_uid": item.dicom.sop_instance_uid}
-        context_id = contexts.get(pair)
+        context_id = _context(contexts, item)
         if context_id is None:
+            pair = (item.dicom.sop_class_uid, item.dicom.transfer_syntax_uid)
             detail["reason"] = f"peer refused SOP class {pair[0]} in syntax {pair[1]}"
-            _record(run, with_sha256(item), FAILED, detail, permanent=True)
+            _record(run, _hashed_if_readable(item), FAILED, detail, permanent=True)
+            open_ahead(n + 1)
             continue
-        try:
-            answer = wire.store(
-                item.path, context_id, pair[0], item.dicom.sop_instance_uid, n % 0xFFFF + 1,
-                hash_file=item.sha256 is None,
-            )  # fmt: skip
-        except (NotPart10, OSError) as exc:  # nothing of it was sent
-            detail["reason"] = f"cannot send: {exc}"
-            _record(run, with_sha256(item), FAILED, detail, permanent=True)
+        opened = ahead.pop(n)
+        if isinstance(opened, Exception):  # nothing of it was sent
+            detail["reason"] = f"cannot send: {opened}"
+            _record(run, _hashed_if_readable(item), FAILED, detail, permanent=True)
+            open_ahead(n + 1)
             continue
+        answer = wire.store(
+            opened, context_id, item.dicom.sop_class_uid, item.dicom.sop_instance_uid,
+            n % 0xFFFF + 1, meanwhile=functools.partial(open_ahead, n + 1),
+        )  # fmt: skip
         if answer.sha256 is not None:
             item = replace(item, sha256=answer.sha256)
         code = answer.status
@@ -260,6 +290,18 @@ def _store_files(
         else:
             detail.setdefault("reason", category)
             _record(run, item, FAILED, detail)
+
+
+def _hashed_if_readable(item: PackageFile) -> PackageFile:
+    try:
+        return with_sha256(item)
+    except OSError:
+        return replace(item, sha256="")  # unreadable: failed, and no content to name
+
+
+def _context(contexts: dict[tuple[str, str], int], item: PackageFile) -> int | None:
+    assert item.dicom is not None
+    return contexts.get((item.dicom.sop_class_uid, item.dicom.transfer_syntax_uid))
 
 
 def _record(

@@ -11,11 +11,14 @@ after the file meta group: never decoded, so compressed syntaxes go as they are.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from trialship.transfer.dicomfile import dataset_offset
 
@@ -30,6 +33,7 @@ C_STORE_RSP = 0x8001
 BLOCK = 4 << 20  # file bytes read (and sent) at a time
 UNLIMITED_PDU_DATA = 1 << 20  # PDV size when the peer sets no maximum
 _IOV_MAX = 512
+HASH_STEP = 64 << 10  # hashed between two partial sends, while the peer drains the socket
 _PDU_HEAD = struct.Struct(">BBIIBB")  # PDU type, reserved, length, PDV length, context, control
 _ELEMENT = struct.Struct("<HHI")
 
@@ -41,6 +45,19 @@ class WireError(Exception):
 
 class NotPart10(Exception):
     """The file has no DICOM file meta to find the dataset after (nothing was sent)."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A file opened for a C-STORE, its first block read into one of the wire's buffers."""
+
+    path: Path
+    fp: io.FileIO
+    view: memoryview
+    size: int
+    filled: int
+    offset: int  # where the dataset starts
+    hasher: Any  # hashlib sha256 of the whole file, or None
 
 
 @dataclass(frozen=True)
@@ -99,64 +116,87 @@ class Wire:
         self.max_data = peer_max_pdu - 6 if peer_max_pdu else UNLIMITED_PDU_DATA
         if self.max_data < 1:
             raise WireError(f"peer's maximum PDU length {peer_max_pdu} is too small")
-        self.buffer = bytearray(BLOCK)
+        self._buffers = [bytearray(BLOCK), bytearray(BLOCK)]  # one sent, one read ahead
+        self._turn = 0
 
-    def store(
-        self,
-        path: Path,
-        context_id: int,
-        sop_class: str,
-        sop_instance: str,
-        message_id: int,
-        *,
-        hash_file: bool,
-    ) -> StoreAnswer:
-        """Send the file's dataset as a C-STORE-RQ on `context_id` and wait for the answer."""
-        view = memoryview(self.buffer)
-        hasher = hashlib.sha256() if hash_file else None
-        with Path(path).open("rb", buffering=0) as fp:
+    def open(self, path: Path, *, hash_file: bool) -> Opened:
+        """Open `path` and read its first block (done while the previous C-STORE is answered).
+
+        Raises NotPart10 or OSError; nothing is sent."""
+        self._turn ^= 1
+        view = memoryview(self._buffers[self._turn])
+        fp = Path(path).open("rb", buffering=0)  # noqa: SIM115 (closed by store())
+        try:
             size = os.fstat(fp.fileno()).st_size
             filled = fp.readinto(view[: min(size, BLOCK)]) or 0
             offset = dataset_offset(bytes(view[: min(filled, 1 << 16)]))
             if offset is None or offset > filled:
                 raise NotPart10(f"{path}: no DICOM file meta")
-            command = store_command(sop_class, sop_instance, message_id)
-            parts: list[bytes | memoryview] = [
-                _PDU_HEAD.pack(P_DATA_TF, 0, len(command) + 6, len(command) + 2, context_id,
-                               COMMAND | LAST),
-                command,
-            ]  # fmt: skip
-            remaining = size - offset
-            start = offset
-            if remaining == 0:
-                parts.append(_PDU_HEAD.pack(P_DATA_TF, 0, 6, 2, context_id, LAST))
-            while True:
-                while start < filled:
-                    piece = min(self.max_data, filled - start)
-                    remaining -= piece
-                    control = LAST if remaining == 0 else 0
-                    parts.append(
-                        _PDU_HEAD.pack(P_DATA_TF, 0, piece + 6, piece + 2, context_id, control)
-                    )
-                    parts.append(view[start : start + piece])
-                    start += piece
-                self._send(parts)
-                parts = []
-                if hasher is not None:
-                    hasher.update(view[:filled])  # while the peer reads and stores it
-                if remaining <= 0:
-                    break
-                try:
-                    filled = fp.readinto(view[: min(BLOCK, remaining)]) or 0
-                except OSError as exc:
-                    raise WireError(f"{path}: read failed mid-file: {exc}") from None
-                if not filled:
-                    raise WireError(f"{path} shrank while it was sent")
-                start = 0
-        status, comment = self._answer(message_id)
-        return StoreAnswer(status, comment, hasher.hexdigest() if hasher else None)
+        except BaseException:
+            fp.close()
+            raise
+        return Opened(path, fp, view, size, filled, offset, hashlib.sha256() if hash_file else None)
 
-    def _send(self, parts: list[bytes | memoryview]) -> None:
+    def store(
+        self,
+        opened: Opened,
+        context_id: int,
+        sop_class: str,
+        sop_instance: str,
+        message_id: int,
+        meanwhile: Callable[[], None] = lambda: None,
+    ) -> StoreAnswer:
+        """Send the opened file's dataset as a C-STORE-RQ on `context_id`, call `meanwhile`
+        (the peer is storing it: read the next file), then wait for the answer."""
+        with opened.fp:
+            self._send_dataset(opened, context_id, sop_class, sop_instance, message_id)
+        meanwhile()
+        status, comment = self._answer(message_id)
+        digest = opened.hasher.hexdigest() if opened.hasher else None
+        return StoreAnswer(status, comment, digest)
+
+    def _send_dataset(
+        self, opened: Opened, context_id: int, sop_class: str, sop_instance: str, message_id: int
+    ) -> None:
+        view, filled, hasher = opened.view, opened.filled, opened.hasher
+        command = store_command(sop_class, sop_instance, message_id)
+        parts: list[bytes | memoryview] = [
+            _PDU_HEAD.pack(P_DATA_TF, 0, len(command) + 6, len(command) + 2, context_id,
+                           COMMAND | LAST),
+            command,
+        ]  # fmt: skip
+        remaining = opened.size - opened.offset
+        start = opened.offset
+        if remaining == 0:
+            parts.append(_PDU_HEAD.pack(P_DATA_TF, 0, 6, 2, context_id, LAST))
+        while True:
+            while start < filled:
+                piece = min(self.max_data, filled - start)
+                remaining -= piece
+                control = LAST if remaining == 0 else 0
+                parts.append(
+                    _PDU_HEAD.pack(P_DATA_TF, 0, piece + 6, piece + 2, context_id, control)
+                )
+                parts.append(view[start : start + piece])
+                start += piece
+            self._send(parts, hasher, view[:filled])
+            parts = []
+            if remaining <= 0:
+                return
+            try:
+                filled = opened.fp.readinto(view[: min(BLOCK, remaining)]) or 0
+            except OSError as exc:
+                raise WireError(f"{opened.path}: read failed mid-file: {exc}") from None
+            if not filled:
+                raise WireError(f"{opened.path} shrank while it was sent")
+            start = 0
+
+    def _send(self, parts: list[bytes | memoryview], hasher: Any, block: memoryview) -> None:
+        """Send `parts`; hash `block` (when there is a hasher) in steps between partial sends.
+
+        The socket is non-blocking (it has a timeout), so a send returns once the socket
+        buffer is full; a step of hashing then costs nothing: the peer is draining it."""
+        hashed = 0 if hasher is not None else len(block)
         try:
             while parts:
                 sent = self.sock.sendmsg(parts[:_IOV_MAX])
@@ -165,8 +205,13 @@ class Wire:
                     parts.pop(0)
                 if sent:
                     parts[0] = memoryview(parts[0])[sent:]
+                if parts and hashed < len(block):
+                    hasher.update(block[hashed : hashed + HASH_STEP])
+                    hashed += HASH_STEP
         except OSError as exc:
             raise WireError(f"connection lost: {exc.strerror or exc}") from None
+        if hashed < len(block):
+            hasher.update(block[hashed:])  # the rest while the peer stores the file
 
     def _exact(self, count: int) -> bytes:
         data = bytearray(count)
