@@ -129,7 +129,9 @@ class Wire:
         try:
             size = os.fstat(fp.fileno()).st_size
             filled = fp.readinto(view[: min(size, BLOCK)]) or 0
-            offset = dataset_offset(bytes(view[: min(filled, 1 << 16)]))
+            offset = dataset_offset(bytes(view[: min(filled, 4096)]))
+            if offset is None and filled > 4096:  # a long file meta group
+                offset = dataset_offset(bytes(view[: min(filled, 1 << 16)]))
             if offset is None or offset > filled:
                 raise NotPart10(f"{path}: no DICOM file meta")
         except BaseException:

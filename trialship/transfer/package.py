@@ -24,6 +24,7 @@ from trialship.transfer.dicomfile import read_head
 
 MANIFEST_NAME = "SHA256SUMS"
 _READ_BLOCK = 1 << 20
+FIRST_HEAD_BYTES = 8 << 10
 HEAD_BYTES = 64 << 10  # read for the header; a longer head goes to pydicom
 _HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "PatientIdentityRemoved"]
 
@@ -79,12 +80,17 @@ def sha256_file(path: Path) -> tuple[str, int]:
 
 def read_header(path: Path) -> DicomHeader | None:
     """The header fields, or None when the file is not DICOM Part 10."""
+    fast = None
     try:
-        with path.open("rb") as fp:
-            head = fp.read(HEAD_BYTES + 1)
+        with path.open("rb", buffering=0) as fp:
+            for limit in FIRST_HEAD_BYTES, HEAD_BYTES:  # most heads are a few hundred bytes
+                fp.seek(0)
+                head = fp.read(limit + 1)
+                fast = read_head(head[:limit], whole=len(head) <= limit)
+                if fast is not None or len(head) <= limit:
+                    break
     except OSError:
         return None
-    fast = read_head(head[:HEAD_BYTES], whole=len(head) <= HEAD_BYTES)
     if fast is not None:
         sop_class = fast.sop_class_uid or fast.media_sop_class_uid
         sop_instance = fast.sop_instance_uid or fast.media_sop_instance_uid
