@@ -251,13 +251,10 @@ class NetNamespace:
 class Storescp:
     """dcmtk storescp in the namespace, with TCP_NODELAY (dcmtk leaves Nagle on otherwise)."""
 
-    def __init__(
-        self, ns: NetNamespace, folder: Path, *, aet: str = "STORESCP", bit_preserving: bool = False
-    ) -> None:
+    def __init__(self, ns: NetNamespace, folder: Path, *, aet: str = "STORESCP") -> None:
         require(STORESCP)
         self.ns = ns
         self.aet = aet
-        self.bit_preserving = bit_preserving  # +B: files written exactly as received
         self.folder = folder
         self.port = free_port()
         self.received = folder / "received"
@@ -281,7 +278,6 @@ class Storescp:
                     "+xa",
                     "--max-pdu",
                     "131072",
-                    *(["+B"] if self.bit_preserving else []),
                     str(self.port),
                 ),
                 stdout=out,

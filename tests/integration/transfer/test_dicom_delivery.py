@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from click.testing import Result
 from pydicom import dcmread
@@ -26,6 +27,19 @@ from trialship.transfer.dimse import send_dimse
 
 def _uids(paths: list[Path]) -> set[str]:
     return {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in paths}
+
+
+class _Verbatim:
+    """The namespace, starting storescp with +B: files written exactly as received."""
+
+    def __init__(self, ns: NetNamespace) -> None:
+        self._ns = ns
+
+    def command(self, *args: str) -> list[str]:
+        return self._ns.command(*args[:-1], "+B", args[-1])  # +B before the port
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ns, name)
 
 
 def _datasets(files: list[bytes]) -> dict[str, bytes]:
@@ -44,7 +58,7 @@ def test_mixed_sop_classes_and_compressed_syntaxes_reach_storescp_and_orthanc(
 ) -> None:
     files = bundled_files(tmp_path / "mixed")
     package = build_package([tmp_path / "mixed"], hashed=False)
-    storescp = Storescp(netns, tmp_path / "storescp", bit_preserving=True).start()
+    storescp = Storescp(_Verbatim(netns), tmp_path / "storescp").start()  # type: ignore[arg-type]
     try:
         for n, url in enumerate((storescp.url(), orthanc.dicom_url())):
             destination = parse_destination(url)
