@@ -9,9 +9,9 @@ sshd runs on 127.0.0.1 in a private mount namespace; storescp runs in a private 
 namespace with TCP_NODELAY=1 (dcmtk leaves Nagle on otherwise), and storescu and trialship's
 C-STORE reach it from inside that namespace. The variants run in turn, round after round
 (alternating, so a busy moment on a shared machine hurts them alike), on the same files
-(warm page cache); each time is the wall clock of the whole send, trialship's including
-the package build (headers) and hashing, and its journal's fsyncs. The table gives the best
-round and the spread (median, worst).
+(written back to disk first, then in the page cache); each time is the wall clock of the
+whole send, trialship's including the package build (headers) and hashing, and its
+journal's fsyncs. The table gives the best round and the spread (median, worst).
 
 What the peers receive goes to --peer-storage (default /dev/shm when there is one): a real
 peer's disk is not the sender's, and on one machine the peer's writeback of ~500 MB per
@@ -22,6 +22,7 @@ of whichever tool comes after. `--peer-storage WORKDIR` keeps everything on one 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -242,9 +243,11 @@ def main(argv: list[str] | None = None) -> None:
         t = time.perf_counter()
         ct_tree(src, args.files, size=args.size)
         total = sum(p.stat().st_size for p in src.rglob("*.dcm"))
+        generated = time.perf_counter() - t
+        os.sync()  # the tree at rest: its writeback would stall our journal's first fsyncs
         print(
-            f"generated {args.files} files, {total / 1e6:.0f} MB in {time.perf_counter() - t:.1f} s"
-            f"; peers write to {storage}"
+            f"generated {args.files} files, {total / 1e6:.0f} MB in {generated:.1f} s "
+            f"(+{time.perf_counter() - t - generated:.1f} s sync); peers write to {storage}"
         )
         t = time.perf_counter()
         build_package([src])
