@@ -189,7 +189,7 @@ def test_the_wire_sends_each_dataset_as_stored_and_reads_the_status(
     tmp_path: Path, tls: bool
 ) -> None:
     paths = []
-    for n, size in enumerate((30_000, 0, 9_000)):
+    for n, size in enumerate((30_000, 0, 9_000_000)):  # the last in three 4 MiB blocks
         ds = Dataset()
         ds.SOPClassUID, ds.SOPInstanceUID = "1.2.840.10008.5.1.4.1.1.7", generate_uid()
         ds.PatientIdentityRemoved = "YES"
