@@ -135,7 +135,7 @@ def send_command(
     data_dir = get_runtime(ctx).settings.data_dir
     key = journal_key(sources, destination.describe())
     journal_path = journal_path or data_dir / "journals" / f"{key}.jsonl"
-    package = build_package(sources)
+    package = build_package(sources, hashed=False)  # the senders hash what they send
     started = time.monotonic()
     console = Console(stderr=True)
     with (

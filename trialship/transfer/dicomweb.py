@@ -21,7 +21,7 @@ from trialship.transfer.destination import DicomWebDestination
 from trialship.transfer.errors import TransferError
 from trialship.transfer.guard import check_package
 from trialship.transfer.journal import Journal
-from trialship.transfer.package import Package, PackageFile
+from trialship.transfer.package import Package, PackageFile, split_confirmed, with_sha256
 from trialship.transfer.receipt import (
     FAILED,
     STORED,
@@ -200,15 +200,18 @@ def send_dicomweb(
     started = clock()
     outcomes: dict[str, FileOutcome] = {}
     todo = []
-    for item in package.files:
-        earlier = journal.confirmed(item.remote, item.sha256)
-        if earlier is not None:
-            detail = {k: v for k, v in earlier.items() if k in ("sop_instance_uid", "status")}
-            outcomes[item.remote] = FileOutcome(
-                item.remote, item.sha256, item.size, earlier.get("state", STORED), detail, True
-            )
-            report(1, item.size)
-        elif item.dicom is None:
+    done, pending = split_confirmed(package.files, journal)
+    for item, earlier in done:
+        assert item.sha256 is not None
+        detail = {k: v for k, v in earlier.items() if k in ("sop_instance_uid", "status")}
+        outcomes[item.remote] = FileOutcome(
+            item.remote, item.sha256, item.size, earlier.get("state", STORED), detail, True
+        )
+        report(1, item.size)
+    for item in pending:
+        item = with_sha256(item)  # STOW-RS streams the bodies: hash first, it is not timed
+        assert item.sha256 is not None
+        if item.dicom is None:
             outcomes[item.remote] = FileOutcome(
                 item.remote, item.sha256, item.size, FAILED, {"reason": "not a DICOM file"}
             )
@@ -226,6 +229,7 @@ def send_dicomweb(
                 sleep(BACKOFF * 2**attempt)
         sent += sum(f.size for f in batch)
         for item, state, detail in outcomes_from_response(batch, document):
+            assert item.sha256 is not None
             outcome = FileOutcome(item.remote, item.sha256, item.size, state, detail)
             if outcome.confirmed:
                 journal.confirm(item.remote, item.sha256, item.size, state=state, **detail)

@@ -1,7 +1,8 @@
-"""DICOM C-STORE sender (pynetdicom): few associations, files sent as stored, statuses kept.
+"""DICOM C-STORE sender: few associations, files sent as stored, statuses kept.
 
-Files are sent from disk without decoding (pynetdicom's chunked dataset sending), so each
-(SOP class, transfer syntax) pair needs its own presentation context: at most 128 per
+pynetdicom negotiates and releases each association; the C-STOREs themselves go straight on
+its socket (`dimse_wire.Wire`: the file's dataset bytes after the file meta, never decoded),
+so each (SOP class, transfer syntax) pair needs its own presentation context: at most 128 per
 association, so a package with more pairs uses several associations in turn. Failed
 instances and dropped associations are retried with backoff; a rejected association is a
 permanent failure carrying the peer's reason. Storage commitment is optional.
@@ -10,23 +11,25 @@ permanent failure carrying the peer's reason. Storage commitment is optional.
 from __future__ import annotations
 
 import contextlib
+import functools
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from pynetdicom import AE, _config
+from pynetdicom import AE
 from pynetdicom.association import Association
 from pynetdicom.status import code_to_category
 
 from trialship.transfer.destination import DicomDestination
+from trialship.transfer.dimse_wire import NotPart10, Opened, Wire, WireError
 from trialship.transfer.errors import TransferError
 from trialship.transfer.guard import check_package
 from trialship.transfer.journal import Journal
-from trialship.transfer.package import Package, PackageFile
+from trialship.transfer.package import Package, PackageFile, split_confirmed, with_sha256
 from trialship.transfer.receipt import (
     FAILED,
     STORED,
@@ -41,6 +44,7 @@ Progress = Callable[[int, int], None]
 MAX_CONTEXTS = 128
 BACKOFF = 0.5  # seconds, doubled on each retry
 REACTOR_DELAY = 0.0001  # pynetdicom polls every 1 ms by default: most of a small C-STORE
+QUIET_DELAY = 0.005  # the DUL's poll while the wire has the socket (it must not spin)
 
 
 class _Rejected(TransferError):
@@ -201,39 +205,116 @@ def _reactor_paused(assoc: Association) -> Iterator[None]:
         held.set()
 
 
+@contextlib.contextmanager
+def _wire(assoc: Association, dest: DicomDestination) -> Iterator[Wire]:
+    """The association's socket to ourselves: pynetdicom's reactor paused, its DUL thread
+    kept from reading the socket (it would take our C-STORE-RSPs), its idle timer restarted
+    when we hand the association back."""
+    dul = assoc.dul
+    polled = threading.Event()
+
+    def no_transport_event() -> bool:
+        polled.set()
+        return False
+
+    with _reactor_paused(assoc):
+        delay = dul._run_loop_delay
+        dul._is_transport_event = no_transport_event  # type: ignore[method-assign]
+        dul._run_loop_delay = QUIET_DELAY
+        sock = dul.socket.socket if dul.socket else None
+        previous = sock.gettimeout() if sock is not None else None
+        try:
+            # once the DUL has called the stub, it is past any read it had begun
+            if sock is None or not polled.wait(dest.timeout):
+                raise _Lost(f"association with {dest.called_aet} lost before sending")
+            sock.settimeout(dest.timeout)
+            yield Wire(sock, int(assoc.acceptor.maximum_length or 0))
+        finally:
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.settimeout(previous)
+            del dul._is_transport_event
+            dul._run_loop_delay = delay
+            dul._idle_timer.restart()
+
+
 def _store_all(run: _Run, files: Sequence[PackageFile]) -> None:
     """Send `files` on one association, recording each outcome; raises _Lost if it breaks."""
     assoc = associate(run.destination, _pairs(files))
-    accepted = {
-        (str(cx.abstract_syntax), str(cx.transfer_syntax[0])) for cx in assoc.accepted_contexts
+    contexts = {
+        (str(cx.abstract_syntax), str(cx.transfer_syntax[0])): int(cx.context_id)
+        for cx in assoc.accepted_contexts
+        if cx.context_id is not None
     }
     try:
-        with _reactor_paused(assoc):
-            _store_files(run, assoc, accepted, files)
+        with _wire(assoc, run.destination) as wire:
+            _store_files(run, wire, contexts, files)
+    except WireError as exc:
+        # the byte stream is no longer trusted: abort, never release
+        assoc.abort()
+        raise _Lost(f"association with {run.destination.called_aet} lost: {exc}") from None
     finally:
         if assoc.is_established:
             assoc.release()
 
 
 def _store_files(
-    run: _Run, assoc: Association, accepted: set[tuple[str, str]], files: Sequence[PackageFile]
+    run: _Run, wire: Wire, contexts: dict[tuple[str, str], int], files: Sequence[PackageFile]
 ) -> None:
-    for item in files:
+    """C-STORE each file in turn; the next one is opened and read while the peer stores one."""
+    ahead: dict[int, Opened | Exception] = {}
+
+    def open_ahead(index: int) -> None:
+        if index < len(files) and _context(contexts, files[index]) is not None:
+            try:
+                ahead[index] = wire.open(files[index].path, hash_file=files[index].sha256 is None)
+            except (NotPart10, OSError) as exc:
+                ahead[index] = exc
+
+    try:
+        _store_in_turn(run, wire, contexts, files, ahead, open_ahead)
+    finally:
+        for leftover in ahead.values():  # the association broke with one read ahead
+            if not isinstance(leftover, Exception):
+                leftover.fp.close()
+
+
+def _store_in_turn(
+    run: _Run,
+    wire: Wire,
+    contexts: dict[tuple[str, str], int],
+    files: Sequence[PackageFile],
+    ahead: dict[int, Opened | Exception],
+    open_ahead: Callable[[int], None],
+) -> None:
+    open_ahead(0)
+    for n, item in enumerate(files):
         assert item.dicom is not None
-        pair = (item.dicom.sop_class_uid, item.dicom.transfer_syntax_uid)
         detail: dict[str, Any] = {"sop_instance_uid": item.dicom.sop_instance_uid}
-        if pair not in accepted:
+        context_id = _context(contexts, item)
+        if context_id is None:
+            pair = (item.dicom.sop_class_uid, item.dicom.transfer_syntax_uid)
             detail["reason"] = f"peer refused SOP class {pair[0]} in syntax {pair[1]}"
-            _record(run, item, FAILED, detail, permanent=True)
+            _record(run, _hashed_if_readable(item), FAILED, detail, permanent=True)
+            open_ahead(n + 1)
             continue
-        status = assoc.send_c_store(item.path)
-        if "Status" not in status:
-            raise _Lost(f"association with {run.destination.called_aet} lost mid-transfer")
-        code = int(status.Status)
+        opened = ahead.pop(n)
+        if isinstance(opened, Exception):  # nothing of it was sent
+            detail["reason"] = f"cannot send: {opened}"
+            _record(run, _hashed_if_readable(item), FAILED, detail, permanent=True)
+            open_ahead(n + 1)
+            continue
+        answer = wire.store(
+            opened, context_id, item.dicom.sop_class_uid, item.dicom.sop_instance_uid,
+            n % 0xFFFF + 1, meanwhile=functools.partial(open_ahead, n + 1),
+        )  # fmt: skip
+        if answer.sha256 is not None:
+            item = replace(item, sha256=answer.sha256)
+        code = answer.status
         category = code_to_category(code)
         detail["status"] = f"0x{code:04X}"
-        if "ErrorComment" in status:
-            detail["reason"] = str(status.ErrorComment)
+        if answer.error_comment:
+            detail["reason"] = answer.error_comment
         with run.lock:
             run.bytes_sent += item.size
         if category == "Success":
@@ -245,11 +326,24 @@ def _store_files(
             _record(run, item, FAILED, detail)
 
 
+def _hashed_if_readable(item: PackageFile) -> PackageFile:
+    try:
+        return with_sha256(item)
+    except OSError:
+        return replace(item, sha256="")  # unreadable: failed, and no content to name
+
+
+def _context(contexts: dict[tuple[str, str], int], item: PackageFile) -> int | None:
+    assert item.dicom is not None
+    return contexts.get((item.dicom.sop_class_uid, item.dicom.transfer_syntax_uid))
+
+
 def _record(
     run: _Run, item: PackageFile, state: str, detail: dict[str, Any], *, permanent: bool = False
 ) -> None:
     if permanent:
         detail["permanent"] = True
+    assert item.sha256 is not None
     outcome = FileOutcome(item.remote, item.sha256, item.size, state, dict(detail))
     if outcome.confirmed:
         run.journal.confirm(item.remote, item.sha256, item.size, state=state, **detail)
@@ -310,24 +404,24 @@ def send_dimse(
 ) -> TransferReceipt:
     """C-STORE every file of `package`; the receipt holds each instance's status."""
     check_package(package, allow_identified=allow_identified)
-    _config.STORE_SEND_CHUNKED_DATASET = True  # send the file's bytes, never decode
     started = clock()
     run = _Run(destination, journal, progress or (lambda files, nbytes: None), {}, threading.Lock())
+    done, pending = split_confirmed(package.files, journal)
+    for item, earlier in done:
+        assert item.sha256 is not None
+        detail = {k: v for k, v in earlier.items() if k in ("sop_instance_uid", "status")}
+        state = earlier.get("state", STORED)
+        run.outcomes[item.remote] = FileOutcome(
+            item.remote, item.sha256, item.size, state, detail, resumed=True
+        )
+        run.progress(1, item.size)
     todo: list[PackageFile] = []
-    for item in package.files:
-        earlier = journal.confirmed(item.remote, item.sha256)
-        if earlier is not None:
-            detail = {k: v for k, v in earlier.items() if k in ("sop_instance_uid", "status")}
-            state = earlier.get("state", STORED)
-            run.outcomes[item.remote] = FileOutcome(
-                item.remote, item.sha256, item.size, state, detail, resumed=True
-            )
-            run.progress(1, item.size)
-        elif item.dicom is None:
+    for item in pending:
+        if item.dicom is None:
             detail = {"reason": "not a DICOM file", "permanent": True}
-            run.outcomes[item.remote] = FileOutcome(
-                item.remote, item.sha256, item.size, FAILED, detail
-            )
+            digest = with_sha256(item).sha256
+            assert digest is not None
+            run.outcomes[item.remote] = FileOutcome(item.remote, digest, item.size, FAILED, detail)
         else:
             todo.append(item)
     last_error: TransferError | None = None

@@ -3,8 +3,11 @@
 The first line names the destination; each later line confirms one file (its remote path and
 SHA-256). A file is sent again only if it is not confirmed with the same hash. Lines are
 written with one `write` and flushed at once (a killed process loses nothing); a background
-thread fsyncs them (group commit: one fsync covers every confirmation since the last), so the
-sender does not wait ~2 ms per file for the disk. `close()` waits for the last fsync.
+thread fsyncs them (group commit: one fsync covers every confirmation of the last
+GROUP_COMMIT seconds), so the sender does not wait ~2 ms per file for the disk, and the disk
+sees ~50 fsyncs a second rather than one per file (measured: ~850 fsyncs for 1,000 C-STOREs,
+10% of the send's wall time on this machine). An OS crash can lose at most that window's
+confirmations: those files are simply sent again. `close()` waits for the last fsync.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -21,6 +25,7 @@ from typing import Any
 from trialship.transfer.errors import TransferError
 
 FORMAT = "trialship-journal/1"
+GROUP_COMMIT = 0.02  # seconds of confirmations one fsync covers
 
 
 def journal_key(sources: Iterable[Path | str], destination: str) -> str:
@@ -83,6 +88,8 @@ class Journal:
     def _sync_loop(self) -> None:
         while True:
             self._pending.wait()
+            if not self._stop:
+                time.sleep(GROUP_COMMIT)  # let the next confirmations join this fsync
             self._pending.clear()
             with contextlib.suppress(OSError):  # closed under us: close() fsyncs last
                 os.fsync(self._fd)

@@ -1,24 +1,31 @@
 """A package: the local files to send, with their remote relative paths, sizes and SHA-256s.
 
-Hashes are computed once, streaming, when the package is built; the DICOM header fields the
-senders and the guard need are read at the same time (header only, never the pixels).
+The DICOM header fields the senders and the guard need are read when the package is built
+(the head of each file only, never the pixels), so the guard runs before anything leaves.
+Hashes are computed then too, or, with `build_package(..., hashed=False)`, by the sender from
+the very bytes it reads to send (one read of each file instead of two); the journal check
+hashes first only the files the journal knows (`split_confirmed`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
 
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
 from trialship.errors import ValidationError
+from trialship.transfer.dicomfile import read_head
 
 MANIFEST_NAME = "SHA256SUMS"
 _READ_BLOCK = 1 << 20
+FIRST_HEAD_BYTES = 8 << 10
+HEAD_BYTES = 64 << 10  # read for the header; a longer head goes to pydicom
 _HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "PatientIdentityRemoved"]
 
 
@@ -37,7 +44,7 @@ class PackageFile:
     path: Path
     remote: str  # POSIX path relative to the destination folder
     size: int
-    sha256: str
+    sha256: str | None  # None until hashed: the sender hashes what it reads (hashed=False)
     dicom: DicomHeader | None = None
 
 
@@ -49,9 +56,16 @@ class Package:
     def total_bytes(self) -> int:
         return sum(f.size for f in self.files)
 
-    def manifest(self) -> bytes:
-        """SHA256SUMS in the format `sha256sum -c` reads."""
-        return "".join(f"{f.sha256}  {f.remote}\n" for f in self.files).encode()
+    def manifest(self, hashes: Mapping[str, str] | None = None) -> bytes:
+        """SHA256SUMS in the format `sha256sum -c` reads; `hashes` (by remote) fill in the
+        files built without one."""
+        lines = []
+        for f in self.files:
+            digest = f.sha256 or (hashes or {}).get(f.remote)
+            if not digest:
+                raise ValueError(f"{f.remote} has not been hashed")
+            lines.append(f"{digest}  {f.remote}\n")
+        return "".join(lines).encode()
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
@@ -66,6 +80,27 @@ def sha256_file(path: Path) -> tuple[str, int]:
 
 def read_header(path: Path) -> DicomHeader | None:
     """The header fields, or None when the file is not DICOM Part 10."""
+    fast = None
+    try:
+        with path.open("rb", buffering=0) as fp:
+            for limit in FIRST_HEAD_BYTES, HEAD_BYTES:  # most heads are a few hundred bytes
+                fp.seek(0)
+                head = fp.read(limit + 1)
+                fast = read_head(head[:limit], whole=len(head) <= limit)
+                if fast is not None or len(head) <= limit:
+                    break
+    except OSError:
+        return None
+    if fast is not None:
+        sop_class = fast.sop_class_uid or fast.media_sop_class_uid
+        sop_instance = fast.sop_instance_uid or fast.media_sop_instance_uid
+        if not (sop_class and sop_instance):
+            return None
+        return DicomHeader(sop_class, sop_instance, fast.transfer_syntax_uid, fast.identity_removed)
+    return _read_header_pydicom(path)
+
+
+def _read_header_pydicom(path: Path) -> DicomHeader | None:
     try:
         ds = dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
     except (InvalidDicomError, OSError, ValueError, EOFError):
@@ -99,9 +134,10 @@ def _walk(source: Path) -> Iterator[tuple[Path, str]]:
             yield path, PurePosixPath(path.relative_to(source).as_posix()).as_posix()
 
 
-def build_package(sources: Iterable[Path]) -> Package:
+def build_package(sources: Iterable[Path], *, hashed: bool = True) -> Package:
     """Files of `sources` (files by name, folders by their contents, recursively).
 
+    With `hashed=False` the SHA-256s are left to the sender (it hashes what it sends).
     Raises ValidationError when two files would land on the same remote path, or on the
     manifest's name.
     """
@@ -114,8 +150,44 @@ def build_package(sources: Iterable[Path]) -> Package:
             if remote in seen:
                 raise ValidationError(f"{path} and {seen[remote]} would both be sent as {remote}")
             seen[remote] = path
-            digest, size = sha256_file(path)
+            if hashed:
+                digest: str | None
+                digest, size = sha256_file(path)
+            else:
+                digest, size = None, path.stat().st_size
             files.append(PackageFile(path, remote, size, digest, read_header(path)))
     if not files:
         raise ValidationError("nothing to send: no files in the sources", field="source")
     return Package(tuple(files))
+
+
+class JournalLike(Protocol):
+    def confirmed(self, remote: str, sha256: str) -> dict[str, Any] | None: ...
+
+
+def with_sha256(item: PackageFile) -> PackageFile:
+    """`item` with its SHA-256 (computed now if the package was built without)."""
+    return item if item.sha256 else replace(item, sha256=sha256_file(item.path)[0])
+
+
+def split_confirmed(
+    files: Iterable[PackageFile], journal: JournalLike
+) -> tuple[list[tuple[PackageFile, dict[str, Any]]], list[PackageFile]]:
+    """(files the journal confirms with this content and their entries, files to send).
+
+    An unhashed file is hashed now only when the journal has an entry for its remote path
+    (or cannot say: a journal without `entries`); the others keep sha256 None.
+    """
+    entries = getattr(journal, "entries", None)
+    known = set(entries) if isinstance(entries, Mapping) else None
+    done: list[tuple[PackageFile, dict[str, Any]]] = []
+    todo: list[PackageFile] = []
+    for item in files:
+        if item.sha256 is None and (known is None or item.remote in known):
+            item = with_sha256(item)
+        earlier = journal.confirmed(item.remote, item.sha256) if item.sha256 else None
+        if earlier is not None:
+            done.append((item, earlier))
+        else:
+            todo.append(item)
+    return done, todo

@@ -2,39 +2,144 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import signal
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from click.testing import Result
 from pydicom import dcmread
+from pydicom.dataset import Dataset
+from pynetdicom import AE, evt
 
-from tests.integration.transfer.peers import NetNamespace, Orthanc, Storescp
+from tests.integration.transfer.peers import NetNamespace, Orthanc, Storescp, free_port
 from tests.integration.transfer.samples import bundled_files, ct_tree
 from trialship.transfer import Journal, build_package, parse_destination, send
+from trialship.transfer.dicomfile import dataset_offset
+from trialship.transfer.dimse import send_dimse
 
 
 def _uids(paths: list[Path]) -> set[str]:
     return {str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in paths}
 
 
+class _Verbatim:
+    """The namespace, starting storescp with +B: files written exactly as received."""
+
+    def __init__(self, ns: NetNamespace) -> None:
+        self._ns = ns
+
+    def command(self, *args: str) -> list[str]:
+        return self._ns.command(*args[:-1], "+B", args[-1])  # +B before the port
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ns, name)
+
+
+def _datasets(files: list[bytes]) -> dict[str, bytes]:
+    """SOP instance UID -> the dataset's bytes after the file meta (as sent on the wire)."""
+    found = {}
+    for data in files:
+        offset = dataset_offset(data)
+        assert offset is not None
+        uid = dcmread(io.BytesIO(data), stop_before_pixels=True).SOPInstanceUID
+        found[str(uid)] = data[offset:]
+    return found
+
+
 def test_mixed_sop_classes_and_compressed_syntaxes_reach_storescp_and_orthanc(
-    netns: NetNamespace, storescp: Storescp, orthanc: Orthanc, tmp_path: Path
+    netns: NetNamespace, orthanc: Orthanc, tmp_path: Path
 ) -> None:
     files = bundled_files(tmp_path / "mixed")
-    package = build_package([tmp_path / "mixed"])
-    for n, url in enumerate((storescp.url(), orthanc.dicom_url())):
-        destination = parse_destination(url)
-        with Journal(tmp_path / f"{n}.jsonl", destination.describe()) as journal:
-            receipt = netns.call(send, package, destination, journal)
-        assert receipt.complete, receipt.failed
-        assert {f.detail["status"] for f in receipt.files} == {"0x0000"}
+    package = build_package([tmp_path / "mixed"], hashed=False)
+    storescp = Storescp(_Verbatim(netns), tmp_path / "storescp").start()  # type: ignore[arg-type]
+    try:
+        for n, url in enumerate((storescp.url(), orthanc.dicom_url())):
+            destination = parse_destination(url)
+            with Journal(tmp_path / f"{n}.jsonl", destination.describe()) as journal:
+                receipt = netns.call(send, package, destination, journal)
+            assert receipt.complete, receipt.failed
+            assert {f.detail["status"] for f in receipt.files} == {"0x0000"}
+    finally:
+        storescp.stop()
     received = list(storescp.received.rglob("*.dcm"))
     assert _uids(received) == _uids(files)
     assert _uids(files) <= orthanc.instance_uids()
+    # byte for byte as stored: never decoded, compressed pixel data untouched
+    sent = _datasets([p.read_bytes() for p in files])
+    assert _datasets([p.read_bytes() for p in received]) == sent
+
+    def fetch(path: str) -> bytes:
+        url = f"http://127.0.0.1:{orthanc.http_port}{path}"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return bytes(answer.read())
+
+    # Orthanc normalises some values and lengths as it stores, but keeps the pixels as sent
+    for path in files:
+        source = dcmread(path)
+        found = orthanc.rest("/tools/lookup", "POST", str(source.SOPInstanceUID).encode())
+        kept = dcmread(io.BytesIO(netns.call(fetch, f"/instances/{found[0]['ID']}/file")))
+        assert kept.file_meta.TransferSyntaxUID == source.file_meta.TransferSyntaxUID
+        assert kept.PixelData == source.PixelData, path.name
+
+
+def test_each_instance_keeps_its_status_and_a_failed_one_is_retried(tmp_path: Path) -> None:
+    files = bundled_files(tmp_path / "mixed")
+    uids = [str(dcmread(p, stop_before_pixels=True).SOPInstanceUID) for p in files]
+    warned, flaky, refused = uids[1], uids[2], uids[3]
+    calls: dict[str, int] = {}
+    received: dict[str, bytes] = {}
+
+    def on_store(event: evt.Event) -> Dataset:
+        uid = str(event.request.AffectedSOPInstanceUID)
+        calls[uid] = calls.get(uid, 0) + 1
+        received[uid] = event.request.DataSet.getvalue()
+        answer = Dataset()
+        answer.Status = 0x0000
+        if uid == warned:
+            answer.Status = 0xB000
+        elif uid == refused or (uid == flaky and calls[uid] == 1):
+            answer.Status, answer.ErrorComment = 0xA700, "Out of resources"
+        return answer
+
+    ae = AE(ae_title="SCP")
+    for path in files:
+        ds = dcmread(path, stop_before_pixels=True)
+        ae.add_supported_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    port = free_port()
+    server = ae.start_server(
+        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+    )
+    try:
+        destination = parse_destination(f"dicom://SCP@127.0.0.1:{port}?retries=1")
+        with Journal(tmp_path / "j.jsonl", destination.describe()) as journal:
+            receipt = send_dimse(
+                build_package([tmp_path / "mixed"], hashed=False), destination, journal,
+                sleep=lambda seconds: None,
+            )  # fmt: skip
+            entries = journal.entries
+    finally:
+        server.shutdown()
+    by_uid = {f.detail["sop_instance_uid"]: f for f in receipt.files}
+    assert (by_uid[warned].state, by_uid[warned].detail["status"]) == ("warning", "0xB000")
+    assert (by_uid[flaky].state, by_uid[flaky].detail["status"]) == ("stored", "0x0000")
+    assert by_uid[refused].state == "failed"
+    assert by_uid[refused].detail["status"] == "0xA700"
+    assert by_uid[refused].detail["reason"] == "Out of resources"
+    assert calls[flaky] == calls[refused] == 2 and calls[warned] == 1
+    assert not receipt.complete and len(receipt.failed) == 1
+    # hashed while sent: the receipt and the journal carry each file's SHA-256
+    for outcome in receipt.files:
+        local = tmp_path / "mixed" / outcome.remote
+        assert outcome.sha256 == hashlib.sha256(local.read_bytes()).hexdigest()
+    assert {e["sha256"] for e in entries.values()} <= {f.sha256 for f in receipt.files}
+    assert received == _datasets([p.read_bytes() for p in files])
 
 
 def test_a_wrong_called_ae_title_is_rejected_with_the_reason(

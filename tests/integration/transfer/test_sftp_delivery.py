@@ -46,6 +46,10 @@ def test_a_tree_arrives_with_manifest_marker_and_a_verifiable_receipt(
     assert not list(remote.rglob("*.part"))
     sums = (remote / "SHA256SUMS").read_text().splitlines()
     assert len(sums) == 12 and (remote / "COMPLETE").exists()
+    # hashed from the bytes read to send them (`trialship send` builds the package unhashed)
+    assert sorted(sums) == sorted(
+        f"{_digest(local)}  {local.relative_to(src).as_posix()}" for local in src.rglob("*.dcm")
+    )
     document = json.loads(receipt.read_text())
     assert document["payload"]["kind"] == "submission"
     assert document["payload"]["destination"] == f"sftp://root@127.0.0.1:{sshd.port}{remote}"
@@ -192,3 +196,34 @@ def test_a_full_remote_disk_is_reported_as_such(tmp_path: Path, cli: Callable[..
         server.stop()
     assert result.exit_code != 0
     assert f"Error: remote disk full (write failed: {target}/one.dcm.part)" in result.output
+
+
+def test_without_posix_rename_an_older_copy_is_replaced_by_remove_then_rename(
+    sshd: Sshd, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trialship.transfer import sftp
+
+    original = sftp._SFTPClient._send_version
+
+    def without_posix_rename(self: sftp._SFTPClient) -> int:
+        version = original(self)
+        self.extensions.pop("posix-rename@openssh.com", None)
+        return version
+
+    monkeypatch.setattr(sftp._SFTPClient, "_send_version", without_posix_rename)
+    src = tmp_path / "src"
+    ct_tree(src, 5, size=30_000, per_series=2)
+    remote = tmp_path / "remote"
+    for path in src.rglob("*.dcm"):  # an older copy of every file is already there
+        older = remote / path.relative_to(src)
+        older.parent.mkdir(parents=True, exist_ok=True)
+        older.write_bytes(b"older")
+    destination = parse_destination(
+        sshd.url(remote), identity=sshd.client_key, known_hosts=sshd.known_hosts
+    )
+    with Journal(tmp_path / "j.jsonl", destination.describe()) as journal:
+        receipt = send(build_package([src], hashed=False), destination, journal)
+    assert receipt.complete
+    for local in src.rglob("*.dcm"):
+        assert _digest(remote / local.relative_to(src)) == _digest(local)
+    assert not list(remote.rglob("*.part"))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from trialship.transfer import Journal, Package, PackageFile, TransferError, journal_key
-from trialship.transfer.package import sha256_file
+from trialship.transfer.package import sha256_file, split_confirmed
 
 
 class Crash(Exception):
@@ -96,3 +97,45 @@ def test_the_journal_key_depends_on_sources_and_destination(tmp_path: Path) -> N
     assert a == journal_key([tmp_path / "y", tmp_path / "x"], "dicom://A@h:104")
     assert a != journal_key([tmp_path / "x"], "dicom://A@h:104")
     assert a != journal_key([tmp_path / "x", tmp_path / "y"], "dicom://B@h:104")
+
+
+def test_an_unhashed_package_is_hashed_only_where_the_journal_knows_the_file(
+    tmp_path: Path,
+) -> None:
+    hashed = _package(tmp_path / "src", 4)
+    with Journal(tmp_path / "j.jsonl", "dest") as journal:
+        FakeSender().send(Package(hashed.files[:2]), journal)
+        (tmp_path / "src" / "f1.bin").write_bytes(b"changed since")
+        lazy = Package(tuple(replace(f, sha256=None) for f in hashed.files))
+        done, todo = split_confirmed(lazy.files, journal)
+    assert [f.remote for f, _ in done] == ["f0.bin"]
+    assert done[0][0].sha256 == hashed.files[0].sha256
+    # f1 is known (so hashed, and found changed); f2 and f3 are left for the sender to hash
+    assert [(f.remote, f.sha256 is not None) for f in todo] == [
+        ("f1.bin", True), ("f2.bin", False), ("f3.bin", False),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match=r"f0\.bin has not been hashed"):
+        lazy.manifest()
+    sums = {f.remote: "ab" * 32 for f in lazy.files}
+    assert lazy.manifest(sums).decode().splitlines()[2] == f"{'ab' * 32}  f2.bin"
+
+
+class NoEntries:
+    """A journal-like object with only confirmed/confirm (as the registry's may be)."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def confirmed(self, remote: str, sha256: str) -> dict[str, object] | None:
+        self.asked.append(remote)
+        return None
+
+
+def test_a_journal_that_cannot_list_its_entries_gets_every_file_hashed_first(
+    tmp_path: Path,
+) -> None:
+    lazy = [replace(f, sha256=None) for f in _package(tmp_path / "src", 3).files]
+    journal = NoEntries()
+    done, todo = split_confirmed(lazy, journal)
+    assert not done and all(f.sha256 for f in todo)
+    assert journal.asked == ["f0.bin", "f1.bin", "f2.bin"]
