@@ -258,8 +258,10 @@ class Storescp:
         *,
         aet: str = "STORESCP",
         tls: tuple[Path, Path] | None = None,
+        extra: tuple[str, ...] = (),
     ) -> None:
         require(STORESCP)
+        self.extra = extra  # more storescp options, e.g. a slow peer
         self.ns = ns
         self.aet = aet
         self.tls = tls  # (private key, certificate) PEM files: TLS only, no client certificate
@@ -287,6 +289,7 @@ class Storescp:
                     "--max-pdu",
                     "131072",
                     *(("+tls", str(self.tls[0]), str(self.tls[1]), "-ic") if self.tls else ()),
+                    *self.extra,
                     str(self.port),
                 ),
                 stdout=out,
