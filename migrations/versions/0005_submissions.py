@@ -193,10 +193,14 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("commitment_port", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(
+            sa.Column("rate_limit_kbps", sa.Integer(), nullable=False, server_default="0")
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("destinations", schema=None) as batch_op:
+        batch_op.drop_column("rate_limit_kbps")
         batch_op.drop_column("commitment_port")
         batch_op.drop_column("tls_ca_pem")
 

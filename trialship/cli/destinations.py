@@ -100,6 +100,13 @@ def destination() -> None:
     help="DICOM: the peer's certificate or its CA (PEM); default: the system's trusted CAs.",
 )
 @click.option("--auth-header-env", metavar="VAR", help="DICOMweb: read the auth header from VAR.")
+@click.option(
+    "--rate-limit",
+    "rate_limit_kbps",
+    type=click.IntRange(0),
+    default=None,
+    help="Submissions never send faster than this many kB/s (default: no limit).",
+)
 @click.option("--allow-identified", is_flag=True, default=None, help="Admin only; audited.")
 def destination_add(
     protocol_id: str,

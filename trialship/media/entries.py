@@ -12,9 +12,9 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
+from trialship.dicom_header import NotDicom, Unsupported, read_raw_header
 from trialship.media.errors import DicomdirError
 from trialship.media.fileid import FileId, assign_file_ids
-from trialship.media.header import NotDicom, Unsupported, read_raw_header
 from trialship.media.records import EXTRA_KEYS, IMAGE, record_type_for
 
 # Header keys read by entry_from_file; the record-type extras are added per SOP class.

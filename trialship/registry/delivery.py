@@ -64,6 +64,9 @@ class Destination(Base):
     remote_path: Mapped[str] = mapped_column(String(512), default=DEFAULT_REMOTE_PATH)
     package_form: Mapped[str] = mapped_column(String(10), default="tree")  # tree | zip | iso
     marker: Mapped[str] = mapped_column(String(64), default="")
+    # Upload bandwidth cap of submissions, kB/s (0: none), so a delivery never fills the
+    # hospital's uplink.
+    rate_limit_kbps: Mapped[int] = mapped_column(Integer, default=0)
     # DICOM
     called_aet: Mapped[str] = mapped_column(String(16), default="")
     calling_aet: Mapped[str] = mapped_column(String(16), default="")

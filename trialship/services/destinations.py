@@ -184,6 +184,9 @@ DESTINATION_FIELDS: Spec = {
         0 if v in (None, "") else vr.integer("max_pdu", v, minimum=0, maximum=2**31 - 1)
     ),
     "commitment": lambda v: vr.boolean("commitment", v),
+    "rate_limit_kbps": lambda v: (
+        0 if v in (None, "") else vr.integer("rate_limit_kbps", v, minimum=0, maximum=10**7)
+    ),
     "commitment_port": lambda v: (
         0 if v in (None, "") else vr.integer("commitment_port", v, minimum=0, maximum=65535)
     ),
@@ -191,7 +194,7 @@ DESTINATION_FIELDS: Spec = {
     "base_url": _base_url,
     "auth_header": _secret("auth_header"),
 }
-COMMON = ("name", "kind", "enabled", "allow_identified")
+COMMON = ("name", "kind", "enabled", "allow_identified", "rate_limit_kbps")
 KIND_FIELDS: dict[DestinationKind, tuple[str, ...]] = {
     DestinationKind.SFTP: (
         *COMMON,

@@ -22,6 +22,7 @@ import os
 import posixpath
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -120,13 +121,18 @@ def claim(session: Session, submission_pk: int, runner: str, now: dt.datetime) -
 
 
 class _Counters:
-    """Progress from the sender's threads; read by the job thread."""
+    """Progress from the sender's threads, read by the job thread. The senders report every
+    chunk (SFTP) or file (DICOM) here, so this is also where a cancel request is raised and
+    the destination's bandwidth limit is kept (by sleeping until the average is under it)."""
 
-    def __init__(self, cancel: threading.Event) -> None:
+    def __init__(self, cancel: threading.Event, *, rate_limit: int = 0, resumed: int = 0) -> None:
         self.lock = threading.Lock()
         self.files = 0
         self.bytes = 0
         self.cancel = cancel
+        self.rate_limit = rate_limit  # bytes per second, 0: none
+        self.resumed = resumed  # bytes the journal had confirmed: reported, not sent
+        self.started = time.monotonic()
 
     def __call__(self, files: int, nbytes: int) -> None:
         if self.cancel.is_set():
@@ -134,6 +140,11 @@ class _Counters:
         with self.lock:
             self.files += files
             self.bytes += nbytes
+            sent = max(0, self.bytes - self.resumed)
+        if self.rate_limit:
+            ahead = sent / self.rate_limit - (time.monotonic() - self.started)
+            if ahead > 0:
+                time.sleep(min(ahead, 1.0))
 
 
 def run_submission(
@@ -278,13 +289,13 @@ def _send_watched(
     progress: Watcher | None,
 ) -> TransferReceipt:
     cancel = threading.Event()
-    counters = _Counters(cancel)
+    resumed_bytes = sum(r.size for r in rows if r.state == FileState.SENT)
+    counters = _Counters(cancel, rate_limit=dest.rate_limit_kbps * 1000, resumed=resumed_bytes)
     _sync_counts(session, submission)
     mine = [r for r in rows if r.state == FileState.SENT]
     base_files = submission.files_done - len(mine)
     base_bytes = submission.bytes_done - sum(r.size for r in mine)
-    # The sender reports files its journal already confirmed at once: not part of the rate.
-    resumed_bytes = sum(r.size for r in rows if r.state == FileState.SENT)
+    # (The sender reports files its journal already confirmed at once: not part of the rate.)
     outcome: dict[str, Any] = {}
     # ISO images and zips are not DICOM: their members passed the guard when the disc set or
     # the zip was built, so the sender's own guard is told they are vouched for.

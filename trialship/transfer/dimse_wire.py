@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trialship.transfer.dicomfile import dataset_offset
+from trialship.dicom_header import dataset_offset
 
 P_DATA_TF = 0x04
 A_RELEASE_RQ = 0x05

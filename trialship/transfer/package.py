@@ -19,13 +19,13 @@ from typing import Any, Protocol
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
+from trialship.dicom_header import NotDicom, Unsupported, read_raw_header
 from trialship.errors import ValidationError
-from trialship.transfer.dicomfile import read_head
 
 MANIFEST_NAME = "SHA256SUMS"
 _READ_BLOCK = 1 << 20
-FIRST_HEAD_BYTES = 8 << 10
-HEAD_BYTES = 64 << 10  # read for the header; a longer head goes to pydicom
+_SOP_CLASS, _SOP_INSTANCE, _IDENTITY_REMOVED = 0x00080016, 0x00080018, 0x00120062
+_HEAD_TAGS = (_SOP_CLASS, _SOP_INSTANCE, _IDENTITY_REMOVED)
 _HEADER_TAGS = ["SOPClassUID", "SOPInstanceUID", "PatientIdentityRemoved"]
 
 
@@ -79,25 +79,22 @@ def sha256_file(path: Path) -> tuple[str, int]:
 
 
 def read_header(path: Path) -> DicomHeader | None:
-    """The header fields, or None when the file is not DICOM Part 10."""
-    fast = None
+    """The header fields, or None when the file is not DICOM Part 10. The raw reader takes
+    the usual files; anything it leaves (big endian, deflated, malformed) goes to pydicom."""
     try:
-        with path.open("rb", buffering=0) as fp:
-            for limit in FIRST_HEAD_BYTES, HEAD_BYTES:  # most heads are a few hundred bytes
-                fp.seek(0)
-                head = fp.read(limit + 1)
-                fast = read_head(head[:limit], whole=len(head) <= limit)
-                if fast is not None or len(head) <= limit:
-                    break
+        head = read_raw_header(path, _HEAD_TAGS)
+    except NotDicom:
+        return None
+    except (Unsupported, ValueError):
+        return _read_header_pydicom(path)
     except OSError:
         return None
-    if fast is not None:
-        sop_class = fast.sop_class_uid or fast.media_sop_class_uid
-        sop_instance = fast.sop_instance_uid or fast.media_sop_instance_uid
-        if not (sop_class and sop_instance):
-            return None
-        return DicomHeader(sop_class, sop_instance, fast.transfer_syntax_uid, fast.identity_removed)
-    return _read_header_pydicom(path)
+    sop_class = head.text(_SOP_CLASS) or head.media_sop_class_uid
+    sop_instance = head.text(_SOP_INSTANCE) or head.media_sop_instance_uid
+    if not (sop_class and sop_instance):
+        return None
+    removed = head.text(_IDENTITY_REMOVED) if _IDENTITY_REMOVED in head.values else None
+    return DicomHeader(sop_class, sop_instance, head.transfer_syntax_uid, removed)
 
 
 def _read_header_pydicom(path: Path) -> DicomHeader | None:

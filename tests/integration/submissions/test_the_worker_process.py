@@ -14,12 +14,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
 
 from tests.integration.exams.exam_samples import write_exam
 from tests.integration.submissions.submission_samples import add_rule, sftp_destination
 from tests.integration.transfer.peers import Sshd
 from trialship.app import Runtime, bootstrap
 from trialship.cli import main
+from trialship.registry.delivery import Destination
 from trialship.registry.models import Trial
 from trialship.registry.submissions import Submission, SubmissionState
 
@@ -149,11 +151,16 @@ def test_a_running_submission_is_cancelled_and_retried_without_resending(
     assert sum(o["resumed"] for o in outcomes.values()) >= stopped.files_done
 
 
-MANY = 1000  # files: enough that a kill or a cancel lands mid-send
+MANY = 300  # files of ~40 kB, sent at the destination's limit of 2 MB/s: ~6 s
+RATE_LIMIT_KBPS = 2000
 SUBMIT = ("submit", "--trial", "ACM-301", "--destination", "sponsor", "--exam", "1")
 
 
 def _many_files(runtime: Runtime, tmp_path: Path) -> None:
+    """An exam of MANY files, and a bandwidth limit on the destination: a kill or a cancel
+    lands mid-send however fast the machine is."""
+    with runtime.db.unit_of_work() as session:
+        session.execute(update(Destination).values(rate_limit_kbps=RATE_LIMIT_KBPS))
     write_exam(tmp_path / "in", MANY, pixels=b"\x20\x01" * 20_000)
     _cli(runtime, "import", str(tmp_path / "in"), "--trial", "ACM-301", "--subject", "SUBJ-001",
          "--timepoint", "BL")  # fmt: skip

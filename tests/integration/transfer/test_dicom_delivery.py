@@ -21,8 +21,8 @@ from pynetdicom import AE, evt
 
 from tests.integration.transfer.peers import NetNamespace, Orthanc, Storescp, free_port
 from tests.integration.transfer.samples import bundled_files, ct_tree
+from trialship.dicom_header import dataset_offset
 from trialship.transfer import Journal, build_package, parse_destination, send
-from trialship.transfer.dicomfile import dataset_offset
 from trialship.transfer.dimse import send_dimse
 
 

@@ -12,9 +12,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 
+from trialship.dicom_header import NotDicom, Unsupported, read_raw_header
 from trialship.media import entries
 from trialship.media.errors import DicomdirError
-from trialship.media.header import NotDicom, Unsupported, read_raw_header
 
 TRIAL_KEYS = (
     "PatientIdentityRemoved",

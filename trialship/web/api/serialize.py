@@ -245,6 +245,7 @@ def destination(obj: Destination) -> Json:
         "kind": enum_value(obj.kind),
         "enabled": obj.enabled,
         "allow_identified": obj.allow_identified,
+        "rate_limit_kbps": obj.rate_limit_kbps,
         "last_test": {
             "at": iso(obj.last_test_at),
             "outcome": obj.last_test_outcome or None,

@@ -132,6 +132,11 @@ DESTINATION_INPUT: Schema = {
     "tls": {"type": "boolean", "description": "dicom"},
     "max_pdu": {"type": "integer", "minimum": 0, "description": "dicom; 0 = unlimited"},
     "commitment": {"type": "boolean", "description": "dicom: storage commitment"},
+    "rate_limit_kbps": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "submissions never send faster than this (kB/s); 0 = no limit",
+    },
     "commitment_port": {
         "type": "integer",
         "minimum": 0,
