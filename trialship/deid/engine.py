@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset, FileDataset
@@ -15,7 +16,7 @@ from trialship.deid.options import Option
 from trialship.deid.profile import Profile, profile_hash
 from trialship.deid.report import DeidReport, ReportBuilder
 from trialship.deid.rules import compile_rules
-from trialship.deid.scrub import Scrubber
+from trialship.deid.scrub import scrubber_for
 from trialship.deid.trial import (
     Originals,
     applied_options,
@@ -82,11 +83,11 @@ def deidentify(
 
     Pixel data is never read. `ds` is changed in place: read a fresh copy to de-identify again.
     """
-    digest = profile_hash(profile)
+    digest = _profile_hash(profile)
     originals = Originals.of(ds)
     identifiers = identifiers_for(ds, profile, ctx)
     report = ReportBuilder()
-    scrubber = Scrubber(identifiers)
+    scrubber = scrubber_for(identifiers)
     walker = Walker(
         rules=compile_rules(profile.options, profile.keep, profile.remove),
         uid_secret=ctx.uid_secret,
@@ -129,6 +130,11 @@ def deidentify(
         ),
         leaks=leaks,
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _profile_hash(profile: Profile) -> str:
+    return profile_hash(profile)  # a pure function of the (frozen) profile: once per profile
 
 
 def _utf8_if_needed(ds: Dataset, ctx: DeidContext) -> None:

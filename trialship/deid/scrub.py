@@ -7,6 +7,7 @@ anything that looks like a date, a phone number or an ID (5+ digits in a row).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from trialship.deid.identifiers import Identifiers
@@ -48,3 +49,10 @@ class Scrubber:
             return re.sub(r"[^\s^]", "X", match.group(0))
 
         return self._regex.sub(redact, text), count
+
+
+@functools.lru_cache(maxsize=16)
+def scrubber_for(identifiers: Identifiers) -> Scrubber:
+    """The scrubber for these identifiers, built once: instances of one patient share it (a
+    Scrubber holds only its compiled pattern, so sharing it is safe, across threads too)."""
+    return Scrubber(identifiers)

@@ -30,6 +30,9 @@ from trialship.deid.safe_private import is_safe_private
 from trialship.deid.uids import remap_uid
 from trialship.deid.values import dummy_value
 
+# VRs `vr_for` may resolve to SQ: SQ itself, and none or UN (looked up in the dictionary).
+_MAYBE_SEQUENCE = frozenset({"SQ", "UN", None})
+
 
 class Mode(enum.Enum):
     """How unlisted text inside a sequence is treated (a code covers a sequence's contents)."""
@@ -73,6 +76,7 @@ class Walker:
         # tags need none of their bookkeeping (private creators and pixel caches).
         elems = ds._dict
         decision_for = self.rules.decision_for
+        normal = mode is Mode.NORMAL
         has_private = False
         for key, elem in list(elems.items()):
             tag = int(key)
@@ -85,9 +89,11 @@ class Walker:
                 # Group lengths are retired and go stale; group 2 belongs in the file meta.
                 del elems[key]
                 continue
+            decision = decision_for(tag)
+            if decision is None and normal and elem.VR not in _MAYBE_SEQUENCE:
+                continue  # unlisted, not a sequence, not inside a C or D sequence: kept as is
             keyword = keyword_of(tag)
             path = prefix + (keyword or tag_text(tag))
-            decision = decision_for(tag)
             if decision is None:
                 self._unlisted(ds, key, elem, keyword, path, mode)
             else:
@@ -110,7 +116,7 @@ class Walker:
     ) -> None:
         add = self.report.add
         tag = int(key)
-        why = f"override: {decision.override}" if decision.override else _why(decision)
+        why = f"override: {decision.override}" if decision.override else decision.why
         if action is Action.X:
             del ds._dict[key]
             add(tag, keyword, path, ReportAction.REMOVED, why)
@@ -152,7 +158,7 @@ class Walker:
     ) -> None:
         add = self.report.add
         tag = int(key)
-        why = _why(decision)
+        why = decision.why
         dated = decision.source is Option.RETAIN_LONGITUDINAL_MODIFIED_DATES
         if vr in {"DA", "DT"} and dated:
             self._shift(ds, key, elem, vr, keyword, path, why)
@@ -311,8 +317,3 @@ def _replace(ds: Dataset, key: Any, elem: Any) -> None:
         ds[key] = elem  # __setitem__ wraps the list in a Sequence
     else:
         ds._dict[key] = elem
-
-
-def _why(decision: Decision) -> str:
-    source = decision.source.value if decision.source else "basic"
-    return f"{decision.code.value} ({source})"

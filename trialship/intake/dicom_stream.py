@@ -11,6 +11,7 @@ are de-identified like the rest, and written after the copied pixel data.
 from __future__ import annotations
 
 import hashlib
+import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from pydicom.uid import (
 )
 
 CHUNK = 1 << 20
+WHOLE = 8 << 20
+"""Files up to this size are read in one call and hashed, parsed and copied from that buffer."""
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _ITEM = 0xFFFEE000
 _SEQUENCE_END = 0xFFFEE0DD
@@ -58,6 +61,8 @@ class Instance:
     pixel_length: int = 0
     streamed: bool = True
     """False when the whole file was read into memory (deflated transfer syntax)."""
+    data: bytes | None = None
+    """The whole file when it is small (`WHOLE`): one read instead of seeks and chunks."""
 
 
 def _encoding(ds: Dataset) -> tuple[bool, bool]:
@@ -72,6 +77,19 @@ def read_instance(fp: BinaryIO, size: int) -> Instance:
     """
     if size == 0:
         raise UnreadableFile("empty file (0 bytes)")
+    data = None
+    if size <= WHOLE:
+        fp.seek(0)
+        data = fp.read(size)
+        if len(data) != size:
+            raise UnreadableFile("truncated while copying")
+        fp = io.BytesIO(data)
+    instance = _parse(fp, size)
+    instance.data = data
+    return instance
+
+
+def _parse(fp: BinaryIO, size: int) -> Instance:
     try:
         ds = _read_header(fp)
     except UnreadableFile:
@@ -417,13 +435,28 @@ def write_instance(instance: Instance, source: BinaryIO, target: IO[bytes]) -> t
     hash_in, hash_out = hashlib.sha256(), hashlib.sha256()
     if not instance.streamed or instance.pixel_start is None:
         data = _encode_whole(ds)
-        hash_range(source, 0, instance.size, hash_in)
+        if instance.data is not None:
+            hash_in.update(instance.data)
+        else:
+            hash_range(source, 0, instance.size, hash_in)
         hash_out.update(data)
         target.write(data)
         return hash_in.hexdigest(), hash_out.hexdigest()
     header = encode_header(ds, instance.pixel_tag)
     trailing = encode_trailing(ds, instance.pixel_tag)
     header += _pixel_header(instance, *_encoding(ds))
+    if instance.data is not None:
+        # hashlib releases the GIL on large buffers: one call per range, no copies.
+        pixels = memoryview(instance.data)[instance.value_start : instance.pixel_end]
+        hash_in.update(instance.data)
+        hash_out.update(header)
+        hash_out.update(pixels)
+        hash_out.update(trailing)
+        target.write(header)
+        target.write(pixels)
+        target.write(trailing)
+        pixels.release()
+        return hash_in.hexdigest(), hash_out.hexdigest()
     hash_out.update(header)
     target.write(header)
     hash_range(source, 0, instance.value_start, hash_in)
