@@ -32,6 +32,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from trialship.intake.header_reader import read_header
+
 CHUNK = 1 << 20
 WHOLE = 8 << 20
 """Files up to this size are read in one call and hashed, parsed and copied from that buffer."""
@@ -84,14 +86,14 @@ def read_instance(fp: BinaryIO, size: int) -> Instance:
         if len(data) != size:
             raise UnreadableFile("truncated while copying")
         fp = io.BytesIO(data)
-    instance = _parse(fp, size)
+    instance = _parse(fp, size, data)
     instance.data = data
     return instance
 
 
-def _parse(fp: BinaryIO, size: int) -> Instance:
+def _parse(fp: BinaryIO, size: int, data: bytes | None) -> Instance:
     try:
-        ds = _read_header(fp)
+        ds = _read_header(fp, data)
     except UnreadableFile:
         raise
     except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, TypeError) as exc:
@@ -146,7 +148,12 @@ def _parse(fp: BinaryIO, size: int) -> Instance:
     return instance
 
 
-def _read_header(fp: BinaryIO) -> FileDataset:
+def _read_header(fp: BinaryIO, data: bytes | None) -> FileDataset:
+    if data is not None and isinstance(fp, io.BytesIO):
+        # The common case (Explicit VR Little Endian) from the bytes in hand; pydicom otherwise.
+        fast = read_header(fp, data)
+        if fast is not None:
+            return fast
     try:
         return pydicom.dcmread(fp, stop_before_pixels=True)
     except InvalidDicomError:

@@ -196,6 +196,16 @@ class _Worker:
 
 
 _STATE: dict[str, _Worker] = {}
+_TOKEN: dict[int, str] = {}
+
+
+def _token() -> str:
+    """A random name part drawn once per process (a fresh uuid4 per file costs a getrandom
+    call): with the input's index it names a scratch file no other run or worker uses."""
+    pid = os.getpid()
+    if pid not in _TOKEN:
+        _TOKEN[pid] = uuid.uuid4().hex
+    return _TOKEN[pid]
 
 
 def _init_worker(worker: _Worker) -> None:
@@ -247,7 +257,7 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
             where = ", ".join(sorted({f"{leak.kind} in {leak.path}" for leak in result.leaks}))
             done.reason = f"leak check failed: {len(result.leaks)} possible leak(s): {where}"
             return done
-        partial = worker.scratch / f"{task.index:08d}-{uuid.uuid4().hex}.part"
+        partial = worker.scratch / f"{task.index:08d}-{_token()}.part"
         try:
             with partial.open("wb") as target:
                 done.input_sha256, done.output_sha256 = write_instance(instance, source, target)
@@ -312,6 +322,7 @@ class _Collector:
         self.outcomes: dict[int, Outcome] = {}
         self.by_uid: dict[str, tuple[str, str]] = {}
         self.names: set[str] = set()
+        self.folders: set[Path] = set()
         self.exams: dict[tuple[str, str, str], _Exam] = {}
         self.exam_counts: dict[tuple[str, str], int] = {}
 
@@ -350,7 +361,9 @@ class _Collector:
         timepoint = safe_name(who.timepoint_id, "NO_TIMEPOINT")
         relative = self._name(subject, timepoint, done.series_number, done.instance_number)
         target = self.out / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self.folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.folders.add(target.parent)
         os.replace(partial, target)
         exam = self._exam(subject, timepoint, done.study_instance_uid, who)
         exam.inputs[relative] = done.input_sha256
