@@ -24,6 +24,7 @@ from trialship.deid.elements import (
 )
 from trialship.deid.options import Option
 from trialship.deid.profile import PrivateTags
+from trialship.deid.raw_parse import sequence_element
 from trialship.deid.report import ReportAction, ReportBuilder, tag_text
 from trialship.deid.rules import Action, Decision, RuleSet
 from trialship.deid.safe_private import is_safe_private
@@ -204,7 +205,7 @@ class Walker:
     # -- helpers -------------------------------------------------------------------------------
 
     def _items(self, ds: Dataset, key: Any, path: str, mode: Mode) -> None:
-        for index, item in enumerate(ds[key].value or ()):
+        for index, item in enumerate(sequence_element(ds, key).value or ()):
             self.walk(item, f"{path}[{index}].", mode)
 
     def _values(self, ds: Dataset, key: Any, elem: Any, vr: str) -> list[Any]:

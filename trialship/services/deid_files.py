@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import os
@@ -27,7 +28,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from trialship import __version__
-from trialship.deid import Profile, deidentify, make_context, profile_hash
+from trialship.deid import DeidContext, Profile, deidentify, make_context, profile_hash
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import ValidationError
 from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
@@ -227,6 +228,21 @@ def _process(task: _Task) -> _Done:
         )
 
 
+@functools.lru_cache(maxsize=64)
+def _context(profile: Profile, assignment: Assignment) -> DeidContext:
+    """The (frozen) context of one assignment, built once: every file of a subject shares it."""
+    known = tuple(v for v in (assignment.patient_id, assignment.accession_number) if v)
+    return make_context(
+        profile,
+        subject_id=assignment.subject_id,
+        site_id=assignment.site_id,
+        site_name=assignment.site_name,
+        timepoint_id=assignment.timepoint_id,
+        timepoint_description=assignment.timepoint_description,
+        known_identifiers=known,
+    )
+
+
 def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
     item = task.item
     done = _Done(task.index, item.label)
@@ -242,16 +258,7 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
             if assignment is None:
                 done.reason = "no row of the map matches its accession number or patient ID"
                 return done
-        known = tuple(v for v in (assignment.patient_id, assignment.accession_number) if v)
-        ctx = make_context(
-            worker.profile,
-            subject_id=assignment.subject_id,
-            site_id=assignment.site_id,
-            site_name=assignment.site_name,
-            timepoint_id=assignment.timepoint_id,
-            timepoint_description=assignment.timepoint_description,
-            known_identifiers=known,
-        )
+        ctx = _context(worker.profile, assignment)
         result = deidentify(ds, worker.profile, ctx)
         if result.leaks:
             where = ", ".join(sorted({f"{leak.kind} in {leak.path}" for leak in result.leaks}))

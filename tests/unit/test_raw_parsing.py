@@ -1,5 +1,6 @@
 """The fast header reader builds exactly what pydicom's dcmread(stop_before_pixels=True) builds,
-or leaves the file to pydicom."""
+and the fast sequence conversion exactly what pydicom's conversion builds, or they leave the work
+to pydicom."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from trialship.deid.raw_parse import sequence_element
 from trialship.intake.header_reader import read_header
 
 _DATASET_ATTRIBUTES = (
@@ -31,6 +33,7 @@ _DATASET_ATTRIBUTES = (
     "is_undefined_length_sequence_item",
     "seq_item_tell",
     "file_tell",
+    "_pixel_rep",
 )
 
 
@@ -59,8 +62,9 @@ def _differences(fast: Dataset, slow: Dataset, path: str = "") -> list[str]:
         ) or set(mine.__dict__) != set(theirs.__dict__):
             found.append(f"{where} element")
         elif mine.VR == "SQ":
-            if len(mine.value) != len(theirs.value) or (
-                mine.value.is_undefined_length != theirs.value.is_undefined_length
+            undefined = getattr(mine.value, "is_undefined_length", None)
+            if len(mine.value) != len(theirs.value) or undefined != getattr(
+                theirs.value, "is_undefined_length", None
             ):
                 found.append(f"{where} sequence")
             for index, (left, right) in enumerate(zip(mine.value, theirs.value, strict=False)):
@@ -169,3 +173,41 @@ def test_truncated_files_read_alike_or_are_left_to_pydicom() -> None:
                 assert read_header(io.BytesIO(chunk), chunk) is None, cut
                 continue
             _compare(chunk)
+
+
+def _convert_both(ours: Dataset, theirs: Dataset) -> int:
+    """Convert every raw sequence at every depth, here and by pydicom; the number converted."""
+    converted = 0
+    for key, elem in list(ours._dict.items()):
+        if elem.VR != "SQ":
+            continue
+        if isinstance(elem, RawDataElement):
+            assert sequence_element(ours, key) is ours._dict[key]
+            theirs[key]  # pydicom converts it
+            converted += 1
+        for mine, other in zip(ours[key].value or (), theirs[key].value or (), strict=True):
+            converted += _convert_both(mine, other)
+    return converted
+
+
+def _sequences_convert_alike(data: bytes) -> int:
+    ours = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    theirs = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+    converted = _convert_both(ours, theirs)
+    assert _differences(ours, theirs) == []
+    return converted
+
+
+def test_raw_sequences_convert_alike() -> None:
+    converted = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for path in _testdata():
+            data = path.read_bytes()
+            try:
+                pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+            except Exception:
+                continue
+            converted += _sequences_convert_alike(data)
+        converted += _sequences_convert_alike(_file())
+    assert converted > 50
