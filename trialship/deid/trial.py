@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pydicom import config
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -292,13 +293,19 @@ def new_file_meta(
     The instance UID follows SOPInstanceUID; an object without one (a DICOMDIR) gets its old
     media UID passed through `remap` (identity under Retain UIDs).
     """
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(str(ds.get("SOPClassUID") or originals.sop_class_uid))
+    # ds.get converts SOPClassUID and SOPInstanceUID: the output writes them re-encoded.
+    sop_class = UID(str(ds.get("SOPClassUID") or originals.sop_class_uid))
     instance = ds.get("SOPInstanceUID") or (
         remap(originals.media_sop_instance_uid) if originals.media_sop_instance_uid else ""
     )
-    meta.MediaStorageSOPInstanceUID = UID(str(instance))
-    meta.TransferSyntaxUID = UID(originals.transfer_syntax or ExplicitVRLittleEndian)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    meta = FileMetaDataset()
+    for tag, vr, value in (
+        (0x00020002, "UI", sop_class),
+        (0x00020003, "UI", UID(str(instance))),
+        (0x00020010, "UI", UID(originals.transfer_syntax or ExplicitVRLittleEndian)),
+        (0x00020012, "UI", UID(IMPLEMENTATION_CLASS_UID)),
+        (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
+    ):
+        # Group 2 tags and values of their VRs: FileMetaDataset's checks would find nothing.
+        meta._dict[BaseTag(tag)] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
     return meta

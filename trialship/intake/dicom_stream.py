@@ -219,23 +219,36 @@ def _read_trailing(fp: BinaryIO, ds: FileDataset, start: int, size: int) -> None
 # -- writing ------------------------------------------------------------------------------------
 
 
+# Per byte order: packers of the implicit, explicit short and explicit long element headers.
+_PACKERS = {
+    order: (
+        struct.Struct(order + "HHL").pack,
+        struct.Struct(order + "HH2sH").pack,
+        struct.Struct(order + "HH2sHL").pack,
+    )
+    for order in "<>"
+}
+
+
 def _raw_header(elem: RawDataElement, implicit: bool, order: str) -> bytes | None:
     """The encoded tag+VR+length of a raw element, or None to let pydicom write it."""
-    length = len(elem.value) if elem.value is not None else 0
+    value = elem.value
+    length = len(value) if value is not None else 0
     if elem.length == 0xFFFFFFFF or elem.is_buffered:
         return None
     tag = elem.tag
+    implicit_header, short_header, long_header = _PACKERS[order]
     if implicit:
-        return struct.pack(order + "HHL", tag >> 16, tag & 0xFFFF, length)
+        return implicit_header(tag >> 16, tag & 0xFFFF, length)
     vr = elem.VR
     if not vr or len(vr) != 2 or vr == "SQ":
         return None
     encoded = vr.encode("ascii")
     if encoded in _LONG_VRS:
-        return struct.pack(order + "HH2sHL", tag >> 16, tag & 0xFFFF, encoded, 0, length)
+        return long_header(tag >> 16, tag & 0xFFFF, encoded, 0, length)
     if length > 0xFFFF:
         return None
-    return struct.pack(order + "HH2sH", tag >> 16, tag & 0xFFFF, encoded, length)
+    return short_header(tag >> 16, tag & 0xFFFF, encoded, length)
 
 
 def encode_header(ds: FileDataset, below: int | None) -> bytes:

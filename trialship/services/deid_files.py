@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from trialship import __version__
 from trialship.deid import DeidContext, Profile, deidentify, make_context, profile_hash
+from trialship.deid.elements import text_value
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import ValidationError
 from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
@@ -272,8 +273,8 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
             partial.unlink(missing_ok=True)
             raise
     done.partial = str(partial)
-    done.sop_instance_uid = text(ds.get("SOPInstanceUID"))
-    done.study_instance_uid = text(ds.get("StudyInstanceUID"))
+    done.sop_instance_uid = text_value(ds, "SOPInstanceUID")  # (written already: no conversion)
+    done.study_instance_uid = text_value(ds, "StudyInstanceUID")
     done.series_number = integer(ds.get("SeriesNumber"))
     done.instance_number = integer(ds.get("InstanceNumber"))
     done.assignment = assignment
