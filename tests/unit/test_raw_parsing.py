@@ -93,6 +93,19 @@ def _testdata() -> list[Path]:
     return sorted(Path(name) for name in get_testdata_files() if Path(name).is_file())
 
 
+def test_a_file_reads_alike_as_a_file() -> None:
+    path = next(path for path in _testdata() if path.name == "CT_small.dcm")
+    data = path.read_bytes()
+    with path.open("rb") as fast_fp, path.open("rb") as slow_fp:
+        fast = read_header(fast_fp, data)
+        slow = pydicom.dcmread(slow_fp, stop_before_pixels=True)
+        assert fast is not None
+        assert fast_fp.tell() == slow_fp.tell()
+        assert _differences(fast, slow) == []
+        for name in ("filename", "timestamp", "fileobj_type", "buffer"):
+            assert getattr(fast, name) == getattr(slow, name), name
+
+
 def test_pydicoms_test_files_read_alike_or_are_left_to_pydicom() -> None:
     read = 0
     with warnings.catch_warnings():

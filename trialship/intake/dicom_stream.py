@@ -11,7 +11,6 @@ are de-identified like the rest, and written after the copied pixel data.
 from __future__ import annotations
 
 import hashlib
-import io
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,7 +84,7 @@ def read_instance(fp: BinaryIO, size: int) -> Instance:
         data = fp.read(size)
         if len(data) != size:
             raise UnreadableFile("truncated while copying")
-        fp = io.BytesIO(data)
+        fp.seek(0)
     instance = _parse(fp, size, data)
     instance.data = data
     return instance
@@ -149,7 +148,7 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None) -> Instance:
 
 
 def _read_header(fp: BinaryIO, data: bytes | None) -> FileDataset:
-    if data is not None and isinstance(fp, io.BytesIO):
+    if data is not None:
         # The common case (Explicit VR Little Endian) from the bytes in hand; pydicom otherwise.
         fast = read_header(fp, data)
         if fast is not None:

@@ -11,8 +11,7 @@ to pydicom.
 
 from __future__ import annotations
 
-import io
-from typing import Any
+from typing import Any, BinaryIO
 
 from pydicom.charset import default_encoding
 from pydicom.dataelem import RawDataElement
@@ -44,10 +43,10 @@ _NOT_EXPLICIT_LE = frozenset(
 )
 
 
-def read_header(fp: io.BytesIO, data: bytes) -> FileDataset | None:
-    """The header pydicom would read from `fp` (a buffer over `data`, positioned at 0), with
-    `fp` left where pydicom would leave it (at the pixel data tag, or the end); None, with `fp`
-    untouched, when pydicom must read it."""
+def read_header(fp: BinaryIO, data: bytes) -> FileDataset | None:
+    """The header pydicom would read from `fp` (a file or buffer positioned at 0 whose bytes are
+    `data`), with `fp` left where pydicom would leave it (at the pixel data tag, or the end);
+    None, with `fp` untouched, when pydicom must read it."""
     try:
         ds, position = _read(fp, data)
     except Exception:  # Unusual, or anything pydicom may report in its own way: let it read
@@ -56,7 +55,7 @@ def read_header(fp: io.BytesIO, data: bytes) -> FileDataset | None:
     return ds
 
 
-def _read(fp: io.BytesIO, data: bytes) -> tuple[FileDataset, int]:
+def _read(fp: BinaryIO, data: bytes) -> tuple[FileDataset, int]:
     if len(data) < 132 or data[128:132] != b"DICM":
         raise Unusual
     if not pydicom_as_shipped():
