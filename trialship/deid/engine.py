@@ -132,8 +132,15 @@ def deidentify(
     )
 
 
-@functools.lru_cache(maxsize=32)
 def _profile_hash(profile: Profile) -> str:
+    try:
+        return _cached_profile_hash(profile)
+    except TypeError:  # a profile built by hand with an unhashable field: no cache
+        return profile_hash(profile)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_profile_hash(profile: Profile) -> str:
     return profile_hash(profile)  # a pure function of the (frozen) profile: once per profile
 
 

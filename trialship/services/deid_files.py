@@ -229,9 +229,20 @@ def _process(task: _Task) -> _Done:
         )
 
 
-@functools.lru_cache(maxsize=64)
 def _context(profile: Profile, assignment: Assignment) -> DeidContext:
     """The (frozen) context of one assignment, built once: every file of a subject shares it."""
+    try:
+        return _cached_context(profile, assignment)
+    except TypeError:  # a profile built by hand with an unhashable field: no cache
+        return _new_context(profile, assignment)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_context(profile: Profile, assignment: Assignment) -> DeidContext:
+    return _new_context(profile, assignment)
+
+
+def _new_context(profile: Profile, assignment: Assignment) -> DeidContext:
     known = tuple(v for v in (assignment.patient_id, assignment.accession_number) if v)
     return make_context(
         profile,
