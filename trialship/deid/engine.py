@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset, FileDataset
 
 from trialship.deid.context import DeidContext
+from trialship.deid.dates import shift_da, shift_dt
 from trialship.deid.errors import LeakError
 from trialship.deid.identifiers import Identifiers, collect_identifiers
 from trialship.deid.leak import Leak, find_leaks
@@ -27,6 +28,7 @@ from trialship.deid.trial import (
     write_clinical_trial,
     write_method,
 )
+from trialship.deid.uids import remap_uid
 from trialship.deid.walker import Walker
 
 _INSTITUTION = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName")
@@ -130,6 +132,20 @@ def deidentify(
         ),
         leaks=leaks,
     )
+
+
+def forget_cached_values() -> None:
+    """Drop what the engine remembers across instances: scrubbers (they hold a patient's
+    identifiers and cleaned texts), UID remaps and date shifts (original values).
+
+    The caches make a run fast; call this when a run ends so no original value outlives it in a
+    long-running process (the web server's worker). Safe at any time: they only save work.
+    """
+    scrubber_for.cache_clear()
+    remap_uid.cache_clear()
+    shift_da.cache_clear()
+    shift_dt.cache_clear()
+    _cached_profile_hash.cache_clear()  # profiles hold the UID secret
 
 
 def _profile_hash(profile: Profile) -> str:

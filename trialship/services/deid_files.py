@@ -28,7 +28,14 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from trialship import __version__
-from trialship.deid import DeidContext, Profile, deidentify, make_context, profile_hash
+from trialship.deid import (
+    DeidContext,
+    Profile,
+    deidentify,
+    forget_cached_values,
+    make_context,
+    profile_hash,
+)
 from trialship.deid.elements import text_value
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import ValidationError
@@ -443,6 +450,8 @@ def run_deid(run: DeidRun, *, progress: Callable[[Outcome], None] | None = None)
                     progress(outcome)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        _cached_context.cache_clear()
+        forget_cached_values()  # no original value outlives the run in this process
     receipts = _write_receipts(run, collector, created)
     outcomes = [collector.outcomes[index] for index in sorted(collector.outcomes)]
     report = _write_report(run, outcomes, created)

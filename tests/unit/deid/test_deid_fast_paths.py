@@ -15,7 +15,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
-from trialship.deid import collect_identifiers, deidentify, find_leaks, leak
+from trialship.deid import Option, collect_identifiers, deidentify, find_leaks, leak
 from trialship.deid.elements import encoded_text, new_element, raw_string_values, text_value
 from trialship.deid.scrub import Scrubber, scrubber_for
 
@@ -155,3 +155,16 @@ def test_a_scrubbers_remembered_answers_are_its_answers() -> None:
         for _ in range(2):
             assert cached.scrub(text) == fresh.scrub(text)
             assert cached.finds(text) == fresh.finds(text)
+
+
+def test_no_original_value_is_remembered_once_the_run_is_over() -> None:
+    from trialship.deid import forget_cached_values
+    from trialship.deid.dates import shift_da
+    from trialship.deid.uids import remap_uid
+
+    profile = make_profile([Option.RETAIN_LONGITUDINAL_MODIFIED_DATES])
+    deidentify(_round_trip(patient_dataset()), profile, make_ctx())
+    remembered = (scrubber_for, remap_uid, shift_da)
+    assert all(cache.cache_info().currsize for cache in remembered)
+    forget_cached_values()
+    assert not any(cache.cache_info().currsize for cache in remembered)
