@@ -9,7 +9,8 @@ in turn, each in its own subprocess so its peak RSS is its own: read -> de-ident
 the same files, from the page cache (cp runs first and warms it). trialship runs the real
 pipeline (trialship.services.deid_files: leak check, hashes, receipts, report). With --repeat N
 the tools take turns N times and each row shows its fastest run: on a shared machine the
-fastest run is the one least disturbed by other work.
+fastest run is the one least disturbed by other work. The CPU column (user + system seconds of
+the tool and its children) is the steadier measure when the machine is busy.
 
 dicognito is a benchmark-only tool: ``pip install --no-deps dicognito==0.19.0``.
 """
@@ -265,9 +266,19 @@ def _child(tool: str, src: Path, out: Path) -> None:
     else:
         run_trialship(src, out, int(tool.rsplit("j", 1)[1]))
     elapsed = time.perf_counter() - start
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps({"seconds": elapsed, "rss_kb": own, "children_rss_kb": children}))
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    print(
+        json.dumps(
+            {
+                "seconds": elapsed,
+                "cpu_seconds": cpu,
+                "rss_kb": own.ru_maxrss,
+                "children_rss_kb": children.ru_maxrss,
+            }
+        )
+    )
 
 
 # -- the driver ----------------------------------------------------------------------------------
@@ -331,7 +342,7 @@ def main(args: list[str] | None = None) -> None:
     floor = rows.get("cp", {}).get("seconds")
     print(
         f"{'tool':<14}{'seconds':>9}{'files/s':>10}{'MB/s':>9}{'peak RSS MB':>13}"
-        f"{'x cp time':>11}{'vs dicognito':>14}"
+        f"{'x cp time':>11}{'vs dicognito':>14}{'CPU s':>8}"
     )
     for tool, row in rows.items():
         seconds = row["seconds"]
@@ -339,8 +350,12 @@ def main(args: list[str] | None = None) -> None:
         print(
             f"{tool:<14}{seconds:>9.2f}{len(files) / seconds:>10.0f}{size / 1e6 / seconds:>9.0f}"
             f"{rss:>13.0f}{(seconds / floor if floor else 0):>11.1f}"
-            f"{(base / seconds if base else 0):>13.1f}x"
+            f"{(base / seconds if base else 0):>13.1f}x{row.get('cpu_seconds', 0):>8.2f}"
         )
+    print(
+        "CPU s: user + system time of the tool's process and its children (on a shared "
+        "machine it moves less than the wall time)"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Takes a pydicom Dataset, a Profile and a DeidContext; returns a Dataset and a re
 
 from trialship.deid.context import DeidContext, make_context
 from trialship.deid.dates import date_offset
-from trialship.deid.engine import DeidResult, deidentify, identifiers_for
+from trialship.deid.engine import DeidResult, deidentify, forget_cached_values, identifiers_for
 from trialship.deid.errors import DeidError, LeakError, ProfileError
 from trialship.deid.identifiers import Identifiers, collect_identifiers
 from trialship.deid.leak import Leak, find_leaks
@@ -47,6 +47,7 @@ __all__ = [
     "default_profile_toml",
     "deidentify",
     "find_leaks",
+    "forget_cached_values",
     "identifiers_for",
     "make_context",
     "parse_profile",

@@ -7,6 +7,7 @@ any two dates or date-times stay exact and TM values need not change.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import re
@@ -59,6 +60,7 @@ def shift_da_single(value: str, days: int) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)
 def shift_da(value: str, days: int) -> str | None:
     """Shift a DA value, including ranges ('A-B', '-B', 'A-'). None if malformed."""
     if "-" not in value:
@@ -89,6 +91,7 @@ def shift_dt_single(value: str, days: int) -> str | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def shift_dt(value: str, days: int) -> str | None:
     """Shift a DT value or range ('A-B', '-B', 'A-'). None if malformed.
 

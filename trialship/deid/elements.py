@@ -7,8 +7,9 @@ from typing import Any
 
 from pydicom import config
 from pydicom.datadict import dictionary_keyword, dictionary_VR, tag_for_keyword
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 
 # Pixel data and its float variants: never converted, scanned or changed by the engine.
 BULK_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
@@ -85,9 +86,45 @@ def raw_values(elem: Any, vr: str) -> list[str] | None:
     return [part.strip(" \0") for part in text.split("\\")]
 
 
-def new_element(tag: int, vr: str, value: Any) -> DataElement:
-    """An element the engine writes: its values fit their VR, so pydicom's checks are skipped."""
-    return DataElement(tag, vr, value, validation_mode=config.IGNORE)
+def new_element(tag: int, vr: str, value: Any) -> DataElement | RawDataElement:
+    """An element the engine writes: its values fit their VR, so pydicom's checks are skipped.
+
+    Plain ASCII text is stored already encoded, as pydicom stores what it reads (a raw element):
+    building a DataElement costs more than the rest of writing it, and reading the raw element
+    back converts it to the same value (`encoded_text`). Anything else is a DataElement.
+    """
+    data = encoded_text(vr, value)
+    if data is None:
+        return DataElement(tag, vr, value, validation_mode=config.IGNORE)
+    return RawDataElement(BaseTag(tag), vr, len(data), data, 0, False, True)
+
+
+def encoded_text(vr: str, value: Any) -> bytes | None:
+    """The bytes pydicom would write for a text value, when converting them back gives the same
+    value under every character set: ASCII, no escape (ISO 2022), no backslash inside a value,
+    no padding characters at the edges, no empty UID. None for anything else."""
+    if vr not in _STRING_VRS:
+        return None
+    if isinstance(value, str):
+        values = [value]
+    elif isinstance(value, list | tuple) and vr not in SINGLE_TEXT_VRS and value:
+        values = list(value)
+    else:
+        return None
+    for item in values:
+        if (
+            not isinstance(item, str)
+            or not item.isascii()
+            or "\\" in item
+            or "\x1b" in item
+            or item != item.strip(" \0")
+            or (vr == "UI" and not item)
+        ):
+            return None
+    data = "\\".join(values).encode("ascii")
+    if len(data) % 2:
+        data += b"\0" if vr == "UI" else b" "
+    return data
 
 
 def vr_of(ds: Dataset, tag: int) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset, FileDataset
 
 from trialship.deid.context import DeidContext
+from trialship.deid.dates import shift_da, shift_dt
 from trialship.deid.errors import LeakError
 from trialship.deid.identifiers import Identifiers, collect_identifiers
 from trialship.deid.leak import Leak, find_leaks
@@ -15,7 +17,7 @@ from trialship.deid.options import Option
 from trialship.deid.profile import Profile, profile_hash
 from trialship.deid.report import DeidReport, ReportBuilder
 from trialship.deid.rules import compile_rules
-from trialship.deid.scrub import Scrubber
+from trialship.deid.scrub import scrubber_for
 from trialship.deid.trial import (
     Originals,
     applied_options,
@@ -26,6 +28,7 @@ from trialship.deid.trial import (
     write_clinical_trial,
     write_method,
 )
+from trialship.deid.uids import remap_uid
 from trialship.deid.walker import Walker
 
 _INSTITUTION = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName")
@@ -82,11 +85,11 @@ def deidentify(
 
     Pixel data is never read. `ds` is changed in place: read a fresh copy to de-identify again.
     """
-    digest = profile_hash(profile)
+    digest = _profile_hash(profile)
     originals = Originals.of(ds)
     identifiers = identifiers_for(ds, profile, ctx)
     report = ReportBuilder()
-    scrubber = Scrubber(identifiers)
+    scrubber = scrubber_for(identifiers)
     walker = Walker(
         rules=compile_rules(profile.options, profile.keep, profile.remove),
         uid_secret=ctx.uid_secret,
@@ -129,6 +132,32 @@ def deidentify(
         ),
         leaks=leaks,
     )
+
+
+def forget_cached_values() -> None:
+    """Drop what the engine remembers across instances: scrubbers (they hold a patient's
+    identifiers and cleaned texts), UID remaps and date shifts (original values).
+
+    The caches make a run fast; call this when a run ends so no original value outlives it in a
+    long-running process (the web server's worker). Safe at any time: they only save work.
+    """
+    scrubber_for.cache_clear()
+    remap_uid.cache_clear()
+    shift_da.cache_clear()
+    shift_dt.cache_clear()
+    _cached_profile_hash.cache_clear()  # profiles hold the UID secret
+
+
+def _profile_hash(profile: Profile) -> str:
+    try:
+        return _cached_profile_hash(profile)
+    except TypeError:  # a profile built by hand with an unhashable field: no cache
+        return profile_hash(profile)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_profile_hash(profile: Profile) -> str:
+    return profile_hash(profile)  # a pure function of the (frozen) profile: once per profile
 
 
 def _utf8_if_needed(ds: Dataset, ctx: DeidContext) -> None:

@@ -107,9 +107,11 @@ class Prefilter:
             if token in lowered:
                 return True
         if self.phones:
-            digits = _NON_DIGIT.sub("", text)
+            # ASCII here (checked above): deleting the bytes that are not 0-9 is what r"\D"
+            # removes, at C speed (the regex costs a match per character).
+            digits = text.encode("ascii").translate(None, _NON_DIGIT_BYTES).decode("ascii")
             return any(phone in digits for phone in self.phones)
         return False
 
 
-_NON_DIGIT = re.compile(r"\D")
+_NON_DIGIT_BYTES = bytes(byte for byte in range(256) if not 0x30 <= byte <= 0x39)

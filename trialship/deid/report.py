@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -64,8 +65,13 @@ class DeidReport:
         }
 
 
-def tag_text(tag: int) -> str:
+@functools.lru_cache(maxsize=4096)
+def _tag_text(tag: int) -> str:
     return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
+
+
+def tag_text(tag: int) -> str:
+    return _tag_text(int(tag))  # int: a BaseTag key would compare in Python on every lookup
 
 
 class ReportBuilder:

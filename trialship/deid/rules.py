@@ -69,6 +69,12 @@ class Decision:
     override: str | None = None
     """'keep' or 'remove' when a per-trial list decided, else None."""
 
+    @functools.cached_property
+    def why(self) -> str:
+        """The report's reason: the code as written and the column that gave it."""
+        source = self.source.value if self.source else "basic"
+        return f"{self.code.value} ({source})"
+
 
 # Options give only K or C; K keeps more than C, so K wins. Ties go to the first option in
 # declaration order, which keeps the choice deterministic.

@@ -7,7 +7,9 @@ anything that looks like a date, a phone number or an ID (5+ digits in a row).
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import Any
 
 from trialship.deid.identifiers import Identifiers
 from trialship.deid.matching import IdentifierPatterns
@@ -24,6 +26,9 @@ _GENERIC = (
 )
 
 
+_CACHED = 1024
+
+
 class Scrubber:
     """Redacts identifying spans from free text; built once per instance."""
 
@@ -33,13 +38,34 @@ class Scrubber:
         parts += [regex.pattern for regex in patterns.kinds.values() if regex]
         parts += list(_GENERIC)
         self._regex = re.compile("|".join(f"(?:{part})" for part in parts), re.IGNORECASE)
+        self._finds: dict[str, bool] = {}
+        self._scrubbed: dict[str, tuple[str, int]] = {}
 
     def finds(self, text: str) -> bool:
         """True when `scrub` would redact something in `text`."""
-        return self._regex.search(text) is not None
+        found = self._finds.get(text)
+        if found is None:
+            found = self._regex.search(text) is not None
+            self._remember(self._finds, text, found)
+        return found
 
     def scrub(self, text: str) -> tuple[str, int]:
         """The text with identifying spans replaced by 'X' runs, and how many spans there were."""
+        done = self._scrubbed.get(text)
+        if done is None:
+            done = self._scrub(text)
+            self._remember(self._scrubbed, text, done)
+        return done
+
+    @staticmethod
+    def _remember(cache: dict[str, Any], text: str, result: Any) -> None:
+        # Instances of one patient repeat their descriptions: both answers are pure functions of
+        # the text, so they are kept (a bounded number; the cache goes with the scrubber).
+        if len(cache) >= _CACHED:
+            cache.clear()
+        cache[text] = result
+
+    def _scrub(self, text: str) -> tuple[str, int]:
         count = 0
 
         def redact(match: re.Match[str]) -> str:
@@ -48,3 +74,10 @@ class Scrubber:
             return re.sub(r"[^\s^]", "X", match.group(0))
 
         return self._regex.sub(redact, text), count
+
+
+@functools.lru_cache(maxsize=16)
+def scrubber_for(identifiers: Identifiers) -> Scrubber:
+    """The scrubber for these identifiers, built once: instances of one patient share it (a
+    Scrubber holds only its compiled pattern, so sharing it is safe, across threads too)."""
+    return Scrubber(identifiers)

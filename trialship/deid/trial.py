@@ -3,19 +3,21 @@ attributes (PS3.3 C.7.1.3, C.7.2.3, C.7.3.2), the de-identification method and m
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from pydicom import config
 from pydicom.datadict import tag_for_keyword
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.tag import BaseTag
 from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from trialship.deid.age import age_at, cap_age, parse_da
 from trialship.deid.context import DeidContext
-from trialship.deid.elements import dictionary_vr, text_value
+from trialship.deid.elements import BULK_TAGS, dictionary_vr, new_element, text_value
 from trialship.deid.options import (
     BASIC_PROFILE_CODE,
     BASIC_PROFILE_MEANING,
@@ -82,18 +84,33 @@ class Originals:
         )
 
 
-def _element(keyword: str, value: Any) -> DataElement:
+@functools.lru_cache(maxsize=256)
+def _tag(keyword: str) -> BaseTag:
     tag = tag_for_keyword(keyword)
     assert tag is not None, keyword
-    # The engine's own values are known to fit their VRs: skip pydicom's per-value validation,
-    # which costs more than the rest of writing them.
-    return DataElement(tag, dictionary_vr(tag), value, validation_mode=config.IGNORE)
+    return BaseTag(tag)
+
+
+def _element(keyword: str, value: Any) -> DataElement | RawDataElement:
+    # The engine's own values are known to fit their VRs: pydicom's per-value validation, which
+    # costs more than the rest of writing them, is skipped (see `new_element`).
+    tag = _tag(keyword)
+    return new_element(tag, dictionary_vr(tag), value)
+
+
+def _put(ds: Dataset, elem: DataElement | RawDataElement) -> None:
+    tag = elem.tag
+    if elem.VR == "SQ" or tag >> 16 & 1 or tag in BULK_TAGS:
+        ds[tag] = elem  # __setitem__ wraps a list in a Sequence, tracks creators and pixels
+    else:
+        # A standard, non-pixel tag: nothing of __setitem__'s bookkeeping applies.
+        ds._dict[tag] = elem
 
 
 def _set(ds: Dataset, keyword: str, value: Any, report: ReportBuilder, detail: str) -> None:
     elem = _element(keyword, value)
-    action = ReportAction.REPLACED if elem.tag in ds else ReportAction.ADDED
-    ds[elem.tag] = elem
+    action = ReportAction.REPLACED if elem.tag in ds._dict else ReportAction.ADDED
+    _put(ds, elem)
     report.add(elem.tag, keyword, keyword, action, detail)
 
 
@@ -195,8 +212,7 @@ def _code_item(value: str, meaning: str) -> Dataset:
         ("CodingSchemeDesignator", CODING_SCHEME),
         ("CodeMeaning", meaning),
     ):
-        elem = _element(keyword, text)
-        item[elem.tag] = elem
+        _put(item, _element(keyword, text))
     return item
 
 
@@ -277,13 +293,19 @@ def new_file_meta(
     The instance UID follows SOPInstanceUID; an object without one (a DICOMDIR) gets its old
     media UID passed through `remap` (identity under Retain UIDs).
     """
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = UID(str(ds.get("SOPClassUID") or originals.sop_class_uid))
+    # ds.get converts SOPClassUID and SOPInstanceUID: the output writes them re-encoded.
+    sop_class = UID(str(ds.get("SOPClassUID") or originals.sop_class_uid))
     instance = ds.get("SOPInstanceUID") or (
         remap(originals.media_sop_instance_uid) if originals.media_sop_instance_uid else ""
     )
-    meta.MediaStorageSOPInstanceUID = UID(str(instance))
-    meta.TransferSyntaxUID = UID(originals.transfer_syntax or ExplicitVRLittleEndian)
-    meta.ImplementationClassUID = UID(IMPLEMENTATION_CLASS_UID)
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    meta = FileMetaDataset()
+    for tag, vr, value in (
+        (0x00020002, "UI", sop_class),
+        (0x00020003, "UI", UID(str(instance))),
+        (0x00020010, "UI", UID(originals.transfer_syntax or ExplicitVRLittleEndian)),
+        (0x00020012, "UI", UID(IMPLEMENTATION_CLASS_UID)),
+        (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
+    ):
+        # Group 2 tags and values of their VRs: FileMetaDataset's checks would find nothing.
+        meta._dict[BaseTag(tag)] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
     return meta

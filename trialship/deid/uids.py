@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import uuid
@@ -14,6 +15,7 @@ _VERSION_MASK = ~(0xF << 76)
 _VARIANT_MASK = ~(0x3 << 62)
 
 
+@functools.lru_cache(maxsize=8192)
 def remap_uid(secret: bytes, uid: str) -> str:
     """The trial's UID for an original UID: HMAC-SHA256(secret, uid) as a 2.25 UID.
 
@@ -24,6 +26,7 @@ def remap_uid(secret: bytes, uid: str) -> str:
     uid
         The original UID; trailing padding (NUL or space) is ignored.
     """
+    # Cached: the instances of a series share most of their UIDs (a pure function of its input).
     original = uid.strip("\0 ")
     if not original:
         return ""

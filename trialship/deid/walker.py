@@ -24,11 +24,15 @@ from trialship.deid.elements import (
 )
 from trialship.deid.options import Option
 from trialship.deid.profile import PrivateTags
+from trialship.deid.raw_parse import sequence_element
 from trialship.deid.report import ReportAction, ReportBuilder, tag_text
 from trialship.deid.rules import Action, Decision, RuleSet
 from trialship.deid.safe_private import is_safe_private
 from trialship.deid.uids import remap_uid
 from trialship.deid.values import dummy_value
+
+# VRs `vr_for` may resolve to SQ: SQ itself, and none or UN (looked up in the dictionary).
+_MAYBE_SEQUENCE = frozenset({"SQ", "UN", None})
 
 
 class Mode(enum.Enum):
@@ -73,6 +77,7 @@ class Walker:
         # tags need none of their bookkeeping (private creators and pixel caches).
         elems = ds._dict
         decision_for = self.rules.decision_for
+        normal = mode is Mode.NORMAL
         has_private = False
         for key, elem in list(elems.items()):
             tag = int(key)
@@ -85,9 +90,11 @@ class Walker:
                 # Group lengths are retired and go stale; group 2 belongs in the file meta.
                 del elems[key]
                 continue
+            decision = decision_for(tag)
+            if decision is None and normal and elem.VR not in _MAYBE_SEQUENCE:
+                continue  # unlisted, not a sequence, not inside a C or D sequence: kept as is
             keyword = keyword_of(tag)
             path = prefix + (keyword or tag_text(tag))
-            decision = decision_for(tag)
             if decision is None:
                 self._unlisted(ds, key, elem, keyword, path, mode)
             else:
@@ -110,7 +117,7 @@ class Walker:
     ) -> None:
         add = self.report.add
         tag = int(key)
-        why = f"override: {decision.override}" if decision.override else _why(decision)
+        why = f"override: {decision.override}" if decision.override else decision.why
         if action is Action.X:
             del ds._dict[key]
             add(tag, keyword, path, ReportAction.REMOVED, why)
@@ -152,7 +159,7 @@ class Walker:
     ) -> None:
         add = self.report.add
         tag = int(key)
-        why = _why(decision)
+        why = decision.why
         dated = decision.source is Option.RETAIN_LONGITUDINAL_MODIFIED_DATES
         if vr in {"DA", "DT"} and dated:
             self._shift(ds, key, elem, vr, keyword, path, why)
@@ -198,7 +205,7 @@ class Walker:
     # -- helpers -------------------------------------------------------------------------------
 
     def _items(self, ds: Dataset, key: Any, path: str, mode: Mode) -> None:
-        for index, item in enumerate(ds[key].value or ()):
+        for index, item in enumerate(sequence_element(ds, key).value or ()):
             self.walk(item, f"{path}[{index}].", mode)
 
     def _values(self, ds: Dataset, key: Any, elem: Any, vr: str) -> list[Any]:
@@ -311,8 +318,3 @@ def _replace(ds: Dataset, key: Any, elem: Any) -> None:
         ds[key] = elem  # __setitem__ wraps the list in a Sequence
     else:
         ds._dict[key] = elem
-
-
-def _why(decision: Decision) -> str:
-    source = decision.source.value if decision.source else "basic"
-    return f"{decision.code.value} ({source})"

@@ -31,7 +31,11 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from trialship.intake.header_reader import read_header
+
 CHUNK = 1 << 20
+WHOLE = 8 << 20
+"""Files up to this size are read in one call and hashed, parsed and copied from that buffer."""
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _ITEM = 0xFFFEE000
 _SEQUENCE_END = 0xFFFEE0DD
@@ -58,6 +62,8 @@ class Instance:
     pixel_length: int = 0
     streamed: bool = True
     """False when the whole file was read into memory (deflated transfer syntax)."""
+    data: bytes | None = None
+    """The whole file when it is small (`WHOLE`): one read instead of seeks and chunks."""
 
 
 def _encoding(ds: Dataset) -> tuple[bool, bool]:
@@ -72,8 +78,21 @@ def read_instance(fp: BinaryIO, size: int) -> Instance:
     """
     if size == 0:
         raise UnreadableFile("empty file (0 bytes)")
+    data = None
+    if size <= WHOLE:
+        fp.seek(0)
+        data = fp.read(size)
+        if len(data) != size:
+            raise UnreadableFile("truncated while copying")
+        fp.seek(0)
+    instance = _parse(fp, size, data)
+    instance.data = data
+    return instance
+
+
+def _parse(fp: BinaryIO, size: int, data: bytes | None) -> Instance:
     try:
-        ds = _read_header(fp)
+        ds = _read_header(fp, data)
     except UnreadableFile:
         raise
     except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, TypeError) as exc:
@@ -128,7 +147,12 @@ def read_instance(fp: BinaryIO, size: int) -> Instance:
     return instance
 
 
-def _read_header(fp: BinaryIO) -> FileDataset:
+def _read_header(fp: BinaryIO, data: bytes | None) -> FileDataset:
+    if data is not None:
+        # The common case (Explicit VR Little Endian) from the bytes in hand; pydicom otherwise.
+        fast = read_header(fp, data)
+        if fast is not None:
+            return fast
     try:
         return pydicom.dcmread(fp, stop_before_pixels=True)
     except InvalidDicomError:
@@ -194,23 +218,36 @@ def _read_trailing(fp: BinaryIO, ds: FileDataset, start: int, size: int) -> None
 # -- writing ------------------------------------------------------------------------------------
 
 
+# Per byte order: packers of the implicit, explicit short and explicit long element headers.
+_PACKERS = {
+    order: (
+        struct.Struct(order + "HHL").pack,
+        struct.Struct(order + "HH2sH").pack,
+        struct.Struct(order + "HH2sHL").pack,
+    )
+    for order in "<>"
+}
+
+
 def _raw_header(elem: RawDataElement, implicit: bool, order: str) -> bytes | None:
     """The encoded tag+VR+length of a raw element, or None to let pydicom write it."""
-    length = len(elem.value) if elem.value is not None else 0
+    value = elem.value
+    length = len(value) if value is not None else 0
     if elem.length == 0xFFFFFFFF or elem.is_buffered:
         return None
     tag = elem.tag
+    implicit_header, short_header, long_header = _PACKERS[order]
     if implicit:
-        return struct.pack(order + "HHL", tag >> 16, tag & 0xFFFF, length)
+        return implicit_header(tag >> 16, tag & 0xFFFF, length)
     vr = elem.VR
     if not vr or len(vr) != 2 or vr == "SQ":
         return None
     encoded = vr.encode("ascii")
     if encoded in _LONG_VRS:
-        return struct.pack(order + "HH2sHL", tag >> 16, tag & 0xFFFF, encoded, 0, length)
+        return long_header(tag >> 16, tag & 0xFFFF, encoded, 0, length)
     if length > 0xFFFF:
         return None
-    return struct.pack(order + "HH2sH", tag >> 16, tag & 0xFFFF, encoded, length)
+    return short_header(tag >> 16, tag & 0xFFFF, encoded, length)
 
 
 def encode_header(ds: FileDataset, below: int | None) -> bytes:
@@ -417,13 +454,28 @@ def write_instance(instance: Instance, source: BinaryIO, target: IO[bytes]) -> t
     hash_in, hash_out = hashlib.sha256(), hashlib.sha256()
     if not instance.streamed or instance.pixel_start is None:
         data = _encode_whole(ds)
-        hash_range(source, 0, instance.size, hash_in)
+        if instance.data is not None:
+            hash_in.update(instance.data)
+        else:
+            hash_range(source, 0, instance.size, hash_in)
         hash_out.update(data)
         target.write(data)
         return hash_in.hexdigest(), hash_out.hexdigest()
     header = encode_header(ds, instance.pixel_tag)
     trailing = encode_trailing(ds, instance.pixel_tag)
     header += _pixel_header(instance, *_encoding(ds))
+    if instance.data is not None:
+        # hashlib releases the GIL on large buffers: one call per range, no copies.
+        pixels = memoryview(instance.data)[instance.value_start : instance.pixel_end]
+        hash_in.update(instance.data)
+        hash_out.update(header)
+        hash_out.update(pixels)
+        hash_out.update(trailing)
+        target.write(header)
+        target.write(pixels)
+        target.write(trailing)
+        pixels.release()
+        return hash_in.hexdigest(), hash_out.hexdigest()
     hash_out.update(header)
     target.write(header)
     hash_range(source, 0, instance.value_start, hash_in)

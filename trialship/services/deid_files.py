@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import functools
 import io
 import json
 import os
@@ -27,7 +28,15 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from trialship import __version__
-from trialship.deid import Profile, deidentify, make_context, profile_hash
+from trialship.deid import (
+    DeidContext,
+    Profile,
+    deidentify,
+    forget_cached_values,
+    make_context,
+    profile_hash,
+)
+from trialship.deid.elements import text_value
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import ValidationError
 from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
@@ -196,6 +205,16 @@ class _Worker:
 
 
 _STATE: dict[str, _Worker] = {}
+_TOKEN: dict[int, str] = {}
+
+
+def _token() -> str:
+    """A random name part drawn once per process (a fresh uuid4 per file costs a getrandom
+    call): with the input's index it names a scratch file no other run or worker uses."""
+    pid = os.getpid()
+    if pid not in _TOKEN:
+        _TOKEN[pid] = uuid.uuid4().hex
+    return _TOKEN[pid]
 
 
 def _init_worker(worker: _Worker) -> None:
@@ -217,6 +236,32 @@ def _process(task: _Task) -> _Done:
         )
 
 
+def _context(profile: Profile, assignment: Assignment) -> DeidContext:
+    """The (frozen) context of one assignment, built once: every file of a subject shares it."""
+    try:
+        return _cached_context(profile, assignment)
+    except TypeError:  # a profile built by hand with an unhashable field: no cache
+        return _new_context(profile, assignment)
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_context(profile: Profile, assignment: Assignment) -> DeidContext:
+    return _new_context(profile, assignment)
+
+
+def _new_context(profile: Profile, assignment: Assignment) -> DeidContext:
+    known = tuple(v for v in (assignment.patient_id, assignment.accession_number) if v)
+    return make_context(
+        profile,
+        subject_id=assignment.subject_id,
+        site_id=assignment.site_id,
+        site_name=assignment.site_name,
+        timepoint_id=assignment.timepoint_id,
+        timepoint_description=assignment.timepoint_description,
+        known_identifiers=known,
+    )
+
+
 def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
     item = task.item
     done = _Done(task.index, item.label)
@@ -232,22 +277,13 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
             if assignment is None:
                 done.reason = "no row of the map matches its accession number or patient ID"
                 return done
-        known = tuple(v for v in (assignment.patient_id, assignment.accession_number) if v)
-        ctx = make_context(
-            worker.profile,
-            subject_id=assignment.subject_id,
-            site_id=assignment.site_id,
-            site_name=assignment.site_name,
-            timepoint_id=assignment.timepoint_id,
-            timepoint_description=assignment.timepoint_description,
-            known_identifiers=known,
-        )
+        ctx = _context(worker.profile, assignment)
         result = deidentify(ds, worker.profile, ctx)
         if result.leaks:
             where = ", ".join(sorted({f"{leak.kind} in {leak.path}" for leak in result.leaks}))
             done.reason = f"leak check failed: {len(result.leaks)} possible leak(s): {where}"
             return done
-        partial = worker.scratch / f"{task.index:08d}-{uuid.uuid4().hex}.part"
+        partial = worker.scratch / f"{task.index:08d}-{_token()}.part"
         try:
             with partial.open("wb") as target:
                 done.input_sha256, done.output_sha256 = write_instance(instance, source, target)
@@ -255,8 +291,8 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
             partial.unlink(missing_ok=True)
             raise
     done.partial = str(partial)
-    done.sop_instance_uid = text(ds.get("SOPInstanceUID"))
-    done.study_instance_uid = text(ds.get("StudyInstanceUID"))
+    done.sop_instance_uid = text_value(ds, "SOPInstanceUID")  # (written already: no conversion)
+    done.study_instance_uid = text_value(ds, "StudyInstanceUID")
     done.series_number = integer(ds.get("SeriesNumber"))
     done.instance_number = integer(ds.get("InstanceNumber"))
     done.assignment = assignment
@@ -312,6 +348,7 @@ class _Collector:
         self.outcomes: dict[int, Outcome] = {}
         self.by_uid: dict[str, tuple[str, str]] = {}
         self.names: set[str] = set()
+        self.folders: set[Path] = set()
         self.exams: dict[tuple[str, str, str], _Exam] = {}
         self.exam_counts: dict[tuple[str, str], int] = {}
 
@@ -350,7 +387,9 @@ class _Collector:
         timepoint = safe_name(who.timepoint_id, "NO_TIMEPOINT")
         relative = self._name(subject, timepoint, done.series_number, done.instance_number)
         target = self.out / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self.folders:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.folders.add(target.parent)
         os.replace(partial, target)
         exam = self._exam(subject, timepoint, done.study_instance_uid, who)
         exam.inputs[relative] = done.input_sha256
@@ -411,6 +450,8 @@ def run_deid(run: DeidRun, *, progress: Callable[[Outcome], None] | None = None)
                     progress(outcome)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        _cached_context.cache_clear()
+        forget_cached_values()  # no original value outlives the run in this process
     receipts = _write_receipts(run, collector, created)
     outcomes = [collector.outcomes[index] for index in sorted(collector.outcomes)]
     report = _write_report(run, outcomes, created)

@@ -27,7 +27,14 @@ from sqlalchemy.orm import Session
 
 from trialship import __version__
 from trialship.crypto import Vault
-from trialship.deid import DeidContext, Profile, deidentify, make_context, profile_hash
+from trialship.deid import (
+    DeidContext,
+    Profile,
+    deidentify,
+    forget_cached_values,
+    make_context,
+    profile_hash,
+)
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import Conflict, ValidationError
 from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
@@ -581,6 +588,8 @@ def redeidentify_exam(
         for _, partial, _ in written:
             partial.unlink(missing_ok=True)
         raise
+    finally:
+        forget_cached_values()  # no original value outlives the run in this process
     for row, partial, output_sha in written:
         target = data_dir / row.path
         os.replace(partial, target)
@@ -652,6 +661,7 @@ def import_exams(
                     progress(outcome, done, len(entries))
     finally:
         shutil.rmtree(run.scratch, ignore_errors=True)
+        forget_cached_values()  # no original value outlives the run in this process
     for exam_pk in sorted(run.changed_exams):
         exam = session.get(Exam, exam_pk)
         if exam is not None:

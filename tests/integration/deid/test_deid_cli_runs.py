@@ -154,3 +154,15 @@ def test_pydicom_test_files_are_deidentified_or_rejected_with_a_reason(
             ds = pydicom.dcmread(out / entry["output"], stop_before_pixels=True)
             assert ds.PatientIdentityRemoved == "YES"
             assert ds.ClinicalTrialProtocolID == "ACM-301"
+
+
+def test_the_run_leaves_no_original_value_in_the_engines_caches(cli: Cli, tmp_path: Path) -> None:
+    from trialship.deid.scrub import scrubber_for
+    from trialship.deid.uids import remap_uid
+
+    src = tmp_path / "src"
+    write(instance(1), src / "one.dcm")
+    result = cli.deid(str(src), out=tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert scrubber_for.cache_info().currsize == 0
+    assert remap_uid.cache_info().currsize == 0

@@ -1,17 +1,23 @@
 """The engine's shortcuts (raw values read without converting, the leak check's glance over the
-whole output) give the same answers as the slow paths they skip."""
+whole output, text written pre-encoded, remembered scrubs) give the same answers as the slow paths
+they skip."""
 
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pydicom
 import pytest
 from deid_helpers import make_ctx, make_profile, patient_dataset
+from pydicom import config
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
+from pydicom.tag import BaseTag
 
-from trialship.deid import collect_identifiers, deidentify, find_leaks, leak
-from trialship.deid.elements import raw_string_values, text_value
+from trialship.deid import Option, collect_identifiers, deidentify, find_leaks, leak
+from trialship.deid.elements import encoded_text, new_element, raw_string_values, text_value
+from trialship.deid.scrub import Scrubber, scrubber_for
 
 
 def _round_trip(ds: Dataset) -> Dataset:
@@ -85,3 +91,80 @@ def test_glance_never_hides_a_leak(where: str, monkeypatch: pytest.MonkeyPatch) 
     slow = sorted((found.kind, found.path) for found in find_leaks(out, identifiers))
     assert fast == slow
     assert bool(fast) is (where != "none")
+
+
+_TEXT_TAGS = {
+    "AE": 0x00080054,
+    "AS": 0x00101010,
+    "CS": 0x00080060,
+    "DA": 0x00080020,
+    "DT": 0x0008002A,
+    "LO": 0x00080070,
+    "LT": 0x00084000,
+    "PN": 0x00100010,
+    "SH": 0x00080050,
+    "ST": 0x00080081,
+    "TM": 0x00080030,
+    "UC": 0x00189377,
+    "UI": 0x00080018,
+    "UR": 0x00080120,
+    "UT": 0x00400B02,
+}
+_WRITTEN = ["", "ANONYMIZED", "19000101", "2.25.123", "000D", "A", ["20240101", "20230101"]]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom: "ANONYMIZED" is no valid UID
+@pytest.mark.parametrize("vr", sorted(_TEXT_TAGS))
+@pytest.mark.parametrize("charset", [None, "ISO_IR 100", "ISO_IR 192", ["", "ISO 2022 IR 87"]])
+def test_engine_written_text_reads_back_as_the_element_it_replaces(vr: str, charset: Any) -> None:
+    tag = _TEXT_TAGS[vr]
+    for value in _WRITTEN:
+        if isinstance(value, list) and vr in {"LT", "ST", "UT", "UR"}:
+            continue
+        expected = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+        written = new_element(tag, vr, value)
+        ds = Dataset()
+        if charset:
+            ds.SpecificCharacterSet = charset
+        ds._dict[BaseTag(tag)] = written
+        read = ds[tag]
+        if written.is_raw:
+            assert encoded_text(vr, value) is not None
+        assert (read.VR, read.VM, str(read.value)) == (
+            expected.VR,
+            expected.VM,
+            str(expected.value),
+        )
+        assert read.value == expected.value
+        assert type(read.value) is type(expected.value)
+
+
+@pytest.mark.parametrize(
+    ("vr", "value"),
+    [("UI", ""), ("LO", "Müller"), ("LO", "a\\b"), ("LO", " padded"), ("SH", "x\x1b"), ("US", 1)],
+)
+def test_values_that_would_not_read_back_the_same_stay_data_elements(vr: str, value: Any) -> None:
+    assert encoded_text(vr, value) is None
+    assert not new_element(0x00080050, vr, value).is_raw
+
+
+def test_a_scrubbers_remembered_answers_are_its_answers() -> None:
+    identifiers = collect_identifiers(patient_dataset())
+    fresh, cached = Scrubber(identifiers), scrubber_for(identifiers)
+    for text in ("CT chest for Johanna Smithson", "Axial 5mm", "call 555 867 5309", ""):
+        for _ in range(2):
+            assert cached.scrub(text) == fresh.scrub(text)
+            assert cached.finds(text) == fresh.finds(text)
+
+
+def test_no_original_value_is_remembered_once_the_run_is_over() -> None:
+    from trialship.deid import forget_cached_values
+    from trialship.deid.dates import shift_da
+    from trialship.deid.uids import remap_uid
+
+    profile = make_profile([Option.RETAIN_LONGITUDINAL_MODIFIED_DATES])
+    deidentify(_round_trip(patient_dataset()), profile, make_ctx())
+    remembered = (scrubber_for, remap_uid, shift_da)
+    assert all(cache.cache_info().currsize for cache in remembered)
+    forget_cached_values()
+    assert not any(cache.cache_info().currsize for cache in remembered)

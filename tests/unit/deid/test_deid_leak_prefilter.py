@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import pydicom
 import pytest
 from deid_helpers import patient_dataset
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydicom.data import get_testdata_files
 
-from trialship.deid import collect_identifiers, find_leaks
+from trialship.deid import Identifiers, collect_identifiers, find_leaks
 from trialship.deid.matching import Prefilter
 
 
@@ -54,3 +57,13 @@ def test_prefilter_passes_non_ascii_and_phone_digits_through() -> None:
     assert prefilter.maybe("SMITHSON")
     assert prefilter.maybe("\u017fmithson")  # long s, not ASCII: the exact rules decide
     assert not prefilter.maybe("Axial 5mm")
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=200))
+def test_the_phone_prefilter_finds_the_digits_the_exact_rule_finds(text: str) -> None:
+    digits = re.sub(r"\D", "", text)
+    phone = digits[len(digits) // 3 : len(digits) // 3 + 7] or "5558675"
+    prefilter = Prefilter(Identifiers(phones=frozenset({phone, "0123456"})))
+    expected = phone in digits or "0123456" in digits
+    assert prefilter.maybe(text) is expected
