@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -27,8 +27,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from trialship.registry.delivery import Destination
 from trialship.registry.models import Base, Job, TimePoint, Trial, _enum, utcnow
+
+if TYPE_CHECKING:  # imported by models at its end: name the delivery table's class lazily
+    from trialship.registry.delivery import Destination
 
 
 class SubmissionState(enum.StrEnum):

@@ -31,11 +31,12 @@ from trialship.media.convert import CONVERTIBLE
 from trialship.media.errors import SourceChangedError
 from trialship.media.planning import DiscPlan, Policy
 from trialship.registry.discs import Disc, DiscSet, DiscSetState, DiscState
-from trialship.registry.imaging import Instance, Series
+from trialship.registry.imaging import Instance
 from trialship.registry.models import Exam, ExamState, Job, JobState, Subject, Trial, User
 from trialship.services import audit
 from trialship.services import media_build as mb
 from trialship.services.authz import Actor, Capability, require
+from trialship.services.exams import exam_instances
 from trialship.services.fields import get_in_trial
 from trialship.services.jobs import ProgressWriter, create_job, finish_job, start_job
 
@@ -160,17 +161,6 @@ def choose_exams(
 # -- planning --------------------------------------------------------------------------------
 
 
-def _instances(session: Session, exam: Exam) -> list[Instance]:
-    return list(
-        session.scalars(
-            select(Instance)
-            .join(Series, Series.id == Instance.series_pk)
-            .where(Series.exam_pk == exam.id)
-            .order_by(Series.series_number, Instance.instance_number, Instance.id)
-        )
-    )
-
-
 def _check_choice(media: str, policy: str) -> None:
     if media not in MEDIA_CHOICES:
         raise ValidationError(f"choose one of {', '.join(MEDIA_CHOICES)}", field="media")
@@ -185,7 +175,7 @@ def _plan(session: Session, exams: Sequence[Exam], media: str, policy: str) -> D
     sizes: list[ExamSize] = []
     compressed: list[tuple[str, str]] = []
     for exam in exams:
-        instances = _instances(session, exam)
+        instances = exam_instances(session, exam)
         if not instances:
             raise ValidationError(f"exam {exam.id} has no files", field="exam_ids")
         sizes.append(
@@ -405,7 +395,7 @@ def _media_exam(
     """The exam as the disc builder sees it. Every file must still be there with its imported
     size; its SHA-256 is checked against the registry's as it is copied onto the disc (one
     read), or here for the rare file that is rewritten as Explicit VR Little Endian first."""
-    instances = _instances(session, exam)
+    instances = exam_instances(session, exam)
     note(f"reading exam {exam.id}: {len(instances)} files")
     for instance in instances:
         try:
@@ -446,7 +436,7 @@ def _changed_file(
     session: Session, exams: Sequence[Exam], data_dir: Path, path: str
 ) -> TrialshipError:
     for exam in exams:
-        for instance in _instances(session, exam):
+        for instance in exam_instances(session, exam):
             if str(data_dir / instance.path) == path:
                 return _changed(exam, instance)
     return TrialshipError(f"{path} changed since it was imported")

@@ -40,6 +40,18 @@ def list_exams(session: Session, trial: Trial) -> list[Exam]:
     )
 
 
+def exam_instances(session: Session, exam: Exam) -> list[Instance]:
+    """The exam's de-identified files, by series and instance number."""
+    return list(
+        session.scalars(
+            select(Instance)
+            .join(Series, Series.id == Instance.series_pk)
+            .where(Series.exam_pk == exam.id)
+            .order_by(Series.series_number, Instance.instance_number, Instance.id)
+        )
+    )
+
+
 def get_exam(session: Session, trial: Trial, exam_pk: int) -> Exam:
     return get_in_trial(session, Exam, trial, exam_pk, "exam")
 

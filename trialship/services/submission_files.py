@@ -16,16 +16,16 @@ import shutil
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialship.errors import Conflict
 from trialship.media.type1 import TreeFile, safe_name, write_zips
 from trialship.registry.discs import DiscSet, DiscState
-from trialship.registry.imaging import Instance, Series
+from trialship.registry.imaging import Instance
 from trialship.registry.models import Exam
 from trialship.registry.submissions import Submission, SubmissionFile
 from trialship.services.exam_import import EXAMS_DIR
+from trialship.services.exams import exam_instances
 from trialship.transfer.guard import check_package
 from trialship.transfer.package import Package, PackageFile, read_header, sha256_file
 
@@ -54,17 +54,6 @@ def exam_codes(exam: Exam) -> dict[str, str]:
 
 def exam_folder_name(exam: Exam) -> str:
     return f"{safe_name(exam.modality) or 'OT'}_{exam.id:06d}"
-
-
-def _instances(session: Session, exam: Exam) -> list[Instance]:
-    return list(
-        session.scalars(
-            select(Instance)
-            .join(Series, Series.id == Instance.series_pk)
-            .where(Series.exam_pk == exam.id)
-            .order_by(Instance.path)
-        )
-    )
 
 
 def _under_exam(exam: Exam, path: str) -> str:
@@ -100,7 +89,7 @@ def plan_files(
     if form == "iso":
         rows = _iso_rows(session, submission, template)
     for exam in exams if form != "iso" else []:
-        instances = _instances(session, exam)
+        instances = exam_instances(session, exam)
         if form == "dicom":
             group = ""
             rows += [
