@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 from huey import Huey, crontab
 
 from trialship.registry.models import Job
-from trialship.services import automation, disc_burns, disc_sets, exams, housekeeping, import_jobs
+from trialship.services import (
+    automation,
+    disc_burns,
+    disc_sets,
+    exams,
+    housekeeping,
+    import_jobs,
+    submissions,
+)
 from trialship.services.submission_run import resume_stalled, run_submission
 from trialship.signing import load_or_create_signing_key
 
@@ -88,7 +96,7 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
     @queue.periodic_task(crontab(minute="*"))  # type: ignore[untyped-decorator]
     def submissions_sweep() -> int:
         """Every minute: automation rules, retries that are due, runs whose worker died."""
-        return apply_rules(runtime) + _resume(runtime)
+        return sweep_submissions(runtime)
 
     _TASKS[queue] = {
         "import_exams": import_exams,
@@ -145,9 +153,8 @@ def sweep_submissions(runtime: Runtime) -> int:
 
 def enqueue_job(runtime: Runtime, job: Job) -> None:
     """Queue a job of any kind again (after `job_control.retry_job`)."""
-    kind, _, target = job.target.partition(":")
-    if kind == "submission":
-        enqueue_submission(runtime, int(target))
+    if job.kind == submissions.KIND:
+        enqueue_submission(runtime, int(job.target.removeprefix("submission:")))
     elif job.kind == disc_sets.KIND:
         enqueue_disc_build(runtime, job.id)
     elif job.kind == disc_burns.KIND:

@@ -485,34 +485,17 @@ def run_probe(dest: Destination, vault: Vault) -> ProbeResult:
     """Reach the destination with the transfer code (no database work here)."""
     from trialship.transfer import probe
 
-    def secret(token: bytes | None) -> str | None:
-        return vault.decrypt(token) if token is not None else None
-
-    if dest.kind == DestinationKind.SFTP:
-        target = SftpDestination(
-            host=dest.host,
-            port=dest.port,
-            user=dest.username,
-            path="/",
-            host_fingerprint=dest.host_key_fingerprint,
-            password=secret(dest.password_encrypted) if dest.auth == "password" else None,
-        )
-        key = secret(dest.private_key_encrypted) if dest.auth == "key" else None
+    target = transfer_destination(dest, vault)
+    if isinstance(target, SftpDestination):
         return probe.probe_sftp(
             target,
             base_folder(dest.remote_path),
-            private_key=key,
+            private_key=target.private_key,
             pinned_type=dest.host_key_type,
         )
-    if dest.kind == DestinationKind.DICOM:
-        dicom = transfer_destination(dest, vault)
-        assert isinstance(dicom, DicomDestination)
-        return probe.echo(dataclasses.replace(dicom, timeout=15.0))
-    return probe.qido(
-        DicomWebDestination(
-            base_url=dest.base_url, auth_header=secret(dest.auth_header_encrypted), timeout=15.0
-        )
-    )
+    if isinstance(target, DicomDestination):
+        return probe.echo(dataclasses.replace(target, timeout=15.0))
+    return probe.qido(dataclasses.replace(target, timeout=15.0))
 
 
 def check_connection(

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from trialship.errors import Conflict
 from trialship.registry.discs import DiscSet
-from trialship.registry.models import Job, JobState, Trial, utcnow
+from trialship.registry.models import Job, JobState, Membership, Trial, utcnow
 from trialship.services import audit, disc_burns, disc_sets, import_jobs, submissions
-from trialship.services.authz import Actor, Capability, capabilities, require
+from trialship.services.authz import Actor, Capability, require
 
 CANCELLABLE_WHILE_RUNNING = frozenset({submissions.KIND})
 _CAPABILITY = {
@@ -35,25 +35,16 @@ def list_jobs(
     session: Session, actor: Actor, *, trial: Trial | None = None, state: str = "", limit: int = 100
 ) -> list[Job]:
     """The newest jobs the actor may see (of the trial, when given)."""
-    query = select(Job).order_by(Job.id.desc())
+    query = select(Job).order_by(Job.id.desc()).limit(limit)
     if trial is not None:
         query = query.where(Job.trial_id == trial.id)
     if state:
         query = query.where(Job.state == JobState(state))
-    seen: list[Job] = []
-    for job in session.scalars(query.limit(limit * 4)):
-        if (
-            actor.is_admin
-            or job.user_id == actor.user_id
-            or (
-                job.trial_id is not None
-                and Capability.READ in capabilities(session, actor, job.trial_id)
-            )
-        ):
-            seen.append(job)
-        if len(seen) >= limit:
-            break
-    return seen
+    if not actor.is_admin:
+        # Every role of a trial reads its jobs; anyone reads their own.
+        member_of = select(Membership.trial_id).where(Membership.user_id == actor.user_id)
+        query = query.where(or_(Job.user_id == actor.user_id, Job.trial_id.in_(member_of)))
+    return list(session.scalars(query))
 
 
 def _trial_of(session: Session, job: Job) -> Trial:

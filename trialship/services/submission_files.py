@@ -78,7 +78,7 @@ def guarded_package(data_dir: Path, rows: Iterable[tuple[str, str, int, str]]) -
 
 
 def plan_files(
-    session: Session, submission: Submission, data_dir: Path, template: str, marker: str
+    session: Session, submission: Submission, data_dir: Path, template: str
 ) -> list[SubmissionFile]:
     """Create the submission's file rows (once: a resumed run finds them)."""
     exams = [e for pk in submission.exam_pks if (e := session.get(Exam, pk)) is not None]

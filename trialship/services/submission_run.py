@@ -178,25 +178,18 @@ def run_submission(
     session.commit()
     try:
         if not _groups(session, submission):
-            plan_files(session, submission, data_dir, dest.remote_path, dest.marker)
+            plan_files(session, submission, data_dir, dest.remote_path)
             session.commit()
         receipts = _send_groups(session, vault, submission, dest, data_dir, send, now, progress)
-    except Cancelled:
-        session.rollback()
-        _sync_counts(session, submission)
-        end_submission(submission, SubmissionState.CANCELLED, "cancelled")
-        session.commit()
-        return submission
-    except TransferError as exc:
-        session.rollback()
-        _sync_counts(session, submission)
-        _failed(submission, str(exc), permanent=exc.permanent, delays=retry_delays, now=now())
-        session.commit()
-        return submission
     except (TrialshipError, OSError) as exc:
         session.rollback()
         _sync_counts(session, submission)
-        end_submission(submission, SubmissionState.FAILED, str(exc))
+        if isinstance(exc, Cancelled):
+            end_submission(submission, SubmissionState.CANCELLED, "cancelled")
+        elif isinstance(exc, TransferError):
+            _failed(submission, str(exc), permanent=exc.permanent, delays=retry_delays, now=now())
+        else:  # a changed or vanished file, a deleted exam: no retry can help
+            end_submission(submission, SubmissionState.FAILED, str(exc))
         session.commit()
         return submission
     _finish(session, submission, dest, receipts, signing_key, now())
@@ -288,14 +281,15 @@ def _send_watched(
     dest: Destination,
     progress: Watcher | None,
 ) -> TransferReceipt:
+    # The sender reports the files its journal already confirmed at once: counted as done,
+    # not as sent (the rate and the bandwidth limit).
+    confirmed = [r for r in rows if r.state == FileState.SENT]
+    resumed_bytes = sum(r.size for r in confirmed)
     cancel = threading.Event()
-    resumed_bytes = sum(r.size for r in rows if r.state == FileState.SENT)
     counters = _Counters(cancel, rate_limit=dest.rate_limit_kbps * 1000, resumed=resumed_bytes)
     _sync_counts(session, submission)
-    mine = [r for r in rows if r.state == FileState.SENT]
-    base_files = submission.files_done - len(mine)
-    base_bytes = submission.bytes_done - sum(r.size for r in mine)
-    # (The sender reports files its journal already confirmed at once: not part of the rate.)
+    base_files = submission.files_done - len(confirmed)  # the other groups' files
+    base_bytes = submission.bytes_done - resumed_bytes
     outcome: dict[str, Any] = {}
     # ISO images and zips are not DICOM: their members passed the guard when the disc set or
     # the zip was built, so the sender's own guard is told they are vouched for.

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from trialship.errors import Conflict, NotFound, ValidationError
 from trialship.registry.delivery import Destination, DestinationKind
 from trialship.registry.discs import DiscSet, DiscSetState
-from trialship.registry.models import Exam, Job, JobState, Subject, Trial, utcnow
+from trialship.registry.models import Exam, Job, JobState, Trial, utcnow
 from trialship.registry.submissions import (
     ACTIVE_STATES,
     FileState,
@@ -30,7 +30,7 @@ from trialship.registry.submissions import (
 )
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require
-from trialship.services.disc_sets import blocked_reason
+from trialship.services.disc_sets import blocked_reason, candidate_exams
 from trialship.services.fields import get_in_trial
 from trialship.services.jobs import create_job
 
@@ -57,41 +57,31 @@ def _check_destination(dest: Destination) -> None:
         )
 
 
+def _number(value: str, field: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ValidationError("is given by its number", field=field) from None
+
+
 def _exams_of_scope(
     session: Session, trial: Trial, scope: str, value: str
 ) -> tuple[list[Exam], str, DiscSet | None]:
-    query = (
-        select(Exam)
-        .join(Subject, Subject.id == Exam.subject_pk)
-        .where(Exam.trial_id == trial.id)
-        .options(selectinload(Exam.subject), selectinload(Exam.timepoint))
-        .order_by(Subject.subject_id, Exam.study_date, Exam.id)
-    )
     if scope == "exam":
-        try:
-            pk = int(value)
-        except ValueError:
-            raise ValidationError("an exam is given by its number", field="exam") from None
-        exam = get_in_trial(session, Exam, trial, pk, "exam")
+        exam = get_in_trial(session, Exam, trial, _number(value, "exam"), "exam")
         return [exam], f"exam {exam.id}", None
     if scope == "subject":
-        exams = list(session.scalars(query.where(Subject.subject_id == value)))
+        exams = candidate_exams(session, trial, subject=value)
         if not exams:
             raise NotFound(f"subject {value!r} has no exams in {trial.protocol_id}")
         return exams, f"subject {value}", None
     if scope == "timepoint":
-        exams = [
-            e for e in session.scalars(query) if e.timepoint and e.timepoint.timepoint_id == value
-        ]
+        exams = candidate_exams(session, trial, timepoint=value)
         if not exams:
             raise NotFound(f"time point {value!r} has no exams in {trial.protocol_id}")
         return exams, f"time point {value}", None
     if scope == "disc_set":
-        try:
-            pk = int(value)
-        except ValueError:
-            raise ValidationError("a disc set is given by its number", field="disc_set") from None
-        disc_set = get_in_trial(session, DiscSet, trial, pk, "disc set")
+        disc_set = get_in_trial(session, DiscSet, trial, _number(value, "disc_set"), "disc set")
         if disc_set.state != DiscSetState.READY:
             raise Conflict(f"disc set {disc_set.id} is {disc_set.state.value}, not ready")
         return list(disc_set.exams), f"disc set {disc_set.id}", disc_set

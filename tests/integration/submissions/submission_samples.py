@@ -69,7 +69,10 @@ def sftp_destination(runtime: Runtime, trial: Trial, sshd: Sshd, remote: Path) -
         return dest.id
 
 
-def submit(runtime: Runtime, trial: Trial, dest_pk: int, exam_pk: int) -> int:
+def submit(
+    runtime: Runtime, trial: Trial, dest_pk: int, value: int | str, *, scope: str = "exam"
+) -> int:
+    """A queued submission of `value` (an exam id, or a time point, subject or disc set)."""
     with runtime.db.unit_of_work() as session:
         dest = session.get(Destination, dest_pk)
         assert dest is not None
@@ -78,8 +81,8 @@ def submit(runtime: Runtime, trial: Trial, dest_pk: int, exam_pk: int) -> int:
             SYSTEM,
             session.merge(trial),
             dest,
-            scope="exam",
-            value=str(exam_pk),
+            scope=scope,
+            value=str(value),
             today=runtime.today(),
         )
         return found.id

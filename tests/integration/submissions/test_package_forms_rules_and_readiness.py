@@ -31,7 +31,7 @@ from trialship.registry.discs import DiscSet
 from trialship.registry.imaging import Instance, Series
 from trialship.registry.models import Exam, Trial
 from trialship.registry.submissions import RuleMode, SubmissionState
-from trialship.services import automation, disc_sets, submissions
+from trialship.services import automation, disc_sets
 
 
 def _set_form(runtime: Runtime, dest_pk: int, form: str) -> None:
@@ -75,29 +75,9 @@ def test_a_disc_sets_images_reach_sshd(
     remote = tmp_path / "remote"
     dest_pk = sftp_destination(runtime, trial, sshd, remote)
     _set_form(runtime, dest_pk, "iso")
-    with runtime.db.unit_of_work() as session:
-        dest = session.get(Destination, dest_pk)
-        assert dest is not None
-        with pytest.raises(Exception, match="takes ISO images: submit a disc set"):
-            submissions.create_submission(
-                session,
-                SYSTEM,
-                session.merge(trial),
-                dest,
-                scope="exam",
-                value=str(exam_pk),
-                today=runtime.today(),
-            )
-        pk = submissions.create_submission(
-            session,
-            SYSTEM,
-            session.merge(trial),
-            dest,
-            scope="disc_set",
-            value=str(set_id),
-            today=runtime.today(),
-        ).id
-    done = run(runtime, pk)
+    with pytest.raises(Exception, match="takes ISO images: submit a disc set"):
+        submit(runtime, trial, dest_pk, exam_pk)
+    done = run(runtime, submit(runtime, trial, dest_pk, set_id, scope="disc_set"))
     assert done.state == SubmissionState.DONE, done.message
     (image,) = remote.rglob("*.iso")  # below the template's fixed folder: a set spans subjects
     assert image.parent.name == f"DISCSET_{set_id:05d}"
@@ -151,44 +131,24 @@ def test_only_ready_exams_go(runtime: Runtime, trial: Trial, tmp_path: Path) -> 
     dest_pk = add_destination(
         runtime, trial, {"name": "web", "kind": "dicomweb", "base_url": "http://127.0.0.1:9/x"}
     )
-    with runtime.db.unit_of_work() as session:
-        exam = session.get(Exam, exam_pk)
-        dest = session.get(Destination, dest_pk)
-        assert exam is not None and dest is not None
-        exam.needs_pixel_review = True
-        with pytest.raises(Conflict, match="pixel review pending"):
-            submissions.create_submission(
-                session,
-                SYSTEM,
-                session.merge(trial),
-                dest,
-                scope="exam",
-                value=str(exam_pk),
-                today=runtime.today(),
-            )
-        exam.needs_pixel_review, exam.timepoint_confirmed = False, False
-        with pytest.raises(Conflict, match="time point not confirmed"):
-            submissions.create_submission(
-                session,
-                SYSTEM,
-                session.merge(trial),
-                dest,
-                scope="timepoint",
-                value="BL",
-                today=runtime.today(),
-            )
-        dest.enabled = False
-        exam.timepoint_confirmed = True
-        with pytest.raises(Conflict, match="disabled"):
-            submissions.create_submission(
-                session,
-                SYSTEM,
-                session.merge(trial),
-                dest,
-                scope="subject",
-                value="SUBJ-001",
-                today=runtime.today(),
-            )
+
+    def change(model: type[Exam] | type[Destination], pk: int, **fields: object) -> None:
+        with runtime.db.unit_of_work() as session:
+            row = session.get(model, pk)
+            assert row is not None
+            for name, value in fields.items():
+                setattr(row, name, value)
+
+    change(Exam, exam_pk, needs_pixel_review=True)
+    with pytest.raises(Conflict, match="pixel review pending"):
+        submit(runtime, trial, dest_pk, exam_pk)
+    change(Exam, exam_pk, needs_pixel_review=False, timepoint_confirmed=False)
+    with pytest.raises(Conflict, match="time point not confirmed"):
+        submit(runtime, trial, dest_pk, "BL", scope="timepoint")
+    change(Exam, exam_pk, timepoint_confirmed=True)
+    change(Destination, dest_pk, enabled=False)
+    with pytest.raises(Conflict, match="disabled"):
+        submit(runtime, trial, dest_pk, "SUBJ-001", scope="subject")
 
 
 def test_a_transient_failure_is_retried_when_due(

@@ -116,7 +116,8 @@ def test_a_worker_killed_mid_send_is_replaced_and_the_submission_resumes(
     _many_files(queued_runtime, tmp_path)
     first = start_worker()
     _cli(queued_runtime, *SUBMIT, "--queue")
-    _wait(lambda: _arrived(remote) >= 5)  # the files themselves, not the half-second progress
+    # The journal itself, not the half-second progress: what the destination confirmed.
+    _wait(lambda: _confirmed(queued_runtime) >= 5)
     first.send_signal(signal.SIGKILL)
     first.wait()
     killed = _state(queued_runtime, 1)
@@ -164,6 +165,12 @@ def _many_files(runtime: Runtime, tmp_path: Path) -> None:
     write_exam(tmp_path / "in", MANY, pixels=b"\x20\x01" * 20_000)
     _cli(runtime, "import", str(tmp_path / "in"), "--trial", "ACM-301", "--subject", "SUBJ-001",
          "--timepoint", "BL")  # fmt: skip
+
+
+def _confirmed(runtime: Runtime) -> int:
+    """Files the journals of the submissions record as confirmed (a line each after the head)."""
+    journals = (runtime.settings.data_dir / "submissions").rglob("*.journal")
+    return sum(max(0, len(j.read_bytes().splitlines()) - 1) for j in journals)
 
 
 def _arrived(remote: Path) -> int:

@@ -14,64 +14,14 @@ from trialship.errors import ValidationError
 from trialship.jobs.tasks import enqueue_job, enqueue_submission
 from trialship.registry.delivery import Destination
 from trialship.registry.models import Trial
-from trialship.registry.submissions import AutomationRule, Submission
 from trialship.services import automation, job_control, submissions
 from trialship.services.authz import Capability, require
 from trialship.services.destinations import destination_by_name, get_destination
 from trialship.services.import_jobs import get_job
 from trialship.web.api import serialize
+from trialship.web.api import serialize_submissions as shape
 from trialship.web.api.views import _trial, bp, json_body
 from trialship.web.context import actor, commit, db, runtime, today
-
-
-def submission_json(obj: Submission, *, detail: bool = False) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": obj.id,
-        "trial_id": obj.trial_id,
-        "destination": obj.destination.name,
-        "destination_id": obj.destination_pk,
-        "scope": obj.scope,
-        "scope_label": obj.scope_label,
-        "exam_ids": list(obj.exam_pks),
-        "disc_set_id": obj.disc_set_pk,
-        "package_form": obj.package_form,
-        "trigger": obj.trigger,
-        "state": obj.state.value,
-        "attempts": obj.attempts,
-        "not_before": serialize.iso(obj.not_before),
-        "job_id": obj.job_id,
-        "created_at": serialize.iso(obj.created_at),
-        "started_at": serialize.iso(obj.started_at),
-        "finished_at": serialize.iso(obj.finished_at),
-        "message": obj.message,
-        "progress": submissions.progress_of(obj).as_dict(),
-        "has_receipt": obj.receipt is not None,
-    }
-    if detail:
-        out["files"] = submissions.file_counts(db(), obj)
-        out["failed"] = [
-            {
-                "remote": f"{row.group}/{row.remote}".lstrip("/"),
-                "reason": row.detail.get("reason", ""),
-            }
-            for row in submissions.failed_files(db(), obj)
-        ]
-    return out
-
-
-def rule_json(obj: AutomationRule) -> dict[str, Any]:
-    return {
-        "id": obj.id,
-        "trial_id": obj.trial_id,
-        "destination": obj.destination.name,
-        "destination_id": obj.destination_pk,
-        "timepoint_id": obj.timepoint.timepoint_id if obj.timepoint else None,
-        "mode": obj.mode.value,
-        "daily_at": obj.daily_at,
-        "enabled": obj.enabled,
-        "created_by": obj.created_by,
-        "created_at": serialize.iso(obj.created_at),
-    }
 
 
 def _trial_for(trial_id: int, capability: Capability) -> Trial:
@@ -99,7 +49,7 @@ def _fields(body: dict[str, Any], allowed: set[str]) -> None:
 def list_submissions(trial_id: int) -> Response:
     trial = _trial(trial_id)
     found = submissions.list_submissions(db(), trial, state=request.args.get("state", ""))
-    return jsonify({"items": [submission_json(s) for s in found]})
+    return jsonify({"items": [shape.submission(s) for s in found]})
 
 
 @bp.post("/trials/<int:trial_id>/submissions")
@@ -133,13 +83,19 @@ def create_submission(trial_id: int) -> tuple[Response, int, dict[str, str]]:
     enqueue_submission(runtime(), created.id)
     db().refresh(created)
     location = url_for(".get_submission", trial_id=trial.id, submission_pk=created.id)
-    return jsonify(submission_json(created)), 202, {"Location": location}
+    return jsonify(shape.submission(created)), 202, {"Location": location}
 
 
 @bp.get("/trials/<int:trial_id>/submissions/<int:submission_pk>")
 def get_submission(trial_id: int, submission_pk: int) -> Response:
     found = submissions.get_submission(db(), _trial(trial_id), submission_pk)
-    return jsonify(submission_json(found, detail=True))
+    return jsonify(
+        shape.submission(
+            found,
+            files=submissions.file_counts(db(), found),
+            failed=submissions.failed_files(db(), found),
+        )
+    )
 
 
 @bp.post("/trials/<int:trial_id>/submissions/<int:submission_pk>/cancel")
@@ -147,7 +103,7 @@ def cancel_submission(trial_id: int, submission_pk: int) -> Response:
     found = submissions.get_submission(db(), _trial(trial_id), submission_pk)
     submissions.cancel_submission(db(), actor(), found, today())
     commit()
-    return jsonify(submission_json(found))
+    return jsonify(shape.submission(found))
 
 
 @bp.post("/trials/<int:trial_id>/submissions/<int:submission_pk>/retry")
@@ -157,7 +113,7 @@ def retry_submission(trial_id: int, submission_pk: int) -> tuple[Response, int]:
     commit()
     enqueue_submission(runtime(), found.id)
     db().refresh(found)
-    return jsonify(submission_json(found)), 202
+    return jsonify(shape.submission(found)), 202
 
 
 @bp.get("/trials/<int:trial_id>/submissions/<int:submission_pk>/receipt")
@@ -168,7 +124,9 @@ def get_submission_receipt(trial_id: int, submission_pk: int) -> Response:
 
 @bp.get("/trials/<int:trial_id>/rules")
 def list_rules(trial_id: int) -> Response:
-    return jsonify({"items": [rule_json(r) for r in automation.list_rules(db(), _trial(trial_id))]})
+    return jsonify(
+        {"items": [shape.rule(r) for r in automation.list_rules(db(), _trial(trial_id))]}
+    )
 
 
 @bp.post("/trials/<int:trial_id>/rules")
@@ -198,7 +156,7 @@ def create_rule(trial_id: int) -> tuple[Response, int]:
         today=today(),
     )
     commit()
-    return jsonify(rule_json(rule)), 201
+    return jsonify(shape.rule(rule)), 201
 
 
 @bp.patch("/trials/<int:trial_id>/rules/<int:rule_pk>")
@@ -213,7 +171,7 @@ def update_rule(trial_id: int, rule_pk: int) -> Response:
         db(), actor(), automation.get_rule(db(), trial, rule_pk), enabled, today()
     )
     commit()
-    return jsonify(rule_json(rule))
+    return jsonify(shape.rule(rule))
 
 
 @bp.delete("/trials/<int:trial_id>/rules/<int:rule_pk>")
