@@ -13,10 +13,10 @@ CPU and write cost, not cold reads. trialship's modules are imported before its 
 system, all threads and children) are printed too: on a busy machine they move far less than
 wall time.
 
-trialship's variants: "trialship" is what `media build` and the registry run (headers,
-DICOMDIR, image with MANIFEST.CSV hashed while copying, fsync, read-back of every file by
-extent plus the image's SHA-256); "trialship-noverify" stops after the fsync (no read-back, so
-no image SHA-256 either).
+trialship's variants: "trialship" is what `media build` runs (headers read while two threads
+hash the files, DICOMDIR, image written with its SHA-256 taken on the way, fsync, read-back of
+every file by extent); "trialship-noverify" stops after the fsync (no read-back; the files are
+hashed for MANIFEST.CSV as they are copied, and the image's SHA-256 is not taken).
 """
 
 from __future__ import annotations
@@ -98,16 +98,20 @@ def run_trialship(src: Path, out: Path, verify: bool) -> dict[str, float]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from trialship.media.build import DiscFile, build_disc
     from trialship.media.capacity import Medium
-    from trialship.media.dicomdir import entry_from_file, number_entries
+    from trialship.media.dicomdir import number_entries
+    from trialship.services.media_build import read_sources
 
     start = time.perf_counter()
     paths = sorted(p for p in (src / "DICOM").rglob("I*") if p.is_file())
-    entries = {}
-    for path in paths:
-        entry = entry_from_file(path)
-        entries[entry.sop_instance_uid] = (path, entry)
-    numbered = number_entries(e for _, e in entries.values())
-    files = [DiscFile(entries[e.sop_instance_uid][0], e.file_id, e) for e in numbered if e.file_id]
+    # As `media build` reads its sources: every header, and every file hashed meanwhile.
+    sources, _ = read_sources(paths, out.parent)
+    by_sop = {s.entry.sop_instance_uid: s for s in sources}
+    numbered = number_entries(s.entry for s in sources)
+    files = [
+        DiscFile(by_sop[e.sop_instance_uid].path, e.file_id, e, by_sop[e.sop_instance_uid].sha256)
+        for e in numbered
+        if e.file_id
+    ]
     headers = time.perf_counter()
     total = sum(f.src_path.stat().st_size for f in files)
     medium = Medium.CD80 if total < 650e6 else Medium.DVD if total < 4.5e9 else Medium.DVD_DL

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +17,6 @@ from trialship.media.errors import MediaError, SourceChangedError
 from trialship.media.fileid import FileId, validate_volume_id
 from trialship.media.hashing import HashPool
 from trialship.media.iso import (
-    Deferred,
     ImageFile,
     os_reason,
     part_path,
@@ -30,9 +29,10 @@ from trialship.media.manifest import (
     README_NAME,
     ManifestRow,
     hash_bytes,
+    hash_file,
     manifest_csv,
 )
-from trialship.media.verify import verify_image
+from trialship.media.verify import ManifestMismatch, verify_image
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 # PS3.11 Annex H / STD-GEN-DVD-JPEG and -J2K (and the BD equivalents): one family per disc.
@@ -45,8 +45,10 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class DiscFile:
     """A DICOM file for the disc: where it is now, its File ID there, and its header keys.
-    `sha256`, when given, is what the file must hash to (e.g. the registry's record of it):
-    the file is hashed as it is copied into the image, and a difference fails the build."""
+    `sha256`, when given, is what the file must hash to (the registry's record of it, or taken
+    while its header was read): MANIFEST.CSV lists it, and the read-back compares the image
+    with it (a source that changed since fails the build: SourceChangedError). When None, the
+    file is hashed before the image is written. Give files in File ID order (see write_iso)."""
 
     src_path: Path
     file_id: FileId
@@ -109,15 +111,16 @@ def build_disc(
 ) -> BuiltDisc:
     """Write `out_iso` holding DICOMDIR, README.TXT, MANIFEST.CSV and `files` at their File IDs.
 
-    Each file is read once: pycdlib copies it into the image while worker threads hash the
-    same bytes for MANIFEST.CSV, whose content is written last (its size is known in advance:
-    fixed-width hashes). With `verify` the image is then read back in one sequential pass and
-    every file's bytes, taken by extent from the image's own directory, are compared with the
-    manifest; the same pass gives the image's SHA-256. The image is flushed to disk (beside the
-    read-back) and only then renamed to `out_iso`; a failure leaves no image. `progress(done,
-    total)` counts bytes of work: writing, then reading back. Without `verify` nothing is read
-    back, so the image's SHA-256 is not known (`sha256` is ""). With `timestamp` (seconds since
-    the epoch) the image's dates are that instant, so the same files give the same bytes.
+    MANIFEST.CSV comes from the files' SHA-256s (given, or hashed first), so pycdlib writes the
+    image in one pass from start to end. With `verify` a thread hashes the image as it is
+    written (its SHA-256), then the image is read back in one sequential pass and every file's
+    bytes, taken by extent from the image's own directory, are hashed and compared with the
+    manifest (had pycdlib written out of order, that pass would hash the whole image too). The
+    image is flushed to disk (beside the work) and only then renamed to `out_iso`; a failure
+    leaves no image. `progress(done, total)` counts bytes of work: hashing, writing, reading
+    back. Without `verify` nothing is read back or compared, and the image's SHA-256 is not
+    known (`sha256` is ""). With `timestamp` (seconds since the epoch) the image's dates are
+    that instant, so the same files give the same bytes.
     """
     if not files:
         raise MediaError("no files to put on disc")
@@ -126,7 +129,8 @@ def build_disc(
     check_transfer_syntaxes(entries, medium)
     sizes = [_size(f.src_path) for f in files]
     payload = sum(sizes)
-    meter = _Meter(progress, payload * (2 if verify else 1))
+    unknown = sum(size for f, size in zip(files, sizes, strict=True) if f.sha256 is None)
+    meter = _Meter(progress, unknown + payload * (2 if verify else 1))
     dicomdir = build_dicomdir(
         entries,
         fileset_id=fileset_id,
@@ -139,30 +143,53 @@ def build_disc(
         ManifestRow(DICOMDIR_NAME, "", *hash_bytes(dicomdir)),
         ManifestRow(README_NAME, "", *hash_bytes(readme)),
     ]
-    manifest = _Manifest(files, sizes, head)
+    # Every file's SHA-256 is known before the image is written (the registry's record, or
+    # hashed while the headers were read, or here), so MANIFEST.CSV is written in its place and
+    # the image streams out in order. With `verify` a thread hashes the image as it is written
+    # (the copy leaves a core half idle), and the read-back hashes the files, on both workers.
+    hashes = _hashes(files, sizes, meter.phase(unknown))
+    rows = [
+        *head,
+        *(
+            ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, sha256)
+            for f, size, sha256 in zip(files, sizes, hashes, strict=True)
+        ),
+    ]
+    manifest = manifest_csv(rows)
     out_iso.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(out_iso)
     flusher = _Flusher(part)  # writes the image back to disk while it is written and checked
-    with HashPool(_HASH_WORKERS) as pool, flusher.on_failure():
-        manifest.pool = pool
-        nbytes = write_iso(
+    image_hash = HashPool(1) if verify else None
+    with flusher.on_failure(), image_hash or contextlib.nullcontext():
+        nbytes, in_order = write_iso(
             out_iso,
             [
                 ImageFile(DICOMDIR_NAME, dicomdir),
+                ImageFile(MANIFEST_NAME, manifest),
                 ImageFile(README_NAME, readme),
-                ImageFile(MANIFEST_NAME, Deferred(manifest.size, manifest.content)),
                 *(ImageFile(f.file_id.posix, f.src_path) for f in files),
             ],
             volume_id=fileset_id,
             medium=medium,
-            progress=lambda done, total: meter.at(payload * done // max(total, 1)),
-            on_data=lambda index, chunk: pool.update(index - _FIRST_FILE, chunk),
+            progress=meter.phase(payload),
+            on_image=None if image_hash is None else lambda chunk: image_hash.update(0, chunk),
             keep_part=True,
             timestamp=timestamp,
         )
+    written_sha256 = None
+    if image_hash is not None and in_order:
+        written_sha256 = image_hash.digests()[0][1]
     try:
         image_sha256 = _check_and_keep(
-            part, out_iso, manifest, medium, meter, payload, verify, flusher
+            part,
+            out_iso,
+            files,
+            rows,
+            medium,
+            meter.phase(payload),
+            verify,
+            flusher,
+            written_sha256,
         )
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -173,13 +200,9 @@ def build_disc(
         nbytes,
         image_sha256,
         len(files),
-        manifest_sha256=hash_bytes(manifest.data)[1],
-        rows=tuple(manifest.rows),
+        manifest_sha256=hash_bytes(manifest)[1],
+        rows=tuple(rows),
     )
-
-
-_HASH_WORKERS = 2
-_FIRST_FILE = 3  # DICOMDIR, README.TXT and MANIFEST.CSV come first in the list of image files
 
 
 def _size(path: Path) -> int:
@@ -189,61 +212,45 @@ def _size(path: Path) -> int:
         raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-class _Manifest:
-    """MANIFEST.CSV: laid out with placeholder hashes, written once the files are hashed."""
+def _hashes(files: Sequence[DiscFile], sizes: Sequence[int], progress: Progress) -> list[str]:
+    """Each file's SHA-256: the one given, else hashed now (two threads: hashlib and the reads
+    release the interpreter)."""
+    unknown = [f.src_path for f in files if f.sha256 is None]
+    total = sum(size for f, size in zip(files, sizes, strict=True) if f.sha256 is None)
+    hashed: dict[Path, str] = {}
+    done = 0
+    with ThreadPoolExecutor(_HASHERS) as pool:
+        for path, (size, sha256) in zip(unknown, pool.map(hash_file, unknown), strict=True):
+            hashed[path] = sha256
+            done += size
+            progress(done, total)
+    return [f.sha256 or hashed[f.src_path] for f in files]
 
-    def __init__(self, files: Sequence[DiscFile], sizes: Sequence[int], head: list[ManifestRow]):
-        self.files, self.sizes, self.head = files, sizes, head
-        placeholder = [
-            ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, "0" * 64)
-            for f, size in zip(files, sizes, strict=True)
-        ]
-        self.size = len(manifest_csv([*head, *placeholder]))
-        self.pool: HashPool | None = None
-        self.rows: list[ManifestRow] = []
-        self.data = b""
 
-    def content(self) -> bytes:
-        assert self.pool is not None
-        digests = self.pool.digests()  # every file was copied by now: pycdlib writes this last
-        rows = list(self.head)
-        for n, (f, size) in enumerate(zip(self.files, self.sizes, strict=True)):
-            copied, sha256 = digests.get(n, (0, hashlib.sha256().hexdigest()))
-            if copied != size:
-                raise MediaError(
-                    f"{f.src_path} changed while the disc image was written "
-                    f"({size} bytes before, {copied} copied)"
-                )
-            if f.sha256 is not None and f.sha256 != sha256:
-                raise SourceChangedError(
-                    f"{f.src_path} changed since it was recorded (SHA-256 {sha256[:12]}..., "
-                    f"expected {f.sha256[:12]}...)",
-                    path=str(f.src_path),
-                )
-            rows.append(ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, sha256))
-        self.rows, self.data = rows, manifest_csv(rows)
-        return self.data
+_HASHERS = 2
 
 
 def _check_and_keep(
     part: Path,
     out_iso: Path,
-    manifest: _Manifest,
+    files: Sequence[DiscFile],
+    rows: Sequence[ManifestRow],
     medium: Medium,
-    meter: _Meter,
-    payload: int,
+    progress: Progress,
     verify: bool,
     flusher: _Flusher,
+    written_sha256: str | None,
 ) -> str:
-    """Read back the finished `part` (unless not `verify`), wait until it is on disk, rename."""
+    """Read back the finished `part` (unless not `verify`), wait until it is on disk, rename.
+    `written_sha256`: the image's SHA-256 from the bytes written, when known."""
     try:
         if verify:
-            report = verify_image(
-                part,
-                manifest.rows,
-                medium=medium,
-                progress=lambda done, total: meter.at(payload + payload * done // max(total, 1)),
-            )
+            try:
+                report = verify_image(
+                    part, rows, medium=medium, progress=progress, image_sha256=written_sha256
+                )
+            except ManifestMismatch as exc:
+                raise _why_different(files, rows, exc) from exc
             image_sha256 = report.image_sha256
         else:
             _check_fits(part, part.stat().st_size, medium)
@@ -252,6 +259,26 @@ def _check_and_keep(
         flusher.finish()
     os.replace(part, out_iso)
     return image_sha256
+
+
+def _why_different(
+    files: Sequence[DiscFile], rows: Sequence[ManifestRow], exc: ManifestMismatch
+) -> MediaError:
+    """A file read back differs from the manifest. If its source no longer hashes to the
+    manifest's SHA-256 (recorded, or taken before it was copied), the source changed; else the
+    image is bad."""
+    by_path = {f.file_id.posix: f for f in files}
+    for row in rows:
+        f = by_path.get(row.path)
+        if row.path == exc.path and f is not None:
+            size, now = hash_file(f.src_path)
+            if now != row.sha256:
+                return SourceChangedError(
+                    f"{f.src_path} changed since it was recorded ({size} bytes, SHA-256 "
+                    f"{now[:12]}...; expected {row.size} bytes, {row.sha256[:12]}...)",
+                    path=str(f.src_path),
+                )
+    return exc
 
 
 class _Flusher:
@@ -312,15 +339,18 @@ def _check_fits(image: Path, nbytes: int, medium: Medium) -> None:
 
 
 class _Meter:
-    """Turns the three phases into one monotonic (done, total) for a progress bar."""
+    """Turns the phases (hashing, writing, reading back) into one monotonic (done, total)."""
 
     def __init__(self, callback: Progress | None, total: int) -> None:
         self.callback = callback
         self.total = max(total, 1)
         self.done = 0
+        self.base = 0
 
-    def add(self, n: int) -> None:
-        self.at(self.done + n)
+    def phase(self, size: int) -> Progress:
+        """The progress callback of the next phase, worth `size` of the total."""
+        base, self.base = self.base, self.base + size
+        return lambda done, total: self.at(base + size * done // max(total, 1))
 
     def at(self, done: int) -> None:
         self.done = min(max(done, self.done), self.total)

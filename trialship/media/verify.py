@@ -3,8 +3,8 @@
 pycdlib parses the image's own directory (so the check sees what a reader will see: the names,
 extents and sizes the directory records hold), then the image is read once from start to end
 in large blocks. Each file's bytes are sliced out of those blocks by extent and hashed, and the
-whole image is hashed as it passes; hashing runs on worker threads (`hashing.HashPool`) while
-the next block is read.
+whole image is hashed as it passes, unless its writer already hashed it as it wrote it;
+hashing runs on worker threads (`hashing.HashPool`) while the next block is read.
 """
 
 from __future__ import annotations
@@ -28,6 +28,14 @@ _READ = 4 * 1024 * 1024
 _IMAGE = ("the whole image",)  # a pool key no manifest path can equal
 
 Progress = Callable[[int, int], None]
+
+
+class ManifestMismatch(MediaError):
+    """A file on the image is not what the manifest says (`path`: its manifest path)."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -63,12 +71,15 @@ def verify_image(
     *,
     medium: Medium | None = None,
     progress: Progress | None = None,
+    image_sha256: str | None = None,
 ) -> VerifyReport:
     """Check `image` against `rows` (or, when None, against the MANIFEST.CSV inside it).
 
     Every listed file must be present with the listed size and SHA-256, no unlisted file may be
     on the image (MANIFEST.CSV aside), and the image must fit `medium`. Raises MediaError
-    naming the first file that differs. `progress(done, total)` counts bytes read.
+    naming the first file that differs. `progress(done, total)` counts bytes read. The report
+    gives the image's SHA-256: `image_sha256` when the caller has it (the builder hashes the
+    image as it writes it), else hashed in the same pass.
     """
     try:
         image_bytes = image.stat().st_size
@@ -83,19 +94,25 @@ def verify_image(
     if rows is None:
         rows = parse_manifest(manifest)
     checked = _check_listing(image, rows, extents)
-    digests, whole = hash_extents(image, [extents[row.path] for row in rows], progress=progress)
+    digests, whole = hash_extents(
+        image,
+        [extents[row.path] for row in rows],
+        progress=progress,
+        whole=image_sha256 is None,
+    )
     for row in rows:
         size, sha256 = digests[row.path]
         if size != row.size or sha256 != row.sha256:
-            raise MediaError(
+            raise ManifestMismatch(
                 f"{row.path} on the disc image {image} differs from the manifest "
                 f"({size} bytes, SHA-256 {sha256[:12]}...; "
-                f"expected {row.size} bytes, {row.sha256[:12]}...)"
+                f"expected {row.size} bytes, {row.sha256[:12]}...)",
+                path=row.path,
             )
     return VerifyReport(
         image=image,
         image_bytes=image_bytes,
-        image_sha256=whole[1],
+        image_sha256=whole[1] if image_sha256 is None else image_sha256,
         files_checked=len(rows),
         bytes_checked=checked,
     )
@@ -162,16 +179,20 @@ def hash_extents(
     *,
     progress: Progress | None = None,
     workers: int = 2,
+    whole: bool = True,
 ) -> tuple[dict[str, tuple[int, str]], tuple[int, str]]:
-    """(size, SHA-256) of each extent's bytes by path, and of the whole image, from one
-    sequential read of the image. The image stream has a worker to itself; the files
-    share the others (with two workers the two halves of the work are about equal)."""
+    """(size, SHA-256) of each extent's bytes by path, and of the whole image (unless not
+    `whole`: then (0, "")), from one sequential read of the image. The image stream has a
+    worker to itself and the files share the others (with two workers the two halves of the
+    work are about equal); without it the files take turns on every worker."""
     runs = sorted((offset, length, e.path) for e in extents for offset, length in e.runs)
     total = os.stat(image).st_size
     done = 0
     with HashPool(workers) as pool, open(image, "rb", buffering=0) as fp:
-        pool.update(_IMAGE, b"", worker=0)
-        file_worker = 1 if workers > 1 else 0
+        file_worker: int | None = None
+        if whole:
+            pool.update(_IMAGE, b"", worker=0)
+            file_worker = 1 if workers > 1 else 0
         for _, _, path in runs:
             pool.update(path, b"", worker=file_worker)
         first = 0  # runs before this index end before the current block
@@ -180,7 +201,8 @@ def hash_extents(
             if not block:
                 break
             start, end = done, done + len(block)
-            pool.update(_IMAGE, block)
+            if whole:
+                pool.update(_IMAGE, block)
             view = memoryview(block)
             n = first
             while n < len(runs) and runs[n][0] < end:
@@ -197,5 +219,5 @@ def hash_extents(
         if done != total:
             raise MediaError(f"the disc image {image} changed while it was read back")
         digests = pool.digests()
-    whole = digests.pop(_IMAGE)
-    return {str(key): value for key, value in digests.items()}, whole
+    image_digest = digests.pop(_IMAGE, (0, ""))
+    return {str(key): value for key, value in digests.items()}, image_digest

@@ -20,6 +20,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from trialship.media.entries import (
     read_entry,
 )
 from trialship.media.errors import DicomdirError, MediaBaseError
-from trialship.media.manifest import MANIFEST_NAME, ManifestRow, parse_manifest
+from trialship.media.manifest import MANIFEST_NAME, ManifestRow, hash_file, parse_manifest
 from trialship.media.planning import DiscPlan, PlannedDisc, plan_discs
 from trialship.media.type1 import Type1Instance, WrittenZip, plan_tree, write_tree, write_zips
 from trialship.media.verify import iso_path_of
@@ -98,7 +99,8 @@ class SourceFile:
     size: int
     identity_removed: bool = True
     sha256: str | None = None
-    """What `path` must hash to, when known (the registry's record): checked as it is copied."""
+    """What `path` hashes to, when known (the registry's record, or hashed as it was read):
+    the disc's read-back check compares the image with it."""
 
 
 @dataclass(frozen=True)
@@ -254,38 +256,58 @@ def read_sources(
     allow_identified: bool = False,
     progress: Progress | None = None,
 ) -> tuple[list[SourceFile], list[Path]]:
-    """Read every header (never pixel data), once per file. Files that are not DICOM are
-    skipped and returned; implicit VR and deflated files are rewritten as Explicit VR Little
-    Endian into `workdir`."""
+    """Read every header (never pixel data), once per file, while two threads hash the files
+    (the disc's manifest and its read-back check need their SHA-256s; the threads wait on the
+    disk and on hashlib, not on the interpreter, so the headers are read meanwhile). Files that
+    are not DICOM are skipped and returned; implicit VR and deflated files are rewritten as
+    Explicit VR Little Endian into `workdir`."""
     report = progress or _quiet
     refused: list[Path] = []
     skipped: list[Path] = []
     headers: list[tuple[Path, DirEntry, dict[str, str]]] = []
-    for done, path in enumerate(paths, 1):
-        report("reading headers", done, len(paths))
+    with ThreadPoolExecutor(_HASHERS) as hashers:
+        hashing = [hashers.submit(hash_file, path) for path in paths]
         try:
-            entry, values = read_entry(path, _TRIAL_TAGS)
-        except NotDicomError:
-            skipped.append(path)
-            continue
-        except MediaBaseError as exc:
-            if isinstance(exc.__cause__, OSError):
-                raise TrialshipError(str(exc)) from exc
-            raise ValidationError(str(exc)) from exc
-        if values["PatientIdentityRemoved"].upper() != "YES":
-            refused.append(path)
-        headers.append((path, entry, values))
-    if refused and not allow_identified:
-        raise IdentifiedFilesError(refused)
-    if not headers:
-        raise ValidationError(f"none of the {len(paths)} input files is a DICOM file")
-    files = [_source_file(path, e, v, workdir, n) for n, (path, e, v) in enumerate(headers)]
+            for done, path in enumerate(paths, 1):
+                report("reading headers", done, len(paths))
+                try:
+                    entry, values = read_entry(path, _TRIAL_TAGS)
+                except NotDicomError:
+                    skipped.append(path)
+                    continue
+                except MediaBaseError as exc:
+                    if isinstance(exc.__cause__, OSError):
+                        raise TrialshipError(str(exc)) from exc
+                    raise ValidationError(str(exc)) from exc
+                if values["PatientIdentityRemoved"].upper() != "YES":
+                    refused.append(path)
+                headers.append((path, entry, values))
+            if refused and not allow_identified:
+                raise IdentifiedFilesError(refused)
+            if not headers:
+                raise ValidationError(f"none of the {len(paths)} input files is a DICOM file")
+            hashes = {}
+            for done, (path, future) in enumerate(zip(paths, hashing, strict=True), 1):
+                report("hashing files", done, len(paths))
+                try:
+                    hashes[path] = future.result()[1]
+                except MediaBaseError as exc:
+                    raise TrialshipError(str(exc)) from exc
+        finally:
+            for future in hashing:
+                future.cancel()  # after an error: files not yet hashed need not be
+    files = [
+        _source_file(path, e, v, workdir, n, hashes[path]) for n, (path, e, v) in enumerate(headers)
+    ]
     _reject_duplicate_instances(files)
     return files, skipped
 
 
+_HASHERS = 2
+
+
 def _source_file(
-    path: Path, entry: DirEntry, values: dict[str, str], workdir: Path, n: int
+    path: Path, entry: DirEntry, values: dict[str, str], workdir: Path, n: int, sha256: str
 ) -> SourceFile:
     target = path
     if entry.transfer_syntax_uid in CONVERTIBLE:
@@ -293,6 +315,7 @@ def _source_file(
         try:
             to_explicit_vr_little_endian(path, target)
             entry = entry_from_file(target)
+            sha256 = hash_file(target)[1]
         except DicomdirError as exc:
             raise ValidationError(str(exc)) from exc
         except MediaBaseError as exc:
@@ -312,6 +335,7 @@ def _source_file(
         series_description=values["SeriesDescription"],
         size=target.stat().st_size,
         identity_removed=values["PatientIdentityRemoved"].upper() == "YES",
+        sha256=sha256,
     )
 
 
