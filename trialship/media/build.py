@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,7 @@ from trialship.media.errors import MediaError, SourceChangedError
 from trialship.media.fileid import FileId, validate_volume_id
 from trialship.media.hashing import HashPool
 from trialship.media.iso import (
+    Deferred,
     ImageFile,
     os_reason,
     part_path,
@@ -129,8 +130,7 @@ def build_disc(
     check_transfer_syntaxes(entries, medium)
     sizes = [_size(f.src_path) for f in files]
     payload = sum(sizes)
-    unknown = sum(size for f, size in zip(files, sizes, strict=True) if f.sha256 is None)
-    meter = _Meter(progress, unknown + payload * (2 if verify else 1))
+    meter = _Meter(progress, payload * (2 if verify else 1))
     dicomdir = build_dicomdir(
         entries,
         fileset_id=fileset_id,
@@ -143,48 +143,44 @@ def build_disc(
         ManifestRow(DICOMDIR_NAME, "", *hash_bytes(dicomdir)),
         ManifestRow(README_NAME, "", *hash_bytes(readme)),
     ]
-    # Every file's SHA-256 is known before the image is written (the registry's record, or
-    # hashed while the headers were read, or here), so MANIFEST.CSV is written in its place and
-    # the image streams out in order. With `verify` a thread hashes the image as it is written
-    # (the copy leaves a core half idle), and the read-back hashes the files, on both workers.
-    hashes = _hashes(files, sizes, meter.phase(unknown))
-    rows = [
-        *head,
-        *(
-            ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, sha256)
-            for f, size, sha256 in zip(files, sizes, hashes, strict=True)
-        ),
-    ]
-    manifest = manifest_csv(rows)
+    manifest = _Manifest(files, sizes, head)
+    # With every SHA-256 known, MANIFEST.CSV is written in its place and the image streams out
+    # in order: with `verify` a thread hashes it as it is written (the copy, bound by the disk,
+    # leaves a core half idle) and the read-back only hashes the files, on both workers.
+    # Otherwise the files are hashed as they are copied and MANIFEST.CSV is written last, out
+    # of order: the read-back hashes the whole image too.
+    streamed = HashPool(1) if verify and manifest.complete else None
+    copied = None if manifest.complete else HashPool(_HASH_WORKERS)
     out_iso.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(out_iso)
     flusher = _Flusher(part)  # writes the image back to disk while it is written and checked
-    image_hash = HashPool(1) if verify else None
-    with flusher.on_failure(), image_hash or contextlib.nullcontext():
+    with flusher.on_failure(), streamed or _nothing(), copied or _nothing():
+        manifest.pool = copied
         nbytes, in_order = write_iso(
             out_iso,
             [
                 ImageFile(DICOMDIR_NAME, dicomdir),
-                ImageFile(MANIFEST_NAME, manifest),
+                ImageFile(MANIFEST_NAME, manifest.data if manifest.complete else manifest.later()),
                 ImageFile(README_NAME, readme),
                 *(ImageFile(f.file_id.posix, f.src_path) for f in files),
             ],
             volume_id=fileset_id,
             medium=medium,
             progress=meter.phase(payload),
-            on_image=None if image_hash is None else lambda chunk: image_hash.update(0, chunk),
+            on_data=None if copied is None else lambda n, chunk: copied.update(n - _FIRST, chunk),
+            on_image=None if streamed is None else lambda chunk: streamed.update(0, chunk),
             keep_part=True,
             timestamp=timestamp,
         )
     written_sha256 = None
-    if image_hash is not None and in_order:
-        written_sha256 = image_hash.digests()[0][1]
+    if streamed is not None and in_order:
+        written_sha256 = streamed.digests()[0][1]
     try:
         image_sha256 = _check_and_keep(
             part,
             out_iso,
             files,
-            rows,
+            manifest.rows,
             medium,
             meter.phase(payload),
             verify,
@@ -200,9 +196,17 @@ def build_disc(
         nbytes,
         image_sha256,
         len(files),
-        manifest_sha256=hash_bytes(manifest)[1],
-        rows=tuple(rows),
+        manifest_sha256=hash_bytes(manifest.data)[1],
+        rows=tuple(manifest.rows),
     )
+
+
+_HASH_WORKERS = 2
+_FIRST = 3  # DICOMDIR, MANIFEST.CSV and README.TXT come first in the list of image files
+
+
+def _nothing() -> contextlib.nullcontext[None]:
+    return contextlib.nullcontext()
 
 
 def _size(path: Path) -> int:
@@ -212,22 +216,56 @@ def _size(path: Path) -> int:
         raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def _hashes(files: Sequence[DiscFile], sizes: Sequence[int], progress: Progress) -> list[str]:
-    """Each file's SHA-256: the one given, else hashed now (two threads: hashlib and the reads
-    release the interpreter)."""
-    unknown = [f.src_path for f in files if f.sha256 is None]
-    total = sum(size for f, size in zip(files, sizes, strict=True) if f.sha256 is None)
-    hashed: dict[Path, str] = {}
-    done = 0
-    with ThreadPoolExecutor(_HASHERS) as pool:
-        for path, (size, sha256) in zip(unknown, pool.map(hash_file, unknown), strict=True):
-            hashed[path] = sha256
-            done += size
-            progress(done, total)
-    return [f.sha256 or hashed[f.src_path] for f in files]
+class _Manifest:
+    """MANIFEST.CSV: `complete` at once when every file's SHA-256 is given; otherwise laid out
+    with placeholder hashes and written once the files are hashed as they are copied."""
+
+    def __init__(self, files: Sequence[DiscFile], sizes: Sequence[int], head: list[ManifestRow]):
+        self.files, self.sizes, self.head = files, sizes, head
+        self.pool: HashPool | None = None
+        self.rows: list[ManifestRow] = []
+        self.data = b""
+        self.complete = all(f.sha256 is not None for f in files)
+        if self.complete:
+            self._finish([f.sha256 or "" for f in files])
+
+    def later(self) -> Deferred:
+        placeholder = [
+            ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, "0" * 64)
+            for f, size in zip(self.files, self.sizes, strict=True)
+        ]
+        return Deferred(len(manifest_csv([*self.head, *placeholder])), self._content)
+
+    def _content(self) -> bytes:
+        assert self.pool is not None
+        digests = self.pool.digests()  # every file was copied by now: pycdlib writes this last
+        hashes = []
+        for n, (f, size) in enumerate(zip(self.files, self.sizes, strict=True)):
+            copied, sha256 = digests.get(n, (0, hashlib.sha256().hexdigest()))
+            if copied != size:
+                raise MediaError(
+                    f"{f.src_path} changed while the disc image was written "
+                    f"({size} bytes before, {copied} copied)"
+                )
+            if f.sha256 is not None and f.sha256 != sha256:
+                raise _changed(f, size, sha256, f.sha256)
+            hashes.append(sha256)
+        self._finish(hashes)
+        return self.data
+
+    def _finish(self, hashes: Sequence[str]) -> None:
+        rows = list(self.head)
+        for f, size, sha256 in zip(self.files, self.sizes, hashes, strict=True):
+            rows.append(ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, sha256))
+        self.rows, self.data = rows, manifest_csv(rows)
 
 
-_HASHERS = 2
+def _changed(f: DiscFile, size: int, sha256: str, expected: str) -> SourceChangedError:
+    return SourceChangedError(
+        f"{f.src_path} changed since it was recorded ({size} bytes, SHA-256 {sha256[:12]}...; "
+        f"expected {expected[:12]}...)",
+        path=str(f.src_path),
+    )
 
 
 def _check_and_keep(
@@ -265,19 +303,15 @@ def _why_different(
     files: Sequence[DiscFile], rows: Sequence[ManifestRow], exc: ManifestMismatch
 ) -> MediaError:
     """A file read back differs from the manifest. If its source no longer hashes to the
-    manifest's SHA-256 (recorded, or taken before it was copied), the source changed; else the
-    image is bad."""
+    manifest's SHA-256 (given before it was copied), the source changed; else the image is
+    bad."""
     by_path = {f.file_id.posix: f for f in files}
     for row in rows:
         f = by_path.get(row.path)
         if row.path == exc.path and f is not None:
             size, now = hash_file(f.src_path)
             if now != row.sha256:
-                return SourceChangedError(
-                    f"{f.src_path} changed since it was recorded ({size} bytes, SHA-256 "
-                    f"{now[:12]}...; expected {row.size} bytes, {row.sha256[:12]}...)",
-                    path=str(f.src_path),
-                )
+                return _changed(f, size, now, row.sha256)
     return exc
 
 

@@ -35,12 +35,24 @@ _LEVEL1_NAME = re.compile(r"[A-Z0-9_]{1,8}(\.[A-Z0-9_]{0,3})?")
 
 
 @dataclass(frozen=True)
+class Deferred:
+    """Content known only once every other file's data is written (MANIFEST.CSV holds their
+    SHA-256s, computed while they are copied). Its size must be known before: pycdlib lays the
+    image out before it writes a byte. `content()` is called once and must return `size` bytes.
+    """
+
+    size: int
+    content: Callable[[], bytes]
+
+
+@dataclass(frozen=True)
 class ImageFile:
     """A file to put on the disc: `name` relative to the root ("DICOM/P0000001/.../I0000001",
-    "README.TXT"), content from a path (read while the image is written) or from bytes."""
+    "README.TXT"), content from a path (read while the image is written), from bytes, or
+    `Deferred` (written last, although it may sit anywhere in the image: out of order)."""
 
     name: str
-    source: Path | bytes
+    source: Path | bytes | Deferred
 
     def __post_init__(self) -> None:
         *folders, leaf = self.name.split("/")
@@ -68,6 +80,8 @@ def interchange_level(medium: Medium) -> int:
     return 1 if medium.is_cd else 3
 
 
+OnData = Callable[[int, bytes], None]
+"""Called with the index of a path-sourced file in `files` and each chunk of it, as copied."""
 OnImage = Callable[[bytes | memoryview], None]
 """Called with the image's bytes in order, start to end, as they are written (see ImageStream)."""
 _ZEROS = memoryview(bytes(_BLOCK))
@@ -186,6 +200,7 @@ def write_iso(
     volume_id: str,
     medium: Medium,
     progress: Callable[[int, int], None] | None = None,
+    on_data: OnData | None = None,
     on_image: OnImage | None = None,
     keep_part: bool = False,
     timestamp: float | None = None,
@@ -195,13 +210,14 @@ def write_iso(
     The image is written to `out` + ".part" and renamed when complete, so a reader never sees
     half an image under the final name; with `keep_part` it stays under the ".part" name for
     the caller to check and rename (`part_path(out)`). On any failure the partial file is
-    removed and a MediaError names `out`. `on_image` sees the whole image from start to end
-    as it is written (`ImageStream`; a checksum needs no second read), unless pycdlib wrote it
-    out of order: then the flag returned is False. pycdlib writes the files' data in the order
-    of `files` and lays it out in the order of a breadth-first walk of the folders (each
-    folder's entries sorted): give `files` in that order. With `timestamp` (seconds since the
-    epoch) every date in the image is that instant in UTC, so the same files and timestamp give
-    the same bytes; without, pycdlib's clock (now).
+    removed and a MediaError names `out`. `on_data` sees every byte of the path-sourced files
+    exactly once, as pycdlib copies it (a checksum needs no second read of the file).
+    `on_image` sees the whole image from start to end as it is written (`ImageStream`), unless
+    pycdlib wrote it out of order (a `Deferred` file does): then the flag returned is False.
+    pycdlib writes the files' data in the order of `files` and lays it out in the order of a
+    breadth-first walk of the folders (each folder's entries sorted): give `files` in that
+    order. With `timestamp` (seconds since the epoch) every date in the image is that instant
+    in UTC, so the same files and timestamp give the same bytes; without, pycdlib's clock.
     """
     volume_id = validate_volume_id(volume_id, what="Volume ID")
     part = part_path(out)
@@ -212,7 +228,7 @@ def write_iso(
             iso.new(interchange_level=interchange_level(medium), vol_ident=volume_id)
             with part.open("wb") as fp:
                 stream = ImageStream(cast(BinaryIO, fp), on_image or _ignore)
-                readers = _add_all(iso, files, stream.begin_data)
+                readers = _add_all(iso, files, on_data, stream.begin_data)
                 iso.write_fp(cast(BinaryIO, stream), blocksize=_BLOCK, progress_cb=_adapt(progress))
         size = part.stat().st_size
         stream.finish(size)
@@ -260,7 +276,10 @@ def os_reason(exc: BaseException) -> str:
 
 
 def _add_all(
-    iso: pycdlib.PyCdlib, files: Sequence[ImageFile], on_first_read: Callable[[], None]
+    iso: pycdlib.PyCdlib,
+    files: Sequence[ImageFile],
+    on_data: OnData | None,
+    on_first_read: Callable[[], None],
 ) -> list[_Source]:
     names = [f.name for f in files]
     if len(set(names)) != len(names):
@@ -271,15 +290,23 @@ def _add_all(
     for folder in sorted(folders, key=lambda p: (p.count("/"), p)):
         iso.add_directory(folder)
     readers: list[_Source] = []
-    for f in files:
+    deferred: list[tuple[ImageFile, Deferred]] = []
+    for index, f in enumerate(files):
         if isinstance(f.source, bytes):
             iso.add_fp(io.BytesIO(f.source), len(f.source), f.iso_path)
+        elif isinstance(f.source, Deferred):
+            deferred.append((f, f.source))
         else:
             # pycdlib keeps the reader and the size; the file is opened and read (once, in
             # 1 MiB blocks) during write_fp.
-            reader = _Source(f.source, on_first_read)
+            reader = _Source(f.source, index, on_data, on_first_read)
             readers.append(reader)
             iso.add_fp(cast(BinaryIO, reader), reader.size, f.iso_path)
+    # pycdlib writes file data in the order files were added: deferred content comes last.
+    for f, later in deferred:
+        reader = _Source(later, -1, None, on_first_read)
+        readers.append(reader)
+        iso.add_fp(cast(BinaryIO, reader), later.size, f.iso_path)
     return readers
 
 
@@ -288,11 +315,19 @@ class _Source(io.RawIOBase):
     `on_first_read` runs before any of it is read: pycdlib has then written every byte of the
     image before this file's extent (ImageStream.begin_data)."""
 
-    def __init__(self, source: Path, on_first_read: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        source: Path | Deferred,
+        index: int,
+        on_data: OnData | None,
+        on_first_read: Callable[[], None],
+    ) -> None:
         super().__init__()
-        self.source, self.on_first_read = source, on_first_read
-        self.size = source.stat().st_size
+        self.source, self.index, self.on_data = source, index, on_data
+        self.on_first_read = on_first_read
+        self.size = source.size if isinstance(source, Deferred) else source.stat().st_size
         self._fp: io.FileIO | None = None
+        self._data: bytes | None = None
         self._pos = 0
 
     def readable(self) -> bool:
@@ -312,10 +347,22 @@ class _Source(io.RawIOBase):
         if want <= 0:
             self._release()
             return b""
-        if self._fp is None:
-            self.on_first_read()
-            self._fp = open(self.source, "rb", buffering=0)  # noqa: SIM115 (closed below)
-        chunk = self._fp.read(want) or b""
+        if isinstance(self.source, Deferred):
+            if self._data is None:
+                self.on_first_read()
+                self._data = self.source.content()
+                if len(self._data) != self.size:
+                    raise MediaError(
+                        f"deferred content is {len(self._data)} bytes, {self.size} were laid out"
+                    )
+            chunk = self._data[self._pos : self._pos + want]
+        else:
+            if self._fp is None:
+                self.on_first_read()
+                self._fp = open(self.source, "rb", buffering=0)  # noqa: SIM115 (closed below)
+            chunk = self._fp.read(want) or b""
+            if self.on_data is not None:
+                self.on_data(self.index, chunk)
         self._pos += len(chunk)
         if len(chunk) < want or self._pos >= self.size:
             self._release()
@@ -325,6 +372,7 @@ class _Source(io.RawIOBase):
         if self._fp is not None:
             self._fp.close()
             self._fp = None
+        self._data = None
 
     def close(self) -> None:
         self._release()

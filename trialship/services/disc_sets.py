@@ -17,7 +17,7 @@ import hashlib
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -409,14 +409,13 @@ def _media_exam(
             and _sha256(data_dir / instance.path) != instance.output_sha256
         ):
             raise _changed(exam, instance)
-    files, skipped = mb.read_sources([data_dir / i.path for i in instances], workdir)
+    files, skipped = mb.read_sources(
+        [data_dir / i.path for i in instances],
+        workdir,
+        recorded={data_dir / i.path: i.output_sha256 for i in instances},
+    )
     if skipped:
         raise TrialshipError(f"exam {exam.id}: {len(skipped)} file(s) are not DICOM")
-    by_path = {str(data_dir / i.path): i for i in instances}
-    files = [
-        f if f.path != f.original else replace(f, sha256=by_path[str(f.path)].output_sha256)
-        for f in files
-    ]
     first = files[0]
     modalities = tuple(sorted({f.entry.modality for f in files if f.entry.modality}))
     return mb.Exam(

@@ -19,8 +19,8 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,59 +255,79 @@ def read_sources(
     *,
     allow_identified: bool = False,
     progress: Progress | None = None,
+    recorded: Mapping[Path, str] | None = None,
+    hash_files: bool = True,
 ) -> tuple[list[SourceFile], list[Path]]:
-    """Read every header (never pixel data), once per file, while two threads hash the files
-    (the disc's manifest and its read-back check need their SHA-256s; the threads wait on the
-    disk and on hashlib, not on the interpreter, so the headers are read meanwhile). Files that
-    are not DICOM are skipped and returned; implicit VR and deflated files are rewritten as
-    Explicit VR Little Endian into `workdir`."""
+    """Read every header (never pixel data), once per file, while two worker processes hash
+    the files whose SHA-256 is not `recorded` (processes, not threads: reading headers keeps
+    the interpreter busy). With the hashes known, `build_disc` writes the image in one ordered
+    stream and takes its SHA-256 on the way; without (`hash_files` False: for a build that is
+    not read back) it hashes the files as it copies them. Files that are not DICOM are skipped
+    and returned; implicit VR and deflated files are rewritten as Explicit VR Little Endian
+    into `workdir`."""
     report = progress or _quiet
     refused: list[Path] = []
     skipped: list[Path] = []
     headers: list[tuple[Path, DirEntry, dict[str, str]]] = []
-    with ThreadPoolExecutor(_HASHERS) as hashers:
-        hashing = [hashers.submit(hash_file, path) for path in paths]
-        try:
-            for done, path in enumerate(paths, 1):
-                report("reading headers", done, len(paths))
-                try:
-                    entry, values = read_entry(path, _TRIAL_TAGS)
-                except NotDicomError:
-                    skipped.append(path)
-                    continue
-                except MediaBaseError as exc:
-                    if isinstance(exc.__cause__, OSError):
-                        raise TrialshipError(str(exc)) from exc
-                    raise ValidationError(str(exc)) from exc
-                if values["PatientIdentityRemoved"].upper() != "YES":
-                    refused.append(path)
-                headers.append((path, entry, values))
-            if refused and not allow_identified:
-                raise IdentifiedFilesError(refused)
-            if not headers:
-                raise ValidationError(f"none of the {len(paths)} input files is a DICOM file")
-            hashes = {}
-            for done, (path, future) in enumerate(zip(paths, hashing, strict=True), 1):
-                report("hashing files", done, len(paths))
-                try:
-                    hashes[path] = future.result()[1]
-                except MediaBaseError as exc:
+    hashes = dict(recorded or {})
+    unhashed = [path for path in paths if path not in hashes] if hash_files else []
+    with _hashing(unhashed) as hashed:
+        for done, path in enumerate(paths, 1):
+            report("reading headers", done, len(paths))
+            try:
+                entry, values = read_entry(path, _TRIAL_TAGS)
+            except NotDicomError:
+                skipped.append(path)
+                continue
+            except MediaBaseError as exc:
+                if isinstance(exc.__cause__, OSError):
                     raise TrialshipError(str(exc)) from exc
-        finally:
-            for future in hashing:
-                future.cancel()  # after an error: files not yet hashed need not be
+                raise ValidationError(str(exc)) from exc
+            if values["PatientIdentityRemoved"].upper() != "YES":
+                refused.append(path)
+            headers.append((path, entry, values))
+        if refused and not allow_identified:
+            raise IdentifiedFilesError(refused)
+        if not headers:
+            raise ValidationError(f"none of the {len(paths)} input files is a DICOM file")
+        for done, (path, sha256) in enumerate(zip(unhashed, hashed, strict=True), 1):
+            report("hashing files", done, len(unhashed))
+            hashes[path] = sha256
     files = [
-        _source_file(path, e, v, workdir, n, hashes[path]) for n, (path, e, v) in enumerate(headers)
+        _source_file(path, e, v, workdir, n, hashes.get(path))
+        for n, (path, e, v) in enumerate(headers)
     ]
     _reject_duplicate_instances(files)
     return files, skipped
 
 
+@contextlib.contextmanager
+def _hashing(paths: Sequence[Path]) -> Iterator[Iterator[str]]:
+    """The SHA-256 of each of `paths`, in order, computed meanwhile by worker processes."""
+    if not paths:
+        yield iter(())
+        return
+    pool = ProcessPoolExecutor(_HASHERS)
+    try:
+        results = pool.map(hash_file, paths, chunksize=_HASH_CHUNK)
+        yield (sha256 for _, sha256 in results)
+    except MediaBaseError as exc:  # a file that cannot be read
+        raise TrialshipError(str(exc)) from exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # after an error: the rest is not needed
+
+
 _HASHERS = 2
+_HASH_CHUNK = 16
 
 
 def _source_file(
-    path: Path, entry: DirEntry, values: dict[str, str], workdir: Path, n: int, sha256: str
+    path: Path,
+    entry: DirEntry,
+    values: dict[str, str],
+    workdir: Path,
+    n: int,
+    sha256: str | None,
 ) -> SourceFile:
     target = path
     if entry.transfer_syntax_uid in CONVERTIBLE:
@@ -315,7 +335,7 @@ def _source_file(
         try:
             to_explicit_vr_little_endian(path, target)
             entry = entry_from_file(target)
-            sha256 = hash_file(target)[1]
+            sha256 = None if sha256 is None else hash_file(target)[1]
         except DicomdirError as exc:
             raise ValidationError(str(exc)) from exc
         except MediaBaseError as exc:

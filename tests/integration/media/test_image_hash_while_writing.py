@@ -17,6 +17,7 @@ from trialship.media.errors import MediaError, SourceChangedError
 from trialship.media.iso import ImageFile, write_iso
 from trialship.media.manifest import hash_file
 from trialship.media.verify import verify_image
+from trialship.services.media_build import read_sources
 
 
 def _files(tmp_path: Path, count: int, *, hashed: bool) -> list[DiscFile]:
@@ -110,7 +111,7 @@ def test_without_a_stream_the_read_back_hashes_the_image(
     assert built.sha256 == hashlib.sha256(built.path.read_bytes()).hexdigest()
 
 
-def test_files_without_a_recorded_hash_are_hashed_before_the_image(tmp_path: Path) -> None:
+def test_files_without_a_known_hash_are_hashed_as_they_are_copied(tmp_path: Path) -> None:
     files = _files(tmp_path, 3, hashed=False)
     built = _build(files, tmp_path / "disc.iso")
     by_path = {row.path: row.sha256 for row in built.rows}
@@ -158,3 +159,16 @@ def test_an_image_that_differs_from_its_sources_is_a_media_error(
     with pytest.raises(MediaError, match="differs from the manifest") as caught:
         _build(files, tmp_path / "disc.iso")
     assert not isinstance(caught.value, SourceChangedError)
+
+
+def test_media_build_hashes_its_sources_while_it_reads_their_headers(tmp_path: Path) -> None:
+    files = _files(tmp_path, 3, hashed=False)
+    paths = [f.src_path for f in files]
+    sources, skipped = read_sources(paths, tmp_path / "work")
+    assert not skipped
+    assert {s.path: s.sha256 for s in sources} == {p: hash_file(p)[1] for p in paths}
+    unhashed, _ = read_sources(paths, tmp_path / "work", hash_files=False)
+    assert {s.sha256 for s in unhashed} == {None}
+    recorded = {paths[0]: "0" * 64}
+    given, _ = read_sources(paths, tmp_path / "work", recorded=recorded)
+    assert {s.path: s.sha256 for s in given}[paths[0]] == "0" * 64  # the record, not re-hashed
