@@ -49,7 +49,7 @@ class DiscFile:
     `sha256`, when given, is what the file must hash to (the registry's record of it, or taken
     while its header was read): MANIFEST.CSV lists it, and the read-back compares the image
     with it (a source that changed since fails the build: SourceChangedError). When None, the
-    file is hashed as it is copied. Give files in File ID order (see write_iso)."""
+    file is hashed before the image is written. Give files in File ID order (see write_iso)."""
 
     src_path: Path
     file_id: FileId
@@ -112,17 +112,16 @@ def build_disc(
 ) -> BuiltDisc:
     """Write `out_iso` holding DICOMDIR, README.TXT, MANIFEST.CSV and `files` at their File IDs.
 
-    When every file's SHA-256 is given, MANIFEST.CSV is complete before the image is written
-    and pycdlib writes the image in one pass from start to end; with `verify` a thread hashes
-    the image as it is written (its SHA-256) and another reads each file back, by extent from
-    the image's own directory, as soon as it is written, and compares it with the manifest.
-    Otherwise each file is hashed as it is copied, MANIFEST.CSV is written last, and with
-    `verify` the finished image is read back in one pass that checks every file and hashes the
-    image. The image is flushed to disk (beside the work) and only then renamed to `out_iso`;
-    a failure leaves no image. `progress(done, total)` counts bytes written and read back.
-    Without `verify` nothing is read back, and the image's SHA-256 is not known (`sha256` is
-    ""). With `timestamp` (seconds since the epoch) the image's dates are that instant, so the
-    same files give the same bytes.
+    MANIFEST.CSV comes from the files' SHA-256s (given, or hashed first), so pycdlib writes the
+    image in one pass from start to end. With `verify` a thread hashes the image as it is
+    written (its SHA-256), then the image is read back in one sequential pass and every file's
+    bytes, taken by extent from the image's own directory, are hashed and compared with the
+    manifest (had pycdlib written out of order, that pass would hash the whole image too). The
+    image is flushed to disk (beside the work) and only then renamed to `out_iso`; a failure
+    leaves no image. `progress(done, total)` counts bytes of work: hashing, writing, reading
+    back. Without `verify` nothing is read back or compared, and the image's SHA-256 is not
+    known (`sha256` is ""). With `timestamp` (seconds since the epoch) the image's dates are
+    that instant, so the same files give the same bytes.
     """
     if not files:
         raise MediaError("no files to put on disc")
@@ -145,8 +144,11 @@ def build_disc(
         ManifestRow(README_NAME, "", *hash_bytes(readme)),
     ]
     manifest = _Manifest(files, sizes, head)
-    # Known hashes let the image stream out in order, so the image's SHA-256 and the read-back
-    # run beside the copy (on two more threads) instead of after it.
+    # With every SHA-256 known, MANIFEST.CSV is written in its place and the image streams out
+    # in order. With `verify`, one thread hashes the image as it is written and another reads
+    # each file back as soon as it is written: the copy is bound by the disk and leaves the
+    # cores room. Otherwise the files are hashed as they are copied and MANIFEST.CSV is written
+    # last, out of order; the read-back follows the image and hashes all of it too.
     following = verify and manifest.complete
     streamed = HashPool(1) if following else None
     copied = None if manifest.complete else HashPool(_HASH_WORKERS)
