@@ -33,7 +33,7 @@ from trialship.media.manifest import (
     hash_file,
     manifest_csv,
 )
-from trialship.media.verify import ManifestMismatch, ReadBack, hash_extents, verify_image
+from trialship.media.verify import ManifestMismatch, verify_image
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 # PS3.11 Annex H / STD-GEN-DVD-JPEG and -J2K (and the BD equivalents): one family per disc.
@@ -145,47 +145,33 @@ def build_disc(
     ]
     manifest = _Manifest(files, sizes, head)
     # With every SHA-256 known, MANIFEST.CSV is written in its place and the image streams out
-    # in order. With `verify`, one thread hashes the image as it is written and another reads
-    # each file back as soon as it is written: the copy is bound by the disk and leaves the
-    # cores room. Otherwise the files are hashed as they are copied and MANIFEST.CSV is written
-    # last, out of order; the read-back follows the image and hashes all of it too.
-    following = verify and manifest.complete
-    streamed = HashPool(1) if following else None
+    # in order: with `verify` a thread hashes it as it is written (the copy, bound by the disk,
+    # leaves a core half idle) and the read-back only hashes the files, on both workers.
+    # Otherwise the files are hashed as they are copied and MANIFEST.CSV is written last, out
+    # of order: the read-back hashes the whole image too.
+    streamed = HashPool(1) if verify and manifest.complete else None
     copied = None if manifest.complete else HashPool(_HASH_WORKERS)
     out_iso.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(out_iso)
-    check = ReadBack(part, manifest.rows) if following else None
-    writing = meter.phase(payload * (2 if following else 1))
-
-    def wrote(done: int, total: int) -> None:
-        checked = 0 if check is None else check.bytes_checked
-        writing(payload * done // max(total, 1) + checked, payload * (2 if following else 1))
-
     flusher = _Flusher(part)  # writes the image back to disk while it is written and checked
-    try:
-        with flusher.on_failure(), streamed or _nothing(), copied or _nothing():
-            manifest.pool = copied
-            nbytes, in_order = write_iso(
-                out_iso,
-                [
-                    ImageFile(DICOMDIR_NAME, dicomdir),
-                    ImageFile(MANIFEST_NAME, manifest.data if copied is None else manifest.later()),
-                    ImageFile(README_NAME, readme),
-                    *(ImageFile(f.file_id.posix, f.src_path) for f in files),
-                ],
-                volume_id=fileset_id,
-                medium=medium,
-                progress=wrote,
-                on_data=None if copied is None else lambda n, data: copied.update(n - _FIRST, data),
-                on_image=None if streamed is None else lambda data: streamed.update(0, data),
-                on_written=None if check is None else check.written,
-                keep_part=True,
-                timestamp=timestamp,
-            )
-    except BaseException:
-        if check is not None:
-            check.stop()
-        raise
+    with flusher.on_failure(), streamed or _nothing(), copied or _nothing():
+        manifest.pool = copied
+        nbytes, in_order = write_iso(
+            out_iso,
+            [
+                ImageFile(DICOMDIR_NAME, dicomdir),
+                ImageFile(MANIFEST_NAME, manifest.data if manifest.complete else manifest.later()),
+                ImageFile(README_NAME, readme),
+                *(ImageFile(f.file_id.posix, f.src_path) for f in files),
+            ],
+            volume_id=fileset_id,
+            medium=medium,
+            progress=meter.phase(payload),
+            on_data=None if copied is None else lambda n, chunk: copied.update(n - _FIRST, chunk),
+            on_image=None if streamed is None else lambda chunk: streamed.update(0, chunk),
+            keep_part=True,
+            timestamp=timestamp,
+        )
     written_sha256 = None
     if streamed is not None and in_order:
         written_sha256 = streamed.digests()[0][1]
@@ -196,11 +182,10 @@ def build_disc(
             files,
             manifest.rows,
             medium,
-            meter.phase(payload if verify and not following else 0),
+            meter.phase(payload),
             verify,
             flusher,
             written_sha256,
-            check,
         )
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -293,22 +278,15 @@ def _check_and_keep(
     verify: bool,
     flusher: _Flusher,
     written_sha256: str | None,
-    check: ReadBack | None,
 ) -> str:
-    """Finish the read-back of the written `part` (`check`, which followed the writing), or read
-    it back now (`verify`), wait until it is on disk, rename it. `written_sha256`: the image's
-    SHA-256 from the bytes written, when known; else it is hashed in the read-back."""
+    """Read back the finished `part` (unless not `verify`), wait until it is on disk, rename.
+    `written_sha256`: the image's SHA-256 from the bytes written, when known."""
     try:
-        if check is not None:
+        if verify:
             try:
-                check.finish()
-            except ManifestMismatch as exc:
-                raise _why_different(files, rows, exc) from exc
-            _check_fits(part, part.stat().st_size, medium)
-            image_sha256 = written_sha256 or hash_extents(part, [], progress=progress)[1][1]
-        elif verify:
-            try:
-                report = verify_image(part, rows, medium=medium, progress=progress)
+                report = verify_image(
+                    part, rows, medium=medium, progress=progress, image_sha256=written_sha256
+                )
             except ManifestMismatch as exc:
                 raise _why_different(files, rows, exc) from exc
             image_sha256 = report.image_sha256

@@ -84,8 +84,6 @@ OnData = Callable[[int, bytes], None]
 """Called with the index of a path-sourced file in `files` and each chunk of it, as copied."""
 OnImage = Callable[[bytes | memoryview], None]
 """Called with the image's bytes in order, start to end, as they are written (see ImageStream)."""
-OnWritten = Callable[[str], None]
-"""Called with a file's `name` once its data is in the image file (flushed to the kernel)."""
 _ZEROS = memoryview(bytes(_BLOCK))
 
 
@@ -129,9 +127,6 @@ class ImageStream:
     def tell(self) -> int:
         return self._pos
 
-    def flush(self) -> None:
-        self._fp.flush()
-
     def begin_data(self) -> None:
         """Every byte before the current position is written: stream from here on."""
         if self._head is None:
@@ -144,12 +139,6 @@ class ImageStream:
         if region:
             self._on_image(bytes(region))
         self._streamed = end
-        # The file takes the image's final size now (the rest reads as zeros until written):
-        # pycdlib, reading the directory back while the files are written, cuts each file's
-        # length to the end of the image file.
-        size = _image_size(region)
-        if size > end:
-            self._fp.truncate(size)
 
     def finish(self, size: int) -> None:
         """The image is complete at `size` bytes: the rest of it is zeros (a last seek)."""
@@ -213,7 +202,6 @@ def write_iso(
     progress: Callable[[int, int], None] | None = None,
     on_data: OnData | None = None,
     on_image: OnImage | None = None,
-    on_written: OnWritten | None = None,
     keep_part: bool = False,
     timestamp: float | None = None,
 ) -> tuple[int, bool]:
@@ -226,9 +214,6 @@ def write_iso(
     exactly once, as pycdlib copies it (a checksum needs no second read of the file).
     `on_image` sees the whole image from start to end as it is written (`ImageStream`), unless
     pycdlib wrote it out of order (a `Deferred` file does): then the flag returned is False.
-    `on_written` hears of each file as soon as its data is written (before the next file's):
-    the image's directory is complete by the first call, so a reader can check each file
-    while the rest are written.
     pycdlib writes the files' data in the order of `files` and lays it out in the order of a
     breadth-first walk of the folders (each folder's entries sorted): give `files` in that
     order. With `timestamp` (seconds since the epoch) every date in the image is that instant
@@ -243,10 +228,8 @@ def write_iso(
             iso.new(interchange_level=interchange_level(medium), vol_ident=volume_id)
             with part.open("wb") as fp:
                 stream = ImageStream(cast(BinaryIO, fp), on_image or _ignore)
-                order = _WriteOrder(stream, on_written)
-                readers = _add_all(iso, files, on_data, order)
+                readers = _add_all(iso, files, on_data, stream.begin_data)
                 iso.write_fp(cast(BinaryIO, stream), blocksize=_BLOCK, progress_cb=_adapt(progress))
-                order.starting(len(order.names))  # the last file is written too
         size = part.stat().st_size
         stream.finish(size)
         if not keep_part:
@@ -292,40 +275,11 @@ def os_reason(exc: BaseException) -> str:
     return str(exc)
 
 
-_PVD = 16 * 2048  # ECMA-119 8.4: the Primary Volume Descriptor is the first at sector 16
-
-
-def _image_size(head: bytes | bytearray) -> int:
-    """The image's size from its Primary Volume Descriptor: Volume Space Size (BP 81-84, little
-    endian) times Logical Block Size (BP 129-130); 0 when `head` does not hold it."""
-    if len(head) < _PVD + 132 or head[_PVD : _PVD + 6] != b"\x01CD001":
-        return 0
-    blocks = int.from_bytes(head[_PVD + 80 : _PVD + 84], "little")
-    return blocks * int.from_bytes(head[_PVD + 128 : _PVD + 130], "little")
-
-
-class _WriteOrder:
-    """pycdlib writes each file's data whole, in the order the files were added: when one
-    starts, every file added before it is written. `starting(n)` is called as the n-th file
-    added (0-based) is about to be read."""
-
-    def __init__(self, stream: ImageStream, on_written: OnWritten | None) -> None:
-        self.stream, self.on_written = stream, on_written
-        self.names: list[str] = []  # in the order added
-        self._told = 0
-
-    def starting(self, position: int) -> None:
-        self.stream.begin_data()
-        if self.on_written is None or position <= self._told:
-            return
-        self.stream.flush()
-        for name in self.names[self._told : position]:
-            self.on_written(name)
-        self._told = position
-
-
 def _add_all(
-    iso: pycdlib.PyCdlib, files: Sequence[ImageFile], on_data: OnData | None, order: _WriteOrder
+    iso: pycdlib.PyCdlib,
+    files: Sequence[ImageFile],
+    on_data: OnData | None,
+    on_first_read: Callable[[], None],
 ) -> list[_Source]:
     names = [f.name for f in files]
     if len(set(names)) != len(names):
@@ -340,40 +294,37 @@ def _add_all(
     for index, f in enumerate(files):
         if isinstance(f.source, bytes):
             iso.add_fp(io.BytesIO(f.source), len(f.source), f.iso_path)
-            order.names.append(f.name)
         elif isinstance(f.source, Deferred):
             deferred.append((f, f.source))
         else:
             # pycdlib keeps the reader and the size; the file is opened and read (once, in
             # 1 MiB blocks) during write_fp.
-            reader = _Source(f.source, index, on_data, order, len(order.names))
+            reader = _Source(f.source, index, on_data, on_first_read)
             readers.append(reader)
             iso.add_fp(cast(BinaryIO, reader), reader.size, f.iso_path)
-            order.names.append(f.name)
     # pycdlib writes file data in the order files were added: deferred content comes last.
     for f, later in deferred:
-        reader = _Source(later, -1, None, order, len(order.names))
+        reader = _Source(later, -1, None, on_first_read)
         readers.append(reader)
         iso.add_fp(cast(BinaryIO, reader), later.size, f.iso_path)
-        order.names.append(f.name)
     return readers
 
 
 class _Source(io.RawIOBase):
     """A file's content for pycdlib: opened on first use, closed once read to its size.
-    Before any of it is read, `order` hears that the `position`-th file added is starting."""
+    `on_first_read` runs before any of it is read: pycdlib has then written every byte of the
+    image before this file's extent (ImageStream.begin_data)."""
 
     def __init__(
         self,
         source: Path | Deferred,
         index: int,
         on_data: OnData | None,
-        order: _WriteOrder,
-        position: int,
+        on_first_read: Callable[[], None],
     ) -> None:
         super().__init__()
         self.source, self.index, self.on_data = source, index, on_data
-        self.order, self.position = order, position
+        self.on_first_read = on_first_read
         self.size = source.size if isinstance(source, Deferred) else source.stat().st_size
         self._fp: io.FileIO | None = None
         self._data: bytes | None = None
@@ -398,7 +349,7 @@ class _Source(io.RawIOBase):
             return b""
         if isinstance(self.source, Deferred):
             if self._data is None:
-                self.order.starting(self.position)
+                self.on_first_read()
                 self._data = self.source.content()
                 if len(self._data) != self.size:
                     raise MediaError(
@@ -407,7 +358,7 @@ class _Source(io.RawIOBase):
             chunk = self._data[self._pos : self._pos + want]
         else:
             if self._fp is None:
-                self.order.starting(self.position)
+                self.on_first_read()
                 self._fp = open(self.source, "rb", buffering=0)  # noqa: SIM115 (closed below)
             chunk = self._fp.read(want) or b""
             if self.on_data is not None:

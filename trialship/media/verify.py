@@ -3,17 +3,14 @@
 pycdlib parses the image's own directory (so the check sees what a reader will see: the names,
 extents and sizes the directory records hold), then the image is read once from start to end
 in large blocks. Each file's bytes are sliced out of those blocks by extent and hashed, and the
-whole image is hashed as it passes; hashing runs on worker threads (`hashing.HashPool`) while
-the next block is read. `ReadBack` makes the same check of an image still being written.
+whole image is hashed as it passes, unless its writer already hashed it as it wrote it;
+hashing runs on worker threads (`hashing.HashPool`) while the next block is read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
-import queue
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,12 +71,15 @@ def verify_image(
     *,
     medium: Medium | None = None,
     progress: Progress | None = None,
+    image_sha256: str | None = None,
 ) -> VerifyReport:
     """Check `image` against `rows` (or, when None, against the MANIFEST.CSV inside it).
 
     Every listed file must be present with the listed size and SHA-256, no unlisted file may be
     on the image (MANIFEST.CSV aside), and the image must fit `medium`. Raises MediaError
-    naming the first file that differs. `progress(done, total)` counts bytes read.
+    naming the first file that differs. `progress(done, total)` counts bytes read. The report
+    gives the image's SHA-256: `image_sha256` when the caller has it (the builder hashes the
+    image as it writes it), else hashed in the same pass.
     """
     try:
         image_bytes = image.stat().st_size
@@ -94,103 +94,27 @@ def verify_image(
     if rows is None:
         rows = parse_manifest(manifest)
     checked = _check_listing(image, rows, extents)
-    digests, whole = hash_extents(image, [extents[row.path] for row in rows], progress=progress)
+    digests, whole = hash_extents(
+        image,
+        [extents[row.path] for row in rows],
+        progress=progress,
+        whole=image_sha256 is None,
+    )
     for row in rows:
         size, sha256 = digests[row.path]
         if size != row.size or sha256 != row.sha256:
-            raise _mismatch(image, row, size, sha256)
+            raise ManifestMismatch(
+                f"{row.path} on the disc image {image} differs from the manifest "
+                f"({size} bytes, SHA-256 {sha256[:12]}...; "
+                f"expected {row.size} bytes, {row.sha256[:12]}...)",
+                path=row.path,
+            )
     return VerifyReport(
         image=image,
         image_bytes=image_bytes,
-        image_sha256=whole[1],
+        image_sha256=whole[1] if image_sha256 is None else image_sha256,
         files_checked=len(rows),
         bytes_checked=checked,
-    )
-
-
-class ReadBack:
-    """Checks the files of an image while the image is still being written: each file is read
-    back by extent and hashed on a thread of its own as soon as `written(path)` says its data
-    is in the image file, while the next files are copied. The first call also means the
-    image's directory is complete: the thread reads it (with pycdlib, as `verify_image` does)
-    and checks the listing. `finish()` checks whatever was not reported, waits, and raises
-    the first difference (ManifestMismatch, or MediaError for the listing).
-    """
-
-    def __init__(self, image: Path, rows: Sequence[ManifestRow]) -> None:
-        self.image = image
-        self.rows = {row.path: row for row in rows}
-        self.bytes_checked = 0
-        """Bytes of files read back and compared so far (read from other threads for progress)."""
-        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._told: set[str] = set()
-        self._error: MediaError | None = None
-        self._thread = threading.Thread(target=self._run, name="read-back", daemon=True)
-        self._thread.start()
-
-    def written(self, path: str) -> None:
-        if path in self.rows and path not in self._told:
-            self._told.add(path)
-            self._queue.put(path)
-
-    def finish(self) -> None:
-        for path in self.rows:
-            self.written(path)
-        self.stop()
-        if self._error is not None:
-            raise self._error
-
-    def stop(self) -> None:
-        self._queue.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        extents: dict[str, Extent] | None = None
-        fd = -1
-        try:
-            while (path := self._queue.get()) is not None:
-                if self._error is not None:
-                    continue  # the first difference is the one reported; the rest is drained
-                try:
-                    if extents is None:
-                        extents, _ = read_directory(self.image)
-                        _check_listing(self.image, list(self.rows.values()), extents)
-                        fd = os.open(self.image, os.O_RDONLY)
-                    self._check(fd, self.rows[path], extents[path])
-                except MediaError as exc:
-                    self._error = exc
-                except OSError as exc:
-                    self._error = MediaError(
-                        f"cannot read the disc image {self.image}: {exc.strerror}"
-                    )
-        finally:
-            if fd >= 0:
-                os.close(fd)
-
-    def _check(self, fd: int, row: ManifestRow, extent: Extent) -> None:
-        digest = hashlib.sha256()
-        size = 0
-        for offset, length in extent.runs:
-            end = offset + length
-            while offset < end:
-                chunk = os.pread(fd, min(_READ, end - offset), offset)
-                if not chunk:
-                    break
-                digest.update(chunk)
-                offset += len(chunk)
-                size += len(chunk)
-        sha256 = digest.hexdigest()
-        if size != row.size or sha256 != row.sha256:
-            raise _mismatch(self.image, row, size, sha256)
-        self.bytes_checked += size
-
-
-def _mismatch(image: Path, row: ManifestRow, size: int, sha256: str) -> ManifestMismatch:
-    return ManifestMismatch(
-        f"{row.path} on the disc image {image} differs from the manifest "
-        f"({size} bytes, SHA-256 {sha256[:12]}...; "
-        f"expected {row.size} bytes, {row.sha256[:12]}...)",
-        path=row.path,
     )
 
 
@@ -255,16 +179,20 @@ def hash_extents(
     *,
     progress: Progress | None = None,
     workers: int = 2,
+    whole: bool = True,
 ) -> tuple[dict[str, tuple[int, str]], tuple[int, str]]:
-    """(size, SHA-256) of each extent's bytes by path, and of the whole image, from one
-    sequential read of the image. The image stream has a worker to itself; the files
-    share the others (with two workers the two halves of the work are about equal)."""
+    """(size, SHA-256) of each extent's bytes by path, and of the whole image (unless not
+    `whole`: then (0, "")), from one sequential read of the image. The image stream has a
+    worker to itself and the files share the others (with two workers the two halves of the
+    work are about equal); without it the files take turns on every worker."""
     runs = sorted((offset, length, e.path) for e in extents for offset, length in e.runs)
     total = os.stat(image).st_size
     done = 0
     with HashPool(workers) as pool, open(image, "rb", buffering=0) as fp:
-        pool.update(_IMAGE, b"", worker=0)
-        file_worker = 1 if workers > 1 else 0
+        file_worker: int | None = None
+        if whole:
+            pool.update(_IMAGE, b"", worker=0)
+            file_worker = 1 if workers > 1 else 0
         for _, _, path in runs:
             pool.update(path, b"", worker=file_worker)
         first = 0  # runs before this index end before the current block
@@ -273,7 +201,8 @@ def hash_extents(
             if not block:
                 break
             start, end = done, done + len(block)
-            pool.update(_IMAGE, block)
+            if whole:
+                pool.update(_IMAGE, block)
             view = memoryview(block)
             n = first
             while n < len(runs) and runs[n][0] < end:
@@ -290,5 +219,5 @@ def hash_extents(
         if done != total:
             raise MediaError(f"the disc image {image} changed while it was read back")
         digests = pool.digests()
-    whole = digests.pop(_IMAGE)
-    return {str(key): value for key, value in digests.items()}, whole
+    image_digest = digests.pop(_IMAGE, (0, ""))
+    return {str(key): value for key, value in digests.items()}, image_digest
