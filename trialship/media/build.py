@@ -49,7 +49,7 @@ class DiscFile:
     `sha256`, when given, is what the file must hash to (the registry's record of it, or taken
     while its header was read): MANIFEST.CSV lists it, and the read-back compares the image
     with it (a source that changed since fails the build: SourceChangedError). When None, the
-    file is hashed before the image is written. Give files in File ID order (see write_iso)."""
+    file is hashed as it is copied. Give files in File ID order (see write_iso)."""
 
     src_path: Path
     file_id: FileId
@@ -112,16 +112,18 @@ def build_disc(
 ) -> BuiltDisc:
     """Write `out_iso` holding DICOMDIR, README.TXT, MANIFEST.CSV and `files` at their File IDs.
 
-    MANIFEST.CSV comes from the files' SHA-256s (given, or hashed first), so pycdlib writes the
-    image in one pass from start to end. With `verify` a thread hashes the image as it is
-    written (its SHA-256), then the image is read back in one sequential pass and every file's
-    bytes, taken by extent from the image's own directory, are hashed and compared with the
-    manifest (had pycdlib written out of order, that pass would hash the whole image too). The
-    image is flushed to disk (beside the work) and only then renamed to `out_iso`; a failure
-    leaves no image. `progress(done, total)` counts bytes of work: hashing, writing, reading
-    back. Without `verify` nothing is read back or compared, and the image's SHA-256 is not
-    known (`sha256` is ""). With `timestamp` (seconds since the epoch) the image's dates are
-    that instant, so the same files give the same bytes.
+    When every file's SHA-256 is given, MANIFEST.CSV is complete before the image is written
+    and pycdlib writes the image in one pass from start to end; with `verify` a thread hashes
+    the image as it is written (its SHA-256), then the image is read back in one sequential
+    pass and every file's bytes, taken by extent from the image's own directory, are hashed
+    and compared with the manifest (had pycdlib written out of order, that pass would hash the
+    whole image too). Otherwise each file is hashed as it is copied and MANIFEST.CSV is written
+    last; the read-back then hashes the whole image as well. The image is flushed to disk
+    (beside the work) and only then renamed to `out_iso`; a failure leaves no image.
+    `progress(done, total)` counts bytes written and read back. Without `verify` nothing is
+    read back, and the image's SHA-256 is not known (`sha256` is ""). With `timestamp`
+    (seconds since the epoch) the image's dates are that instant, so the same files give the
+    same bytes.
     """
     if not files:
         raise MediaError("no files to put on disc")
@@ -145,10 +147,10 @@ def build_disc(
     ]
     manifest = _Manifest(files, sizes, head)
     # With every SHA-256 known, MANIFEST.CSV is written in its place and the image streams out
-    # in order: with `verify` a thread hashes it as it is written (the copy, bound by the disk,
-    # leaves a core half idle) and the read-back only hashes the files, on both workers.
-    # Otherwise the files are hashed as they are copied and MANIFEST.CSV is written last, out
-    # of order: the read-back hashes the whole image too.
+    # in order: with `verify` a thread hashes it as it is written (beside the copy, which is
+    # mostly the kernel's work), and the read-back only hashes the files, on both workers: one
+    # SHA-256 pass less after the copy. Otherwise the files are hashed as they are copied and
+    # MANIFEST.CSV is written last, out of order: the read-back hashes the whole image too.
     streamed = HashPool(1) if verify and manifest.complete else None
     copied = None if manifest.complete else HashPool(_HASH_WORKERS)
     out_iso.parent.mkdir(parents=True, exist_ok=True)
