@@ -7,8 +7,9 @@
 Each variant runs in its own child process, in turn (round-robin when repeated, so a burst of
 load on a shared machine hits every variant alike), so peak RSS (ru_maxrss) belongs to that
 variant alone: the larger of the child's own and its largest child process's (dcmtk's tools,
-trialship's hashing processes). Files are generated once and stay in the page cache for every
-variant, so the figures compare CPU and write cost, not cold reads. trialship's modules are
+trialship's hashing processes). Files are generated once and read again (untimed) before each
+run so that they are in the page cache for every variant: the figures compare CPU and write
+cost, not cold reads. trialship's modules are
 imported before its clock starts (about 0.3 s; dcmtk's clock includes starting its two
 processes). CPU seconds (user + system, all threads and child processes) are printed too: on
 a busy machine they move far less than wall time.
@@ -190,6 +191,7 @@ def main(args: list[str] | None = None) -> None:
         runs: dict[str, list[dict[str, float]]] = {v: [] for v in VARIANTS}
         for _ in range(opts.repeat):
             for variant in VARIANTS:
+                _warm(src)
                 out = work / f"{variant}.iso"
                 command = [sys.executable, __file__, "--one", variant]
                 proc = subprocess.run(
@@ -203,6 +205,16 @@ def main(args: list[str] | None = None) -> None:
         _report(runs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _warm(src: Path) -> None:
+    """Read every source file (untimed) so each variant starts with them in the page cache:
+    the kernel may have dropped some since the last run (here DAMON reclaims idle pages)."""
+    for path in src.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as fp:
+                while fp.read(1 << 22):
+                    pass
 
 
 def _source(opts: argparse.Namespace, work: Path) -> Path:
