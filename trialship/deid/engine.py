@@ -29,7 +29,7 @@ from trialship.deid.trial import (
     write_method,
 )
 from trialship.deid.uids import remap_uid
-from trialship.deid.walker import Walker
+from trialship.deid.walker import Walker, forget_outcomes, outcome_memo
 
 _INSTITUTION = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName")
 
@@ -90,14 +90,16 @@ def deidentify(
     identifiers = identifiers_for(ds, profile, ctx)
     report = ReportBuilder()
     scrubber = scrubber_for(identifiers)
+    rules = compile_rules(profile.options, profile.keep, profile.remove)
     walker = Walker(
-        rules=compile_rules(profile.options, profile.keep, profile.remove),
+        rules=rules,
         uid_secret=ctx.uid_secret,
         shift_days=ctx.date_shift_days,
         private_tags=profile.private_tags,
         scrub=scrubber.scrub,
         report=report,
         finds=scrubber.finds,
+        memo=outcome_memo(rules, scrubber, ctx.uid_secret, ctx.date_shift_days),
     )
     walker.walk(ds)
     apply_identity(ds, profile, ctx, originals, report)
@@ -136,12 +138,14 @@ def deidentify(
 
 def forget_cached_values() -> None:
     """Drop what the engine remembers across instances: scrubbers (they hold a patient's
-    identifiers and cleaned texts), UID remaps and date shifts (original values).
+    identifiers and cleaned texts), the walk's element outcomes, UID remaps and date shifts
+    (original values).
 
     The caches make a run fast; call this when a run ends so no original value outlives it in a
     long-running process (the web server's worker). Safe at any time: they only save work.
     """
     scrubber_for.cache_clear()
+    forget_outcomes()
     remap_uid.cache_clear()
     shift_da.cache_clear()
     shift_dt.cache_clear()

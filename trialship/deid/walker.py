@@ -6,7 +6,7 @@ import enum
 from collections.abc import Callable
 from typing import Any
 
-from pydicom.dataelem import empty_value_for_VR
+from pydicom.dataelem import RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -25,7 +25,7 @@ from trialship.deid.elements import (
 from trialship.deid.options import Option
 from trialship.deid.profile import PrivateTags
 from trialship.deid.raw_parse import sequence_element
-from trialship.deid.report import ReportAction, ReportBuilder, tag_text
+from trialship.deid.report import ReportAction, ReportBuilder, ReportEntry, tag_text
 from trialship.deid.rules import Action, Decision, RuleSet
 from trialship.deid.safe_private import is_safe_private
 from trialship.deid.uids import remap_uid
@@ -33,6 +33,40 @@ from trialship.deid.values import dummy_value
 
 # VRs `vr_for` may resolve to SQ: SQ itself, and none or UN (looked up in the dictionary).
 _MAYBE_SEQUENCE = frozenset({"SQ", "UN", None})
+
+# What the walk did to one raw element: the element left in its place (`_KEEP`: the original,
+# `_DELETE`: none, else a raw replacement), its report entries and the UIDs it remapped.
+_KEEP = object()
+_DELETE = object()
+Outcome = tuple[Any, tuple[ReportEntry, ...], tuple[tuple[str, str], ...]]
+OutcomeMemo = dict[tuple[Any, ...], Outcome]
+_MEMO_VALUE = 1024
+"""Longer values are walked each time: they rarely repeat and would fill the memo."""
+_MEMO_SIZE = 8192
+_MEMOS: dict[tuple[int, int, bytes, int], tuple[object, object, OutcomeMemo]] = {}
+
+
+def outcome_memo(
+    rules: RuleSet, scrubber: object, uid_secret: bytes, shift_days: int
+) -> OutcomeMemo:
+    """The memo of element outcomes for one configuration of the walk.
+
+    An element's outcome is a pure function of its tag, VR and bytes, where it is (path, mode)
+    and this configuration: the files of one subject repeat most of their values, so each is
+    walked once per run. The memo holds original values: `forget_outcomes` drops it.
+    """
+    key = (id(rules), id(scrubber), uid_secret, shift_days)
+    found = _MEMOS.get(key)
+    if found is None:
+        if len(_MEMOS) >= 16:
+            _MEMOS.clear()
+        # The rules and scrubber are held so that their ids stay theirs while the memo lives.
+        found = _MEMOS[key] = (rules, scrubber, {})
+    return found[2]
+
+
+def forget_outcomes() -> None:
+    _MEMOS.clear()
 
 
 class Mode(enum.Enum):
@@ -58,6 +92,7 @@ class Walker:
         scrub: Callable[[str], tuple[str, int]],
         report: ReportBuilder,
         finds: Callable[[str], bool] | None = None,
+        memo: OutcomeMemo | None = None,
     ) -> None:
         self.rules = rules
         self.secret = uid_secret
@@ -68,6 +103,9 @@ class Walker:
         """A cheap "does `scrub` redact anything in this text": lets raw values stay raw."""
         self.report = report
         self.uid_map: dict[str, str] = {}
+        self.memo = memo
+        """Outcomes of raw elements walked before under the same configuration (`outcome_memo`)."""
+        self._remapped: list[tuple[str, str]] | None = None
 
     # -- entry -------------------------------------------------------------------------------
 
@@ -78,6 +116,7 @@ class Walker:
         elems = ds._dict
         decision_for = self.rules.decision_for
         normal = mode is Mode.NORMAL
+        memo = self.memo
         has_private = False
         for key, elem in list(elems.items()):
             tag = int(key)
@@ -93,14 +132,78 @@ class Walker:
             decision = decision_for(tag)
             if decision is None and normal and elem.VR not in _MAYBE_SEQUENCE:
                 continue  # unlisted, not a sequence, not inside a C or D sequence: kept as is
-            keyword = keyword_of(tag)
-            path = prefix + (keyword or tag_text(tag))
-            if decision is None:
-                self._unlisted(ds, key, elem, keyword, path, mode)
-            else:
-                self._apply(ds, key, elem, decision.action, decision, keyword, path, mode)
+            if memo is not None and elem.__class__ is RawDataElement:
+                mkey = _memo_key(tag, elem, decision, prefix, mode)
+                if mkey is not None:
+                    self._memoized(ds, key, elem, tag, decision, prefix, mode, mkey, memo)
+                    continue
+            self._element(ds, key, elem, tag, decision, prefix, mode)
         if has_private:
             self._private(ds, prefix, mode)
+
+    def _element(
+        self,
+        ds: Dataset,
+        key: Any,
+        elem: Any,
+        tag: int,
+        decision: Decision | None,
+        prefix: str,
+        mode: Mode,
+    ) -> None:
+        keyword = keyword_of(tag)
+        path = prefix + (keyword or tag_text(tag))
+        if decision is None:
+            self._unlisted(ds, key, elem, keyword, path, mode)
+        else:
+            self._apply(ds, key, elem, decision.action, decision, keyword, path, mode)
+
+    def _memoized(
+        self,
+        ds: Dataset,
+        key: Any,
+        elem: Any,
+        tag: int,
+        decision: Decision | None,
+        prefix: str,
+        mode: Mode,
+        mkey: tuple[Any, ...],
+        memo: OutcomeMemo,
+    ) -> None:
+        """`_element` through the memo: a repeated element gets the outcome recorded the first
+        time (raw replacements and report entries are immutable, so they are shared)."""
+        elems = ds._dict
+        found = memo.get(mkey)
+        if found is not None:
+            left, entries, remapped = found
+            if left is _DELETE:
+                del elems[key]
+            elif left is not _KEEP:
+                elems[key] = left
+            self.report.entries.extend(entries)
+            for original, new in remapped:
+                self.uid_map.setdefault(original, new)
+            return
+        entries_so_far = self.report.entries
+        start = len(entries_so_far)
+        self._remapped = []
+        try:
+            self._element(ds, key, elem, tag, decision, prefix, mode)
+            remapped = tuple(self._remapped)
+        finally:
+            self._remapped = None
+        after = elems.get(key)
+        if after is None:
+            left = _DELETE
+        elif after is elem:
+            left = _KEEP
+        elif after.__class__ is RawDataElement:
+            left = after
+        else:
+            return  # converted (a DataElement is mutable): walked again next time
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[mkey] = (left, tuple(entries_so_far[start:]), remapped)
 
     # -- listed attributes ---------------------------------------------------------------------
 
@@ -237,6 +340,8 @@ class Walker:
         new = self.uid_map.get(original)
         if new is None:
             new = self.uid_map[original] = remap_uid(self.secret, original)
+        if self._remapped is not None:
+            self._remapped.append((original, new))
         return new
 
     def _shift(
@@ -310,6 +415,27 @@ class Walker:
             unused = 0x10 <= element <= 0xFF and (tag >> 16, element) not in used_blocks
             if unused and policy is not PrivateTags.KEEP:
                 del ds[tag]
+
+
+def _memo_key(
+    tag: int, elem: Any, decision: Decision | None, prefix: str, mode: Mode
+) -> tuple[Any, ...] | None:
+    """The memo key of a raw element, or None when its outcome may depend on more than its
+    bytes: a possible sequence (its items are walked), or a value the character set decodes
+    (non-ASCII, ISO 2022 escapes) or too long to keep. A removed element's value is not read."""
+    if decision is not None and decision.action is Action.X:
+        return (tag, prefix, mode.value)  # .value: an enum member hashes in Python
+    value = elem.value
+    vr = elem.VR
+    if (
+        vr in _MAYBE_SEQUENCE
+        or value.__class__ is not bytes
+        or len(value) > _MEMO_VALUE
+        or not value.isascii()
+        or b"\x1b" in value
+    ):
+        return None
+    return (tag, vr, value, elem.length, prefix, mode.value)
 
 
 def _replace(ds: Dataset, key: Any, elem: Any) -> None:
