@@ -74,6 +74,13 @@ def tag_text(tag: int) -> str:
     return _tag_text(int(tag))  # int: a BaseTag key would compare in Python on every lookup
 
 
+@functools.lru_cache(maxsize=8192)
+def _entry(tag: int, keyword: str, path: str, action: ReportAction, detail: str) -> ReportEntry:
+    # Files of one series report the same entries: built once (entries are frozen, so shared;
+    # they hold attribute names and actions, never values).
+    return ReportEntry(_tag_text(tag), keyword, path, action, detail)
+
+
 class ReportBuilder:
     """Collects entries during one run (mutable, private to the engine)."""
 
@@ -84,7 +91,7 @@ class ReportBuilder:
     def add(
         self, tag: int, keyword: str, path: str, action: ReportAction, detail: str = ""
     ) -> None:
-        self.entries.append(ReportEntry(tag_text(tag), keyword, path, action, detail))
+        self.entries.append(_entry(int(tag), keyword, path, action, detail))
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

@@ -94,8 +94,25 @@ def _tag(keyword: str) -> BaseTag:
 def _element(keyword: str, value: Any) -> DataElement | RawDataElement:
     # The engine's own values are known to fit their VRs: pydicom's per-value validation, which
     # costs more than the rest of writing them, is skipped (see `new_element`).
+    if isinstance(value, str):
+        raw = _text_element(keyword, value)
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        raw = _text_element(keyword, tuple(value))
+    else:
+        raw = None
+    if raw is not None:
+        return raw
     tag = _tag(keyword)
     return new_element(tag, dictionary_vr(tag), value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _text_element(keyword: str, value: str | tuple[str, ...]) -> RawDataElement | None:
+    """The raw element for a text value, built once: every file of a trial gets the same ones
+    (a raw element is immutable, so they are shared). None when it is not stored raw."""
+    tag = _tag(keyword)
+    elem = new_element(tag, dictionary_vr(tag), list(value) if isinstance(value, tuple) else value)
+    return elem if isinstance(elem, RawDataElement) else None
 
 
 def _put(ds: Dataset, elem: DataElement | RawDataElement) -> None:
