@@ -12,7 +12,7 @@ from trialship.deid.context import DeidContext
 from trialship.deid.dates import shift_da, shift_dt
 from trialship.deid.errors import LeakError
 from trialship.deid.identifiers import Identifiers, collect_identifiers
-from trialship.deid.leak import Leak, find_leaks
+from trialship.deid.leak import Leak, find_leaks, forget_glances
 from trialship.deid.options import Option
 from trialship.deid.profile import Profile, profile_hash
 from trialship.deid.report import DeidReport, ReportBuilder
@@ -100,6 +100,7 @@ def deidentify(
         report=report,
         finds=scrubber.finds,
         memo=outcome_memo(rules, scrubber, ctx.uid_secret, ctx.date_shift_days),
+        encode_sequences=not _writes_non_ascii(ctx),
     )
     walker.walk(ds)
     apply_identity(ds, profile, ctx, originals, report)
@@ -107,6 +108,8 @@ def deidentify(
     write_method(ds, profile, ctx, digest, report)
     media_dummies(ds, ctx, report)
     _utf8_if_needed(ds, ctx)
+    if ds.original_character_set != ds._character_set:
+        walker.decode_sequences()  # the writer re-encodes everything (see raw_encode)
     keep_uids = Option.RETAIN_UIDS in profile.options or "SOPInstanceUID" in profile.keep
     ds.file_meta = new_file_meta(ds, originals, (lambda uid: uid) if keep_uids else walker.remap)
     if isinstance(ds, FileDataset):
@@ -138,14 +141,15 @@ def deidentify(
 
 def forget_cached_values() -> None:
     """Drop what the engine remembers across instances: scrubbers (they hold a patient's
-    identifiers and cleaned texts), the walk's element outcomes, UID remaps and date shifts
-    (original values).
+    identifiers and cleaned texts), the walk's element outcomes and what the leak check saw of
+    them, UID remaps and date shifts (original values).
 
     The caches make a run fast; call this when a run ends so no original value outlives it in a
     long-running process (the web server's worker). Safe at any time: they only save work.
     """
     scrubber_for.cache_clear()
     forget_outcomes()
+    forget_glances()
     remap_uid.cache_clear()
     shift_da.cache_clear()
     shift_dt.cache_clear()
@@ -164,9 +168,13 @@ def _cached_profile_hash(profile: Profile) -> str:
     return profile_hash(profile)  # a pure function of the (frozen) profile: once per profile
 
 
+def _writes_non_ascii(ctx: DeidContext) -> bool:
+    return any(not value.isascii() for value in ctx.trial_values())
+
+
 def _utf8_if_needed(ds: Dataset, ctx: DeidContext) -> None:
     # Trial values may hold accents; declare UTF-8 so they encode (text is re-encoded on write).
-    if any(not value.isascii() for value in ctx.trial_values()):
+    if _writes_non_ascii(ctx):
         current = ds.get("SpecificCharacterSet")
         if current in (None, "", "ISO_IR 6", "ISO_IR 100") or current == ["ISO_IR 6"]:
             ds.SpecificCharacterSet = "ISO_IR 192"

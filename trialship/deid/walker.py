@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from pydicom.dataelem import RawDataElement, empty_value_for_VR
+from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -24,6 +25,7 @@ from trialship.deid.elements import (
 )
 from trialship.deid.options import Option
 from trialship.deid.profile import PrivateTags
+from trialship.deid.raw_encode import encode_items, encoded_sequence
 from trialship.deid.raw_parse import sequence_element
 from trialship.deid.report import ReportAction, ReportBuilder, ReportEntry, tag_text
 from trialship.deid.rules import Action, Decision, RuleSet
@@ -43,6 +45,10 @@ OutcomeMemo = dict[tuple[Any, ...], Outcome]
 _MEMO_VALUE = 1024
 """Longer values are walked each time: they rarely repeat and would fill the memo."""
 _MEMO_SIZE = 8192
+_MEMO_SEQUENCE = 16384
+_PIXEL_GROUP = 0x7FE00000
+"""Elements from here on may follow the pixel data: pydicom writes those (`encode_trailing`)."""
+_NOT_A_SEQUENCE = DataElement(0x00080000, "UL", 0)
 _MEMOS: dict[tuple[int, int, bytes, int], tuple[object, object, OutcomeMemo]] = {}
 
 
@@ -93,6 +99,7 @@ class Walker:
         report: ReportBuilder,
         finds: Callable[[str], bool] | None = None,
         memo: OutcomeMemo | None = None,
+        encode_sequences: bool = True,
     ) -> None:
         self.rules = rules
         self.secret = uid_secret
@@ -105,7 +112,11 @@ class Walker:
         self.uid_map: dict[str, str] = {}
         self.memo = memo
         """Outcomes of raw elements walked before under the same configuration (`outcome_memo`)."""
+        self.encode_sequences = encode_sequences
+        """False when the dataset's text will be re-encoded: sequences are kept parsed."""
         self._remapped: list[tuple[str, str]] | None = None
+        self._encoded: list[tuple[Dataset, Any, Any, str, Mode]] = []
+        """Where the walk put back a sequence as bytes: (dataset, key, raw element, path, mode)."""
 
     # -- entry -------------------------------------------------------------------------------
 
@@ -180,18 +191,13 @@ class Walker:
                 del elems[key]
             elif left is not _KEEP:
                 elems[key] = left
-            self.report.entries.extend(entries)
-            for original, new in remapped:
-                self.uid_map.setdefault(original, new)
+            self._replay(entries, remapped)
             return
         entries_so_far = self.report.entries
         start = len(entries_so_far)
-        self._remapped = []
-        try:
+        with self._recording() as remapped_here:
             self._element(ds, key, elem, tag, decision, prefix, mode)
-            remapped = tuple(self._remapped)
-        finally:
-            self._remapped = None
+        remapped = tuple(remapped_here)
         after = elems.get(key)
         if after is None:
             left = _DELETE
@@ -204,6 +210,28 @@ class Walker:
         if len(memo) >= _MEMO_SIZE:
             memo.clear()
         memo[mkey] = (left, tuple(entries_so_far[start:]), remapped)
+
+    def _replay(
+        self, entries: tuple[ReportEntry, ...], remapped: tuple[tuple[str, str], ...]
+    ) -> None:
+        self.report.entries.extend(entries)
+        for original, new in remapped:
+            self.uid_map.setdefault(original, new)
+        if self._remapped is not None:
+            self._remapped.extend(remapped)  # inside an outcome being recorded: part of it
+
+    @contextlib.contextmanager
+    def _recording(self) -> Iterator[list[tuple[str, str]]]:
+        """Collect the UIDs remapped inside the block (also into an enclosing recording)."""
+        outer = self._remapped
+        mine: list[tuple[str, str]] = []
+        self._remapped = mine
+        try:
+            yield mine
+        finally:
+            self._remapped = outer
+        if outer is not None:
+            outer.extend(mine)
 
     # -- listed attributes ---------------------------------------------------------------------
 
@@ -308,8 +336,79 @@ class Walker:
     # -- helpers -------------------------------------------------------------------------------
 
     def _items(self, ds: Dataset, key: Any, path: str, mode: Mode) -> None:
-        for index, item in enumerate(sequence_element(ds, key).value or ()):
+        memo = self.memo if self.encode_sequences else None
+        mkey = None if memo is None else self._sequence_key(ds, key, path, mode)
+        if memo is None or mkey is None:
+            self._walk_items(ds, key, path, mode)
+            return
+        found = memo.get(mkey)
+        if found is not None:
+            encoded, entries, remapped = found
+            self._encoded.append((ds, key, ds._dict[key], path, mode))
+            ds._dict[key] = encoded
+            # What converting the sequence does to its dataset: Pixel Representation read.
+            ds._set_pixel_representation(_NOT_A_SEQUENCE)
+            self._replay(entries, remapped)
+            return
+        raw: Any = ds._dict[key]  # a RawDataElement (see the key)
+        value_tell = raw.value_tell
+        entries_so_far = self.report.entries
+        start = len(entries_so_far)
+        with self._recording() as remapped_here:
+            items = self._walk_items(ds, key, path, mode)
+        data = encode_items(items)
+        if data is None:
+            return  # an item holds what only pydicom encodes: walked again next time
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        encoded = encoded_sequence(int(key), data, value_tell)
+        memo[mkey] = (encoded, tuple(entries_so_far[start:]), tuple(remapped_here))
+
+    def decode_sequences(self) -> None:
+        """Walk the sequences put back as bytes (`EncodedSequence`) as parsed items again.
+
+        For a dataset whose character set changed after the walk: pydicom re-encodes all of it
+        and writes each sequence as it was read (lengths defined or not), which only the
+        parsed items say. Their outcome is the one already reported.
+        """
+        encoded, self._encoded = self._encoded, []
+        memo, report = self.memo, self.report
+        self.memo, self.report = None, ReportBuilder()
+        try:
+            for ds, key, original, path, mode in encoded:
+                ds._dict[key] = original
+                self._walk_items(ds, key, path, mode)
+        finally:
+            self.memo, self.report = memo, report
+
+    def _walk_items(self, ds: Dataset, key: Any, path: str, mode: Mode) -> Any:
+        items = sequence_element(ds, key).value or ()
+        for index, item in enumerate(items):
             self.walk(item, f"{path}[{index}].", mode)
+        return items
+
+    def _sequence_key(self, ds: Dataset, key: Any, path: str, mode: Mode) -> Any:
+        """The memo key of a raw Explicit VR Little Endian sequence of defined length, standard
+        and before the pixel data (written by `raw_encode`), or None: walked as it comes."""
+        elem = ds._dict[key]
+        tag = int(key)
+        value = elem.value
+        if (
+            elem.__class__ is not RawDataElement
+            or elem.VR != "SQ"
+            or value.__class__ is not bytes
+            or not 0 < len(value) <= _MEMO_SEQUENCE
+            or elem.length != len(value)
+            or elem.is_implicit_VR
+            or not elem.is_little_endian
+            or tag >> 16 & 1
+            or tag >= _PIXEL_GROUP
+        ):
+            return None
+        # The items are decoded in the dataset's character set: part of what they become.
+        encodings = ds.original_character_set or ds._character_set
+        charset = tuple(encodings) if isinstance(encodings, list) else encodings
+        return ("SQ", tag, value, path, mode.value, charset)
 
     def _values(self, ds: Dataset, key: Any, elem: Any, vr: str) -> list[Any]:
         """The element's values: decoded from raw ASCII bytes when possible (cheap), else
