@@ -10,6 +10,7 @@ from typing import Any
 from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
 
 from trialship.deid.dates import shift_da, shift_dt
 from trialship.deid.elements import (
@@ -206,7 +207,9 @@ class Walker:
         elif after.__class__ is RawDataElement:
             left = after
         else:
-            return  # converted (a DataElement is mutable): walked again next time
+            left = _as_written(after)
+            if left is None:
+                return  # converted, and not plain text: walked again next time
         if len(memo) >= _MEMO_SIZE:
             memo.clear()
         memo[mkey] = (left, tuple(entries_so_far[start:]), remapped)
@@ -535,6 +538,21 @@ def _memo_key(
     ):
         return None
     return (tag, vr, value, elem.length, prefix, mode.value)
+
+
+def _as_written(elem: Any) -> Any:
+    """A converted (cleaned) text element as the raw element of the bytes the writer writes for
+    it (`raw_encode.plain_value`), which reads back as the same value; None when that is not
+    plain ASCII text (a DataElement is mutable: it is not shared)."""
+    value = elem.value
+    if isinstance(value, PersonName):
+        value = str(value)
+    elif isinstance(value, MultiValue):
+        value = list(value)
+    if not isinstance(value, str | list):
+        return None
+    raw = new_element(int(elem.tag), elem.VR, value)
+    return raw if raw.__class__ is RawDataElement else None
 
 
 def _replace(ds: Dataset, key: Any, elem: Any) -> None:
