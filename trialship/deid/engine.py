@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset, FileDataset
 from trialship.deid.context import DeidContext
 from trialship.deid.dates import shift_da, shift_dt
 from trialship.deid.errors import LeakError
-from trialship.deid.identifiers import Identifiers, collect_identifiers
+from trialship.deid.identifiers import Identifiers, collect_identifiers, forget_identifiers
 from trialship.deid.leak import Leak, find_leaks, forget_glances
 from trialship.deid.options import Option
 from trialship.deid.profile import Profile, profile_hash
@@ -140,9 +140,9 @@ def deidentify(
 
 
 def forget_cached_values() -> None:
-    """Drop what the engine remembers across instances: scrubbers (they hold a patient's
-    identifiers and cleaned texts), the walk's element outcomes and what the leak check saw of
-    them, UID remaps and date shifts (original values).
+    """Drop what the engine remembers across instances: identifiers and scrubbers (they hold a
+    patient's identifiers and cleaned texts), the walk's element outcomes and what the leak
+    check saw of them, UID remaps and date shifts (original values).
 
     The caches make a run fast; call this when a run ends so no original value outlives it in a
     long-running process (the web server's worker). Safe at any time: they only save work.
@@ -150,6 +150,7 @@ def forget_cached_values() -> None:
     scrubber_for.cache_clear()
     forget_outcomes()
     forget_glances()
+    forget_identifiers()
     remap_uid.cache_clear()
     shift_da.cache_clear()
     shift_dt.cache_clear()

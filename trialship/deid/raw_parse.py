@@ -230,3 +230,12 @@ def sequence_element(ds: Dataset, key: Any) -> Any:
         ds._set_pixel_representation(converted)
         return converted
     return ds[key]
+
+
+_NOT_A_SEQUENCE = DataElement(0x00080000, "UL", 0)
+
+
+def as_if_sequence_converted(ds: Dataset) -> None:
+    """What converting one of its sequences does to `ds` (pydicom reads its Pixel
+    Representation), for a sequence whose conversion is skipped: the same elements stay raw."""
+    ds._set_pixel_representation(_NOT_A_SEQUENCE)

@@ -7,7 +7,7 @@ import enum
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pydicom.dataelem import DataElement, RawDataElement, empty_value_for_VR
+from pydicom.dataelem import RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
@@ -27,7 +27,7 @@ from trialship.deid.elements import (
 from trialship.deid.options import Option
 from trialship.deid.profile import PrivateTags
 from trialship.deid.raw_encode import encode_items, encoded_sequence
-from trialship.deid.raw_parse import sequence_element
+from trialship.deid.raw_parse import as_if_sequence_converted, sequence_element
 from trialship.deid.report import ReportAction, ReportBuilder, ReportEntry, tag_text
 from trialship.deid.rules import Action, Decision, RuleSet
 from trialship.deid.safe_private import is_safe_private
@@ -49,7 +49,6 @@ _MEMO_SIZE = 8192
 _MEMO_SEQUENCE = 16384
 _PIXEL_GROUP = 0x7FE00000
 """Elements from here on may follow the pixel data: pydicom writes those (`encode_trailing`)."""
-_NOT_A_SEQUENCE = DataElement(0x00080000, "UL", 0)
 _MEMOS: dict[tuple[int, int, bytes, int], tuple[object, object, OutcomeMemo]] = {}
 
 
@@ -349,8 +348,7 @@ class Walker:
             encoded, entries, remapped = found
             self._encoded.append((ds, key, ds._dict[key], path, mode))
             ds._dict[key] = encoded
-            # What converting the sequence does to its dataset: Pixel Representation read.
-            ds._set_pixel_representation(_NOT_A_SEQUENCE)
+            as_if_sequence_converted(ds)
             self._replay(entries, remapped)
             return
         raw: Any = ds._dict[key]  # a RawDataElement (see the key)
