@@ -31,7 +31,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from pydicom.dataelem import convert_raw_data_element
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
@@ -156,7 +156,9 @@ class _Scanner:
             tag = int(key)
             if tag in BULK_TAGS or (tag >> 16 & 0xFF01 == 0x6000 and tag & 0xFFFF == 0x3000):
                 continue
-            vr = vr_for(elem, tag)
+            vr = elem.VR
+            if vr.__class__ is not str or vr == "UN" or len(vr) != 2 or tag >> 16 & 1:
+                vr = vr_for(elem, tag)  # the common case (a plain, definite VR) is its own
             if vr == "SQ":
                 if elem.__class__ is EncodedSequence:
                     found = self.glance_encoded(ds, elem)
@@ -171,6 +173,11 @@ class _Scanner:
             if vr in _NUMERIC_VRS or vr in _NUMERIC_ARRAYS:
                 continue
             value = elem.value
+            if value.__class__ is bytes and elem.__class__ is RawDataElement:
+                if not value.isascii():
+                    return False  # (binary or not: `maybe` would read it as Latin-1 text)
+                pieces.append(value.decode("latin-1"))
+                continue
             if value is None:
                 if elem.is_raw:
                     return False  # deferred: only `scan` reads it
