@@ -86,6 +86,18 @@ def raw_values(elem: Any, vr: str) -> list[str] | None:
     return [part.strip(" \0") for part in text.split("\\")]
 
 
+def canonical_text(elem: Any, vr: str) -> str | None:
+    """The one text value of a raw ASCII element whose bytes are exactly what writing that value
+    gives (`encoded_text`): converting it and writing it back would change nothing, so it can
+    stay raw. None for anything else."""
+    if elem is None or elem.__class__ is not RawDataElement or vr != elem.VR:
+        return None
+    values = raw_values(elem, vr)
+    if values is None or len(values) != 1 or encoded_text(vr, values[0]) != elem.value:
+        return None
+    return values[0]
+
+
 def new_element(tag: int, vr: str, value: Any) -> DataElement | RawDataElement:
     """An element the engine writes: its values fit their VR, so pydicom's checks are skipped.
 

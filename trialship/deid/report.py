@@ -51,8 +51,9 @@ class DeidReport:
     warnings: tuple[str, ...] = field(default=())
 
     def counts(self) -> dict[str, int]:
-        counter = Counter(entry.action.value for entry in self.entries)
-        return dict(sorted(counter.items()))
+        # Counted by member, named after: an enum's .value is read in Python.
+        counter = Counter(entry.action for entry in self.entries)
+        return dict(sorted((action.value, count) for action, count in counter.items()))
 
     def to_dict(self) -> dict[str, Any]:
         return {

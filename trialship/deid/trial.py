@@ -17,7 +17,13 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from trialship.deid.age import age_at, cap_age, parse_da
 from trialship.deid.context import DeidContext
-from trialship.deid.elements import BULK_TAGS, dictionary_vr, new_element, text_value
+from trialship.deid.elements import (
+    BULK_TAGS,
+    canonical_text,
+    dictionary_vr,
+    new_element,
+    text_value,
+)
 from trialship.deid.options import (
     BASIC_PROFILE_CODE,
     BASIC_PROFILE_MEANING,
@@ -310,19 +316,30 @@ def new_file_meta(
     The instance UID follows SOPInstanceUID; an object without one (a DICOMDIR) gets its old
     media UID passed through `remap` (identity under Retain UIDs).
     """
-    # ds.get converts SOPClassUID and SOPInstanceUID: the output writes them re-encoded.
-    sop_class = UID(str(ds.get("SOPClassUID") or originals.sop_class_uid))
-    instance = ds.get("SOPInstanceUID") or (
+    sop_class = _uid(ds, "SOPClassUID") or originals.sop_class_uid
+    instance = _uid(ds, "SOPInstanceUID") or (
         remap(originals.media_sop_instance_uid) if originals.media_sop_instance_uid else ""
     )
     meta = FileMetaDataset()
     for tag, vr, value in (
         (0x00020002, "UI", sop_class),
-        (0x00020003, "UI", UID(str(instance))),
-        (0x00020010, "UI", UID(originals.transfer_syntax or ExplicitVRLittleEndian)),
-        (0x00020012, "UI", UID(IMPLEMENTATION_CLASS_UID)),
+        (0x00020003, "UI", instance),
+        (0x00020010, "UI", originals.transfer_syntax or ExplicitVRLittleEndian),
+        (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
         (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
     ):
         # Group 2 tags and values of their VRs: FileMetaDataset's checks would find nothing.
-        meta._dict[BaseTag(tag)] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+        # A value that encodes plainly is held raw, as read from a file (see `new_element`).
+        elem = new_element(tag, vr, str(value))
+        if elem.__class__ is not RawDataElement:
+            typed = UID(str(value)) if vr == "UI" else value
+            elem = DataElement(tag, vr, typed, validation_mode=config.IGNORE)
+        meta._dict[BaseTag(tag)] = elem
     return meta
+
+
+def _uid(ds: Dataset, keyword: str) -> str:
+    """A UID of `ds` as text. Left raw when its bytes are what the converted value is written as;
+    else converted in place, as `ds.get` does (the output then writes it re-encoded)."""
+    text = canonical_text(ds._dict.get(_tag(keyword)), "UI")
+    return text if text is not None else str(ds.get(keyword) or "")

@@ -128,6 +128,8 @@ class Walker:
         decision_for = self.rules.decision_for
         normal = mode is Mode.NORMAL
         memo = self.memo
+        # The mode's value in memo keys: an enum member hashes (and .value reads) in Python.
+        mode_key = mode._value_
         has_private = False
         for key, elem in list(elems.items()):
             tag = int(key)
@@ -144,7 +146,7 @@ class Walker:
             if decision is None and normal and elem.VR not in _MAYBE_SEQUENCE:
                 continue  # unlisted, not a sequence, not inside a C or D sequence: kept as is
             if memo is not None and elem.__class__ is RawDataElement:
-                mkey = _memo_key(tag, elem, decision, prefix, mode)
+                mkey = _memo_key(tag, elem, decision, prefix, mode_key)
                 if mkey is not None:
                     self._memoized(ds, key, elem, tag, decision, prefix, mode, mkey, memo)
                     continue
@@ -409,7 +411,7 @@ class Walker:
         # The items are decoded in the dataset's character set: part of what they become.
         encodings = ds.original_character_set or ds._character_set
         charset = tuple(encodings) if isinstance(encodings, list) else encodings
-        return ("SQ", tag, value, path, mode.value, charset)
+        return ("SQ", tag, value, path, mode._value_, charset)
 
     def _values(self, ds: Dataset, key: Any, elem: Any, vr: str) -> list[Any]:
         """The element's values: decoded from raw ASCII bytes when possible (cheap), else
@@ -518,13 +520,13 @@ class Walker:
 
 
 def _memo_key(
-    tag: int, elem: Any, decision: Decision | None, prefix: str, mode: Mode
+    tag: int, elem: Any, decision: Decision | None, prefix: str, mode_key: str
 ) -> tuple[Any, ...] | None:
     """The memo key of a raw element, or None when its outcome may depend on more than its
     bytes: a possible sequence (its items are walked), or a value the character set decodes
     (non-ASCII, ISO 2022 escapes) or too long to keep. A removed element's value is not read."""
     if decision is not None and decision.action is Action.X:
-        return (tag, prefix, mode.value)  # .value: an enum member hashes in Python
+        return (tag, prefix, mode_key)
     value = elem.value
     vr = elem.VR
     if (
@@ -535,7 +537,7 @@ def _memo_key(
         or b"\x1b" in value
     ):
         return None
-    return (tag, vr, value, elem.length, prefix, mode.value)
+    return (tag, vr, value, elem.length, prefix, mode_key)
 
 
 def _as_written(elem: Any) -> Any:

@@ -29,6 +29,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from trialship.deid.elements import canonical_text
 from trialship.deid.raw_encode import LONG_VRS, sorted_keys, write_elements
 from trialship.intake.header_reader import read_header
 
@@ -276,8 +277,13 @@ def encode_file_meta(meta: FileMetaDataset) -> bytes:
     if "FileMetaInformationVersion" not in meta:
         meta.FileMetaInformationVersion = b"\0\1"
     body = bytearray()
+    elems: Any = meta._dict
     for tag, vr in _META_ORDER:
         if tag not in meta:
+            continue
+        if canonical_text(elems.get(tag), vr) is not None:
+            data = elems[tag].value  # what converting and writing the value gives
+            body += struct.pack("<HH2sH", 2, tag & 0xFFFF, vr.encode(), len(data)) + data
             continue
         value = meta[tag].value
         if vr == "OB":
