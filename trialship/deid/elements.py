@@ -190,5 +190,23 @@ def text_value(ds: Dataset, keyword: str) -> str:
     raw = raw_string_values(ds, keyword)
     if raw is not None and len(raw) <= 1:
         return raw[0].strip() if raw else ""
+    number = _plain_integer(ds._dict.get(_tag_of(keyword)))  # type: ignore[call-overload]
+    if number is not None:
+        return number
     value = ds.get(keyword)
     return str(value).strip() if value not in (None, "") else ""
+
+
+def _plain_integer(elem: Any) -> str | None:
+    """The text of a raw IS element holding one small unsigned integer whose bytes are what
+    pydicom writes for it once converted (the stripped digits, padded): it can stay raw."""
+    if elem is None or elem.__class__ is not RawDataElement or elem.VR != "IS":
+        return None
+    value = elem.value
+    if value.__class__ is not bytes or not value.isascii():
+        return None
+    text = value.decode("ascii")
+    digits = text.strip()
+    if not digits.isdigit() or len(digits) > 9 or digits + " " * (len(digits) % 2) != text:
+        return None
+    return digits

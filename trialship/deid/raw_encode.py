@@ -52,7 +52,7 @@ class EncodedSequence(RawDataElement):
 
 
 def encoded_sequence(tag: int, items: bytes, value_tell: int) -> EncodedSequence:
-    flags = (False, True, True, True)  # explicit VR, little endian, raw, undefined length
+    flags = (False, True, True, False)  # explicit VR, little endian, raw, not buffered
     return EncodedSequence(BaseTag(tag), "SQ", UNDEFINED, items, value_tell, *flags)
 
 

@@ -35,6 +35,8 @@ _ITEM_TAG = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
 _SEQUENCE_END = 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
+_RAW = RawDataElement
+_new_tuple = tuple.__new__
 
 
 class Unusual(Exception):
@@ -94,21 +96,23 @@ def parse_elements(
     """
     elements: dict[BaseTag, Any] = {}
     stop = limit if delimited else end
+    # Bound once: this loop runs for every element of every file.
+    unpack_header, unpack_length, vr_of = HEADER.unpack_from, LENGTH.unpack_from, VRS.get
     while position < stop:
         if position + 8 > stop:
             raise Unusual
-        group, element, vr_bytes, length = HEADER.unpack_from(data, position)
+        group, element, vr_bytes, length = unpack_header(data, position)
         tag = group << 16 | element
         if tag == _ITEM_END:
             if not delimited:
                 raise Unusual
             return elements, position + 8
-        vr = VRS.get(vr_bytes)
+        vr = vr_of(vr_bytes)
         if vr is None:
             raise Unusual
         value_tell = position + 8
         if vr in LONG_VRS:
-            (length,) = LENGTH.unpack_from(data, value_tell)  # pydicom reads it before stopping
+            (length,) = unpack_length(data, value_tell)  # pydicom reads it before stopping
             value_tell += 4
         if top and tag in PIXEL_TAGS:
             return elements, position
@@ -124,7 +128,11 @@ def parse_elements(
         value = data[value_tell : value_tell + length] if length else empty(vr)
         if tag == _CHARSET:
             encoding = convert_encodings(values.convert_string(value or b"", True))
-        elements[key] = RawDataElement(key, vr, length, value, value_tell, False, True)
+        # RawDataElement(key, vr, length, value, value_tell, False, True), without the Python
+        # frame of the named tuple's __new__.
+        elements[key] = _new_tuple(
+            _RAW, (key, vr, length, value, value_tell, False, True, True, False)
+        )
         position = value_tell + length
     if delimited:
         raise Unusual  # an undefined-length item that runs to the end of the data
