@@ -7,6 +7,7 @@ import functools
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset, FileDataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from trialship.deid.context import DeidContext
 from trialship.deid.dates import shift_da, shift_dt
@@ -22,6 +23,7 @@ from trialship.deid.trial import (
     Originals,
     applied_options,
     apply_identity,
+    decode_method_codes,
     media_dummies,
     needs_pixel_review,
     new_file_meta,
@@ -100,16 +102,21 @@ def deidentify(
         report=report,
         finds=scrubber.finds,
         memo=outcome_memo(rules, scrubber, ctx.uid_secret, ctx.date_shift_days),
-        encode_sequences=not _writes_non_ascii(ctx),
+        # Sequences are put back as encoded items only where raw_encode writes them: pydicom
+        # writes a deflated data set, and all of one whose text is re-encoded.
+        encode_sequences=not _writes_non_ascii(ctx)
+        and originals.transfer_syntax != DeflatedExplicitVRLittleEndian,
     )
     walker.walk(ds)
     apply_identity(ds, profile, ctx, originals, report)
     write_clinical_trial(ds, profile, ctx, report)
-    write_method(ds, profile, ctx, digest, report)
+    write_method(ds, profile, ctx, digest, report, encoded=walker.encode_sequences)
     media_dummies(ds, ctx, report)
     _utf8_if_needed(ds, ctx)
     if ds.original_character_set != ds._character_set:
-        walker.decode_sequences()  # the writer re-encodes everything (see raw_encode)
+        # The writer re-encodes everything, sequences as read (see raw_encode): parsed items.
+        walker.decode_sequences()
+        decode_method_codes(ds, profile, ctx)
     keep_uids = Option.RETAIN_UIDS in profile.options or "SOPInstanceUID" in profile.keep
     ds.file_meta = new_file_meta(ds, originals, (lambda uid: uid) if keep_uids else walker.remap)
     if isinstance(ds, FileDataset):

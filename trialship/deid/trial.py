@@ -4,7 +4,7 @@ attributes (PS3.3 C.7.1.3, C.7.2.3, C.7.3.2), the de-identification method and m
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,8 @@ from trialship.deid.options import (
     Option,
 )
 from trialship.deid.profile import PatientAgePolicy, Profile
+from trialship.deid.raw_encode import EncodedSequence, encode_items, encoded_sequence
+from trialship.deid.raw_parse import as_if_sequence_converted
 from trialship.deid.report import ReportAction, ReportBuilder
 from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from trialship.deid.values import DUMMY_DATE, DUMMY_TIME
@@ -131,7 +133,16 @@ def _put(ds: Dataset, elem: DataElement | RawDataElement) -> None:
 
 
 def _set(ds: Dataset, keyword: str, value: Any, report: ReportBuilder, detail: str) -> None:
-    elem = _element(keyword, value)
+    _set_element(ds, keyword, _element(keyword, value), report, detail)
+
+
+def _set_element(
+    ds: Dataset,
+    keyword: str,
+    elem: DataElement | RawDataElement,
+    report: ReportBuilder,
+    detail: str,
+) -> None:
     action = ReportAction.REPLACED if elem.tag in ds._dict else ReportAction.ADDED
     _put(ds, elem)
     report.add(elem.tag, keyword, keyword, action, detail)
@@ -239,18 +250,51 @@ def _code_item(value: str, meaning: str) -> Dataset:
     return item
 
 
+def _method_codes(options: Iterable[Option]) -> list[Dataset]:
+    codes = [_code_item(BASIC_PROFILE_CODE, BASIC_PROFILE_MEANING)]
+    codes += [_code_item(option.code, option.meaning) for option in options]
+    return codes
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_method_codes(options: tuple[Option, ...]) -> EncodedSequence | None:
+    data = encode_items(_method_codes(options))
+    tag = _tag("DeidentificationMethodCodeSequence")
+    return None if data is None else encoded_sequence(tag, data, 0)
+
+
+def decode_method_codes(ds: Dataset, profile: Profile, ctx: DeidContext) -> None:
+    """Parsed items instead of encoded ones in the code sequence (see `write_method`)."""
+    keyword = "DeidentificationMethodCodeSequence"
+    if isinstance(ds._dict.get(_tag(keyword)), EncodedSequence):
+        _put(ds, _element(keyword, _method_codes(applied_options(profile, ctx))))
+
+
 def write_method(
-    ds: Dataset, profile: Profile, ctx: DeidContext, profile_digest: str, report: ReportBuilder
+    ds: Dataset,
+    profile: Profile,
+    ctx: DeidContext,
+    profile_digest: str,
+    report: ReportBuilder,
+    *,
+    encoded: bool = False,
 ) -> None:
-    """PS3.15 E.1.1 step 6 and E.2/E.3.6: say what was done, in text and in codes."""
+    """PS3.15 E.1.1 step 6 and E.2/E.3.6: say what was done, in text and in codes.
+
+    `encoded` puts the code sequence in as its encoded items (the same in every file of a
+    profile; see `raw_encode.EncodedSequence`); `decode_method_codes` puts parsed items back.
+    """
     options = applied_options(profile, ctx)
     _set(ds, "PatientIdentityRemoved", "YES", report, "E.1.1 step 6")
     method = [BASIC_PROFILE_MEANING] + [option.meaning for option in options]
     method.append(f"trialship profile {profile.name}"[:50] + f" {profile_digest[:12]}")
     _set(ds, "DeidentificationMethod", method, report, "E.1.1 step 6")
-    codes = [_code_item(BASIC_PROFILE_CODE, BASIC_PROFILE_MEANING)]
-    codes += [_code_item(option.code, option.meaning) for option in options]
-    _set(ds, "DeidentificationMethodCodeSequence", codes, report, "CID 7050")
+    codes = _encoded_method_codes(tuple(options)) if encoded else None
+    if codes is None:
+        _set(ds, "DeidentificationMethodCodeSequence", _method_codes(options), report, "CID 7050")
+    else:
+        _set_element(ds, "DeidentificationMethodCodeSequence", codes, report, "CID 7050")
+        as_if_sequence_converted(ds)  # what putting in parsed items does to `ds`
     if Option.RETAIN_LONGITUDINAL_FULL_DATES in profile.options:
         longitudinal = "UNMODIFIED"
     elif Option.RETAIN_LONGITUDINAL_MODIFIED_DATES in profile.options:

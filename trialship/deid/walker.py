@@ -115,12 +115,15 @@ class Walker:
         self.encode_sequences = encode_sequences
         """False when the dataset's text will be re-encoded: sequences are kept parsed."""
         self._remapped: list[tuple[str, str]] | None = None
+        self._top: Dataset | None = None
         self._encoded: list[tuple[Dataset, Any, Any, str, Mode]] = []
         """Where the walk put back a sequence as bytes: (dataset, key, raw element, path, mode)."""
 
     # -- entry -------------------------------------------------------------------------------
 
     def walk(self, ds: Dataset, prefix: str = "", mode: Mode = Mode.NORMAL) -> None:
+        if not prefix:
+            self._top = ds
         # The element dict is read and written directly: Dataset.__getitem__/__setitem__ convert
         # tags and values on every call, which cost more than the rules. Standard, non-pixel
         # tags need none of their bookkeeping (private creators and pixel caches).
@@ -340,6 +343,15 @@ class Walker:
     # -- helpers -------------------------------------------------------------------------------
 
     def _items(self, ds: Dataset, key: Any, path: str, mode: Mode) -> None:
+        if ds is self._top and int(key) >= _PIXEL_GROUP:
+            # After the pixel data, pydicom writes the element (`encode_trailing`): every
+            # sequence inside it stays parsed.
+            encode, self.encode_sequences = self.encode_sequences, False
+            try:
+                self._walk_items(ds, key, path, mode)
+            finally:
+                self.encode_sequences = encode
+            return
         memo = self.memo if self.encode_sequences else None
         mkey = None if memo is None else self._sequence_key(ds, key, path, mode)
         if memo is None or mkey is None:
@@ -405,7 +417,6 @@ class Walker:
             or elem.is_implicit_VR
             or not elem.is_little_endian
             or tag >> 16 & 1
-            or tag >= _PIXEL_GROUP
         ):
             return None
         # The items are decoded in the dataset's character set: part of what they become.
