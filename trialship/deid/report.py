@@ -10,6 +10,10 @@ from typing import Any
 
 
 class ReportAction(enum.Enum):
+    # Members are singletons compared by identity: hashed by identity too (in C), not by name
+    # (in Python) as Enum does; every report entry is looked up by its action.
+    __hash__ = object.__hash__
+
     REMOVED = "removed"
     EMPTIED = "emptied"
     REPLACED = "replaced"

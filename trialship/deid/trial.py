@@ -158,11 +158,17 @@ def _drop(ds: Dataset, keyword: str, report: ReportBuilder, detail: str) -> None
 
 def applied_options(profile: Profile, ctx: DeidContext) -> list[Option]:
     """Options the output may claim: pixel options only when the pixel step really ran."""
-    return [
+    return list(_applied_options(profile.options, ctx.pixels_cleaned))
+
+
+@functools.lru_cache(maxsize=64)
+def _applied_options(options: frozenset[Option], pixels_cleaned: bool) -> tuple[Option, ...]:
+    # Asked several times per file: a frozenset hashes once, its members in Python each time.
+    return tuple(
         option
         for option in Option
-        if option in profile.options and (option not in PIXEL_OPTIONS or ctx.pixels_cleaned)
-    ]
+        if option in options and (option not in PIXEL_OPTIONS or pixels_cleaned)
+    )
 
 
 def apply_identity(
