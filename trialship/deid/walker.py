@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from pydicom.dataelem import RawDataElement, empty_value_for_VR
@@ -41,6 +40,8 @@ _MAYBE_SEQUENCE = frozenset({"SQ", "UN", None})
 # `_DELETE`: none, else a raw replacement), its report entries and the UIDs it remapped.
 _KEEP = object()
 _DELETE = object()
+_UNSEEN: Any = object()
+_SEEN_TAGS = 1 << 16
 Outcome = tuple[Any, tuple[ReportEntry, ...], tuple[tuple[str, str], ...]]
 OutcomeMemo = dict[tuple[Any, ...], Outcome]
 _MEMO_VALUE = 1024
@@ -129,6 +130,9 @@ class Walker:
         # tags need none of their bookkeeping (private creators and pixel caches).
         elems = ds._dict
         decision_for = self.rules.decision_for
+        seen = self.rules.seen
+        if len(seen) > _SEEN_TAGS:
+            seen.clear()
         normal = mode is Mode.NORMAL
         memo = self.memo
         # The mode's value in memo keys: an enum member hashes (and .value reads) in Python.
@@ -145,13 +149,26 @@ class Walker:
                 # Group lengths are retired and go stale; group 2 belongs in the file meta.
                 del elems[key]
                 continue
-            decision = decision_for(tag)
+            decision = seen.get(tag, _UNSEEN)
+            if decision is _UNSEEN:
+                decision = seen[tag] = decision_for(tag)
             if decision is None and normal and elem.VR not in _MAYBE_SEQUENCE:
                 continue  # unlisted, not a sequence, not inside a C or D sequence: kept as is
             if memo is not None and elem.__class__ is RawDataElement:
                 mkey = _memo_key(tag, elem, decision, prefix, mode_key)
                 if mkey is not None:
-                    self._memoized(ds, key, elem, tag, decision, prefix, mode, mkey, memo)
+                    # A repeated element gets the outcome recorded the first time (raw
+                    # replacements and report entries are immutable, so they are shared).
+                    found = memo.get(mkey)
+                    if found is None:
+                        self._record(ds, key, elem, tag, decision, prefix, mode, mkey, memo)
+                        continue
+                    left, entries, remapped = found
+                    if left is _DELETE:
+                        del elems[key]
+                    elif left is not _KEEP:
+                        elems[key] = left
+                    self._replay(entries, remapped)
                     continue
             self._element(ds, key, elem, tag, decision, prefix, mode)
         if has_private:
@@ -174,7 +191,7 @@ class Walker:
         else:
             self._apply(ds, key, elem, decision.action, decision, keyword, path, mode)
 
-    def _memoized(
+    def _record(
         self,
         ds: Dataset,
         key: Any,
@@ -186,23 +203,15 @@ class Walker:
         mkey: tuple[Any, ...],
         memo: OutcomeMemo,
     ) -> None:
-        """`_element` through the memo: a repeated element gets the outcome recorded the first
-        time (raw replacements and report entries are immutable, so they are shared)."""
+        """`_element`, its outcome recorded in the memo under `mkey`."""
         elems = ds._dict
-        found = memo.get(mkey)
-        if found is not None:
-            left, entries, remapped = found
-            if left is _DELETE:
-                del elems[key]
-            elif left is not _KEEP:
-                elems[key] = left
-            self._replay(entries, remapped)
-            return
         entries_so_far = self.report.entries
         start = len(entries_so_far)
-        with self._recording() as remapped_here:
+        outer, self._remapped = self._remapped, []
+        try:
             self._element(ds, key, elem, tag, decision, prefix, mode)
-        remapped = tuple(remapped_here)
+        finally:
+            remapped = self._stop_recording(outer)
         after = elems.get(key)
         if after is None:
             left = _DELETE
@@ -222,23 +231,20 @@ class Walker:
         self, entries: tuple[ReportEntry, ...], remapped: tuple[tuple[str, str], ...]
     ) -> None:
         self.report.entries.extend(entries)
-        for original, new in remapped:
-            self.uid_map.setdefault(original, new)
-        if self._remapped is not None:
-            self._remapped.extend(remapped)  # inside an outcome being recorded: part of it
+        if remapped:
+            for original, new in remapped:
+                self.uid_map.setdefault(original, new)
+            if self._remapped is not None:
+                self._remapped.extend(remapped)  # inside an outcome being recorded: part of it
 
-    @contextlib.contextmanager
-    def _recording(self) -> Iterator[list[tuple[str, str]]]:
-        """Collect the UIDs remapped inside the block (also into an enclosing recording)."""
-        outer = self._remapped
-        mine: list[tuple[str, str]] = []
-        self._remapped = mine
-        try:
-            yield mine
-        finally:
-            self._remapped = outer
+    def _stop_recording(self, outer: list[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
+        """End the recording of the UIDs remapped since `self._remapped` was set to a new list
+        (`outer` was the enclosing recording: they are part of it too); they are returned."""
+        mine = tuple(self._remapped or ())
+        self._remapped = outer
         if outer is not None:
             outer.extend(mine)
+        return mine
 
     # -- listed attributes ---------------------------------------------------------------------
 
@@ -369,8 +375,11 @@ class Walker:
         value_tell = raw.value_tell
         entries_so_far = self.report.entries
         start = len(entries_so_far)
-        with self._recording() as remapped_here:
+        outer, self._remapped = self._remapped, []
+        try:
             items = self._walk_items(ds, key, path, mode)
+        finally:
+            remapped_here = self._stop_recording(outer)
         data = encode_items(items)
         if data is None:
             return  # an item holds what only pydicom encodes: walked again next time
