@@ -46,8 +46,9 @@ Outcome = tuple[Any, tuple[ReportEntry, ...], tuple[tuple[str, str], ...]]
 OutcomeMemo = dict[tuple[Any, ...], Outcome]
 _MEMO_VALUE = 1024
 """Longer values are walked each time: they rarely repeat and would fill the memo."""
-_MEMO_SIZE = 8192
-_MEMO_SEQUENCE = 16384
+_MEMO_SIZE = 4096
+_MEMO_SEQUENCE = 4096
+"""Bytes; with `_MEMO_SIZE`, what bounds the memory the memo takes (a few tens of MB at most)."""
 _PIXEL_GROUP = 0x7FE00000
 """Elements from here on may follow the pixel data: pydicom writes those (`encode_trailing`)."""
 _MEMOS: dict[tuple[int, int, bytes, int], tuple[object, object, OutcomeMemo]] = {}
