@@ -30,6 +30,14 @@ _PACKERS = {
     )
     for order in "<>"
 }
+_SHORT_VR_BYTES = {
+    vr: vr.encode("ascii")
+    for vr in (
+        *("AE", "AS", "AT", "CS", "DA", "DS", "DT", "FD", "FL", "IS", "LO", "LT", "PN", "SH"),
+        *("SL", "SS", "ST", "SV", "TM", "UI", "UL", "US", "UV"),
+    )
+}
+"""The VRs of an explicit header with a 16-bit length (PS3.5 Table 7.1-2)."""
 _PLAIN_TEXT_VRS = frozenset(
     {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
 )
@@ -119,6 +127,7 @@ def write_elements(
     pydicom write or read an element: what is written then does not depend on the encodings."""
     encodings = ds.get("SpecificCharacterSet") or encodings or "iso8859"
     write = out.write
+    short_header = _PACKERS[order][1]
     elems = ds._dict
     for tag in tags:
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
@@ -129,6 +138,14 @@ def write_elements(
                 raise NotEncodable
             elem = ds[tag]  # a deferred read (what get_item does)
         if elem.is_raw:
+            vr = elem.VR
+            if vr in _SHORT_VR_BYTES and not implicit and not elem.is_buffered:
+                # `raw_header` of the common element, inline: it runs for most of them.
+                value = elem.value
+                if elem.length != UNDEFINED and len(value) <= 0xFFFF:
+                    write(short_header(tag >> 16, tag & 0xFFFF, _SHORT_VR_BYTES[vr], len(value)))
+                    write(value)
+                    continue
             if elem.__class__ is EncodedSequence and not implicit and order == "<":
                 write(_PACKERS[order][2](tag >> 16, tag & 0xFFFF, b"SQ", 0, UNDEFINED))
                 write(cast(bytes, elem.value))

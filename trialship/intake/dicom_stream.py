@@ -274,15 +274,16 @@ _META_ORDER = (
 
 def encode_file_meta(meta: FileMetaDataset) -> bytes:
     """Group 2 (always explicit VR little endian) with its group length."""
-    if "FileMetaInformationVersion" not in meta:
+    elems: Any = meta._dict  # looked up directly: `tag in meta` converts the tag each time
+    if 0x00020001 not in elems:
         meta.FileMetaInformationVersion = b"\0\1"
     body = bytearray()
-    elems: Any = meta._dict
     for tag, vr in _META_ORDER:
-        if tag not in meta:
+        elem = elems.get(tag)
+        if elem is None:
             continue
-        if canonical_text(elems.get(tag), vr) is not None:
-            data = elems[tag].value  # what converting and writing the value gives
+        if canonical_text(elem, vr) is not None:
+            data = elem.value  # what converting and writing the value gives
             body += struct.pack("<HH2sH", 2, tag & 0xFFFF, vr.encode(), len(data)) + data
             continue
         value = meta[tag].value
