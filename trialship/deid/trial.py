@@ -78,17 +78,17 @@ class Originals:
             "",
         )
         meta = getattr(ds, "file_meta", None)
-        syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+        syntax = _uid(meta, "TransferSyntaxUID") if meta is not None else ""
         return cls(
             birth_date=text("PatientBirthDate"),
             exam_date=exam,
             patient_age=text("PatientAge"),
             modality=text("Modality").upper(),
             sop_class_uid=text("SOPClassUID")
-            or (str(meta.get("MediaStorageSOPClassUID", "")) if meta else ""),
+            or (_uid(meta, "MediaStorageSOPClassUID") if meta else ""),
             burned_in=text("BurnedInAnnotation").upper(),
             transfer_syntax=syntax,
-            media_sop_instance_uid=str(meta.get("MediaStorageSOPInstanceUID", "")) if meta else "",
+            media_sop_instance_uid=_uid(meta, "MediaStorageSOPInstanceUID") if meta else "",
         )
 
 
