@@ -11,6 +11,8 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
+from trialship.deid.raw_parse import tag_key
+
 # Pixel data and its float variants: never converted, scanned or changed by the engine.
 BULK_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 # Free text a person may type into (PS3.5 6.2); AE included because site staff name AE titles.
@@ -108,7 +110,7 @@ def new_element(tag: int, vr: str, value: Any) -> DataElement | RawDataElement:
     data = encoded_text(vr, value)
     if data is None:
         return DataElement(tag, vr, value, validation_mode=config.IGNORE)
-    return RawDataElement(BaseTag(tag), vr, len(data), data, 0, False, True)
+    return RawDataElement(tag_key(tag), vr, len(data), data, 0, False, True)
 
 
 def encoded_text(vr: str, value: Any) -> bytes | None:
@@ -161,8 +163,9 @@ _STRING_VRS = frozenset(
 
 
 @functools.lru_cache(maxsize=512)
-def _tag_of(keyword: str) -> int | None:
-    return tag_for_keyword(keyword)
+def _tag_of(keyword: str) -> BaseTag | None:
+    tag = tag_for_keyword(keyword)
+    return None if tag is None else tag_key(tag)
 
 
 def raw_string_values(ds: Dataset, keyword: str) -> list[str] | None:
@@ -172,7 +175,7 @@ def raw_string_values(ds: Dataset, keyword: str) -> list[str] | None:
     tag = _tag_of(keyword)
     if tag is None:
         return None
-    elem = ds._dict.get(tag)  # type: ignore[call-overload]
+    elem = ds._dict.get(tag)
     if elem is None:
         return []
     if not elem.is_raw:
@@ -190,7 +193,8 @@ def text_value(ds: Dataset, keyword: str) -> str:
     raw = raw_string_values(ds, keyword)
     if raw is not None and len(raw) <= 1:
         return raw[0].strip() if raw else ""
-    number = _plain_integer(ds._dict.get(_tag_of(keyword)))  # type: ignore[call-overload]
+    tag = _tag_of(keyword)
+    number = None if tag is None else _plain_integer(ds._dict.get(tag))
     if number is not None:
         return number
     value = ds.get(keyword)

@@ -15,10 +15,9 @@ from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
 
 from trialship.deid.elements import BULK_TAGS, raw_string_values, vr_of
-from trialship.deid.raw_parse import as_if_sequence_converted, sequence_element
+from trialship.deid.raw_parse import as_if_sequence_converted, sequence_element, tag_key
 from trialship.deid.rules import Action, load_table
 
 # Name particles and titles too common to mean anything on their own.
@@ -42,11 +41,11 @@ _NAME_KEYWORDS = (
     "PatientMotherBirthName",
     "ResponsiblePerson",
 )
-_OTHER_IDS = BaseTag(0x00101002)  # OtherPatientIDsSequence
+_OTHER_IDS = tag_key(0x00101002)  # OtherPatientIDsSequence
 _INSTITUTION_KEYWORDS = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName")
 _OTHER_KEYWORDS = ("PatientAddress", "PatientTelephoneNumbers", "PatientBirthDate")
 _READ_TAGS = tuple(
-    tag_for_keyword(keyword)
+    tag_key(tag_for_keyword(keyword) or 0)
     for keyword in _NAME_KEYWORDS + _ID_KEYWORDS + _INSTITUTION_KEYWORDS + _OTHER_KEYWORDS
 )
 
@@ -195,7 +194,7 @@ def _read_values(ds: Dataset, excluded: frozenset[str]) -> tuple[Any, ...] | Non
     elems = ds._dict
     read: list[Any] = []
     for tag in _READ_TAGS:
-        elem = elems.get(tag)  # type: ignore[call-overload]
+        elem = elems.get(tag)
         if elem is None:
             read.append(None)
             continue

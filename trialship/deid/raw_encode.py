@@ -17,7 +17,8 @@ from pydicom.dataset import Dataset
 from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
+
+from trialship.deid.raw_parse import tag_key
 
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"})
 UNDEFINED = 0xFFFFFFFF
@@ -61,7 +62,7 @@ class EncodedSequence(RawDataElement):
 
 def encoded_sequence(tag: int, items: bytes, value_tell: int) -> EncodedSequence:
     flags = (False, True, True, False)  # explicit VR, little endian, raw, not buffered
-    return EncodedSequence(BaseTag(tag), "SQ", UNDEFINED, items, value_tell, *flags)
+    return EncodedSequence(tag_key(tag), "SQ", UNDEFINED, items, value_tell, *flags)
 
 
 def raw_header(elem: RawDataElement, implicit: bool, order: str) -> bytes | None:

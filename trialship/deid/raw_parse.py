@@ -39,6 +39,24 @@ _RAW = RawDataElement
 _new_tuple = tuple.__new__
 
 
+_TAGS: dict[int, BaseTag] = {}
+_MAX_TAGS = 1 << 16
+
+
+def tag_key(tag: int) -> BaseTag:
+    """The one BaseTag of `tag` that datasets parsed here are keyed by.
+
+    A dict finds a key that *is* the key looked up without comparing: any other int or BaseTag
+    equal to it is compared by BaseTag.__eq__, in Python, on every lookup.
+    """
+    key = _TAGS.get(tag)
+    if key is None:
+        key = BaseTag(tag)
+        if len(_TAGS) < _MAX_TAGS:
+            _TAGS[tag] = key
+    return key
+
+
 class Unusual(Exception):
     """Not the common case: pydicom does this one."""
 
@@ -98,6 +116,7 @@ def parse_elements(
     stop = limit if delimited else end
     # Bound once: this loop runs for every element of every file.
     unpack_header, unpack_length, vr_of = HEADER.unpack_from, LENGTH.unpack_from, VRS.get
+    tags_get = _TAGS.get
     while position < stop:
         if position + 8 > stop:
             raise Unusual
@@ -116,7 +135,7 @@ def parse_elements(
             value_tell += 4
         if top and tag in PIXEL_TAGS:
             return elements, position
-        key = BaseTag(tag)
+        key = tags_get(tag) or tag_key(tag)
         if length == UNDEFINED:
             if vr != "SQ":
                 raise Unusual

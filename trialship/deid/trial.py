@@ -33,7 +33,7 @@ from trialship.deid.options import (
 )
 from trialship.deid.profile import PatientAgePolicy, Profile
 from trialship.deid.raw_encode import EncodedSequence, encode_items, encoded_sequence
-from trialship.deid.raw_parse import as_if_sequence_converted
+from trialship.deid.raw_parse import as_if_sequence_converted, tag_key
 from trialship.deid.report import ReportAction, ReportBuilder
 from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from trialship.deid.values import DUMMY_DATE, DUMMY_TIME
@@ -96,7 +96,7 @@ class Originals:
 def _tag(keyword: str) -> BaseTag:
     tag = tag_for_keyword(keyword)
     assert tag is not None, keyword
-    return BaseTag(tag)
+    return tag_key(tag)
 
 
 def _element(keyword: str, value: Any) -> DataElement | RawDataElement:
@@ -384,7 +384,7 @@ def new_file_meta(
         if elem.__class__ is not RawDataElement:
             typed = UID(str(value)) if vr == "UI" else value
             elem = DataElement(tag, vr, typed, validation_mode=config.IGNORE)
-        meta._dict[BaseTag(tag)] = elem
+        meta._dict[tag_key(tag)] = elem
     return meta
 
 
