@@ -24,6 +24,7 @@ from trialship.deid.trial import (
     applied_options,
     apply_identity,
     decode_method_codes,
+    forget_written_values,
     media_dummies,
     needs_pixel_review,
     new_file_meta,
@@ -149,7 +150,7 @@ def deidentify(
 def forget_cached_values() -> None:
     """Drop what the engine remembers across instances: identifiers and scrubbers (they hold a
     patient's identifiers and cleaned texts), the walk's element outcomes and what the leak
-    check saw of them, UID remaps and date shifts (original values).
+    check saw of them, UID remaps and date shifts (original values), written ages.
 
     The caches make a run fast; call this when a run ends so no original value outlives it in a
     long-running process (the web server's worker). Safe at any time: they only save work.
@@ -158,6 +159,7 @@ def forget_cached_values() -> None:
     forget_outcomes()
     forget_glances()
     forget_identifiers()
+    forget_written_values()
     remap_uid.cache_clear()
     shift_da.cache_clear()
     shift_dt.cache_clear()

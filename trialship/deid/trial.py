@@ -114,6 +114,11 @@ def _element(keyword: str, value: Any) -> DataElement | RawDataElement:
     return new_element(tag, dictionary_vr(tag), value)
 
 
+def forget_written_values() -> None:
+    """Drop the remembered engine-written elements (an age is derived from a birth date)."""
+    _text_element.cache_clear()
+
+
 @functools.lru_cache(maxsize=1024)
 def _text_element(keyword: str, value: str | tuple[str, ...]) -> RawDataElement | None:
     """The raw element for a text value, built once: every file of a trial gets the same ones

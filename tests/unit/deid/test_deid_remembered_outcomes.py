@@ -126,10 +126,12 @@ def test_a_leak_inside_a_remembered_sequence_is_found_every_time() -> None:
 
 
 def test_no_remembered_outcome_outlives_the_run() -> None:
-    from trialship.deid import identifiers, leak, walker
+    from trialship.deid import identifiers, leak, trial, walker
 
     for number in (1, 2):
         _deidentify(_file(number), PROFILES["descriptors"])
     assert walker._MEMOS and leak._GLANCED and identifiers._COLLECTED
+    assert trial._text_element.cache_info().currsize
     forget_cached_values()
     assert not (walker._MEMOS or leak._GLANCED or identifiers._COLLECTED)
+    assert not trial._text_element.cache_info().currsize
