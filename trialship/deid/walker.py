@@ -1,4 +1,11 @@
-"""The recursive walk that applies Table E.1-1 to every element at every depth."""
+"""The recursive walk that applies Table E.1-1 to every element at every depth.
+
+The files of one subject repeat most of their values. What the walk did to a raw element (or
+a whole raw sequence) is a pure function of its bytes, where it is and the walk's
+configuration, so it is remembered (`outcome_memo`) and done again from memory: the same
+replacement element, the same report entries, the same UIDs remapped, and for a sequence its
+walked items as encoded bytes (`raw_encode.EncodedSequence`). The rules stay here, once.
+"""
 
 from __future__ import annotations
 
