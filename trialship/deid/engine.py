@@ -102,7 +102,9 @@ def deidentify(
         scrub=scrubber.scrub,
         report=report,
         finds=scrubber.finds,
-        memo=outcome_memo(rules, scrubber, ctx.uid_secret, ctx.date_shift_days),
+        memo=outcome_memo(
+            rules, scrubber, ctx.uid_secret, ctx.date_shift_days, profile.private_tags
+        ),
         # Sequences are put back as encoded items only where raw_encode writes them: pydicom
         # writes a deflated data set, and all of one whose text is re-encoded.
         encode_sequences=not _writes_non_ascii(ctx)

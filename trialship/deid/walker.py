@@ -58,19 +58,24 @@ _MEMO_SEQUENCE = 4096
 """Bytes; with `_MEMO_SIZE`, what bounds the memory the memo takes (a few tens of MB at most)."""
 _PIXEL_GROUP = 0x7FE00000
 """Elements from here on may follow the pixel data: pydicom writes those (`encode_trailing`)."""
-_MEMOS: dict[tuple[int, int, bytes, int], tuple[object, object, OutcomeMemo]] = {}
+_MEMOS: dict[tuple[int, int, bytes, int, PrivateTags], tuple[object, object, OutcomeMemo]] = {}
 
 
 def outcome_memo(
-    rules: RuleSet, scrubber: object, uid_secret: bytes, shift_days: int
+    rules: RuleSet,
+    scrubber: object,
+    uid_secret: bytes,
+    shift_days: int,
+    private_tags: PrivateTags,
 ) -> OutcomeMemo:
-    """The memo of element outcomes for one configuration of the walk.
+    """The memo of element outcomes for one configuration of the walk: everything a `Walker`
+    is built with but its report (the scrubber stands for `scrub` and `finds`).
 
     An element's outcome is a pure function of its tag, VR and bytes, where it is (path, mode)
     and this configuration: the files of one subject repeat most of their values, so each is
     walked once per run. The memo holds original values: `forget_outcomes` drops it.
     """
-    key = (id(rules), id(scrubber), uid_secret, shift_days)
+    key = (id(rules), id(scrubber), uid_secret, shift_days, private_tags)
     found = _MEMOS.get(key)
     if found is None:
         if len(_MEMOS) >= 16:

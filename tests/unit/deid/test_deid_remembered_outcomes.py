@@ -95,6 +95,34 @@ def test_a_subjects_next_files_come_out_as_if_each_were_the_first(
     assert remembered == fresh
 
 
+def test_profiles_that_differ_only_in_private_tags_remember_apart() -> None:
+    # A private element inside a standard sequence: its fate is the private tags policy's.
+    files = []
+    for number in (1, 2):
+        source = io.BytesIO(_file(number))
+        parsed = read_instance(source, len(source.getvalue())).dataset
+        item = parsed.ProcedureCodeSequence[0]
+        block = item.private_block(0x0009, "ACME PRIVATE", create=True)
+        block.add_new(0x10, "LO", "vendor note")
+        buffer = io.BytesIO()
+        parsed.save_as(buffer, enforce_file_format=True)
+        files.append(buffer.getvalue())
+    profiles = [
+        make_profile([Option.CLEAN_DESCRIPTORS], private_tags=policy)
+        for policy in (PrivateTags.REMOVE, PrivateTags.KEEP)
+    ]
+    forget_cached_values()
+    remembered = [_deidentify(data, profile) for data in files for profile in profiles]
+    fresh = []
+    for data in files:
+        for profile in profiles:
+            forget_cached_values()
+            fresh.append(_deidentify(data, profile))
+    forget_cached_values()
+    assert remembered == fresh
+    assert remembered[0][0] != remembered[1][0], "the policies give different files"
+
+
 def test_a_remembered_sequence_is_put_back_as_its_encoded_items() -> None:
     profile = PROFILES["descriptors"]
     forget_cached_values()
