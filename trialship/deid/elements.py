@@ -11,6 +11,8 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import BaseTag
 
+from trialship.deid.raw_parse import tag_key
+
 # Pixel data and its float variants: never converted, scanned or changed by the engine.
 BULK_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 # Free text a person may type into (PS3.5 6.2); AE included because site staff name AE titles.
@@ -86,6 +88,18 @@ def raw_values(elem: Any, vr: str) -> list[str] | None:
     return [part.strip(" \0") for part in text.split("\\")]
 
 
+def canonical_text(elem: Any, vr: str) -> str | None:
+    """The one text value of a raw ASCII element whose bytes are exactly what writing that value
+    gives (`encoded_text`): converting it and writing it back would change nothing, so it can
+    stay raw. None for anything else."""
+    if elem is None or elem.__class__ is not RawDataElement or vr != elem.VR:
+        return None
+    values = raw_values(elem, vr)
+    if values is None or len(values) != 1 or encoded_text(vr, values[0]) != elem.value:
+        return None
+    return values[0]
+
+
 def new_element(tag: int, vr: str, value: Any) -> DataElement | RawDataElement:
     """An element the engine writes: its values fit their VR, so pydicom's checks are skipped.
 
@@ -96,7 +110,7 @@ def new_element(tag: int, vr: str, value: Any) -> DataElement | RawDataElement:
     data = encoded_text(vr, value)
     if data is None:
         return DataElement(tag, vr, value, validation_mode=config.IGNORE)
-    return RawDataElement(BaseTag(tag), vr, len(data), data, 0, False, True)
+    return RawDataElement(tag_key(tag), vr, len(data), data, 0, False, True)
 
 
 def encoded_text(vr: str, value: Any) -> bytes | None:
@@ -149,8 +163,9 @@ _STRING_VRS = frozenset(
 
 
 @functools.lru_cache(maxsize=512)
-def _tag_of(keyword: str) -> int | None:
-    return tag_for_keyword(keyword)
+def _tag_of(keyword: str) -> BaseTag | None:
+    tag = tag_for_keyword(keyword)
+    return None if tag is None else tag_key(tag)
 
 
 def raw_string_values(ds: Dataset, keyword: str) -> list[str] | None:
@@ -160,7 +175,7 @@ def raw_string_values(ds: Dataset, keyword: str) -> list[str] | None:
     tag = _tag_of(keyword)
     if tag is None:
         return None
-    elem = ds._dict.get(tag)  # type: ignore[call-overload]
+    elem = ds._dict.get(tag)
     if elem is None:
         return []
     if not elem.is_raw:
@@ -178,5 +193,24 @@ def text_value(ds: Dataset, keyword: str) -> str:
     raw = raw_string_values(ds, keyword)
     if raw is not None and len(raw) <= 1:
         return raw[0].strip() if raw else ""
+    tag = _tag_of(keyword)
+    number = None if tag is None else _plain_integer(ds._dict.get(tag))
+    if number is not None:
+        return number
     value = ds.get(keyword)
     return str(value).strip() if value not in (None, "") else ""
+
+
+def _plain_integer(elem: Any) -> str | None:
+    """The text of a raw IS element holding one small unsigned integer whose bytes are what
+    pydicom writes for it once converted (the stripped digits, padded): it can stay raw."""
+    if elem is None or elem.__class__ is not RawDataElement or elem.VR != "IS":
+        return None
+    value = elem.value
+    if value.__class__ is not bytes or not value.isascii():
+        return None
+    text = value.decode("ascii")
+    digits = text.strip()
+    if not digits.isdigit() or len(digits) > 9 or digits + " " * (len(digits) % 2) != text:
+        return None
+    return digits

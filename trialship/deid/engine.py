@@ -7,12 +7,13 @@ import functools
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset, FileDataset
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 
 from trialship.deid.context import DeidContext
 from trialship.deid.dates import shift_da, shift_dt
 from trialship.deid.errors import LeakError
-from trialship.deid.identifiers import Identifiers, collect_identifiers
-from trialship.deid.leak import Leak, find_leaks
+from trialship.deid.identifiers import Identifiers, collect_identifiers, forget_identifiers
+from trialship.deid.leak import Leak, find_leaks, forget_glances
 from trialship.deid.options import Option
 from trialship.deid.profile import Profile, profile_hash
 from trialship.deid.report import DeidReport, ReportBuilder
@@ -22,6 +23,8 @@ from trialship.deid.trial import (
     Originals,
     applied_options,
     apply_identity,
+    decode_method_codes,
+    forget_written_values,
     media_dummies,
     needs_pixel_review,
     new_file_meta,
@@ -29,7 +32,7 @@ from trialship.deid.trial import (
     write_method,
 )
 from trialship.deid.uids import remap_uid
-from trialship.deid.walker import Walker
+from trialship.deid.walker import Walker, forget_outcomes, outcome_memo
 
 _INSTITUTION = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName")
 
@@ -90,21 +93,33 @@ def deidentify(
     identifiers = identifiers_for(ds, profile, ctx)
     report = ReportBuilder()
     scrubber = scrubber_for(identifiers)
+    rules = compile_rules(profile.options, profile.keep, profile.remove)
     walker = Walker(
-        rules=compile_rules(profile.options, profile.keep, profile.remove),
+        rules=rules,
         uid_secret=ctx.uid_secret,
         shift_days=ctx.date_shift_days,
         private_tags=profile.private_tags,
         scrub=scrubber.scrub,
         report=report,
         finds=scrubber.finds,
+        memo=outcome_memo(
+            rules, scrubber, ctx.uid_secret, ctx.date_shift_days, profile.private_tags
+        ),
+        # Sequences are put back as encoded items only where raw_encode writes them: pydicom
+        # writes a deflated data set, and all of one whose text is re-encoded.
+        encode_sequences=not _writes_non_ascii(ctx)
+        and originals.transfer_syntax != DeflatedExplicitVRLittleEndian,
     )
     walker.walk(ds)
     apply_identity(ds, profile, ctx, originals, report)
     write_clinical_trial(ds, profile, ctx, report)
-    write_method(ds, profile, ctx, digest, report)
+    write_method(ds, profile, ctx, digest, report, encoded=walker.encode_sequences)
     media_dummies(ds, ctx, report)
     _utf8_if_needed(ds, ctx)
+    if ds.original_character_set != ds._character_set:
+        # The writer re-encodes everything, sequences as read (see raw_encode): parsed items.
+        walker.decode_sequences()
+        decode_method_codes(ds, profile, ctx)
     keep_uids = Option.RETAIN_UIDS in profile.options or "SOPInstanceUID" in profile.keep
     ds.file_meta = new_file_meta(ds, originals, (lambda uid: uid) if keep_uids else walker.remap)
     if isinstance(ds, FileDataset):
@@ -135,13 +150,18 @@ def deidentify(
 
 
 def forget_cached_values() -> None:
-    """Drop what the engine remembers across instances: scrubbers (they hold a patient's
-    identifiers and cleaned texts), UID remaps and date shifts (original values).
+    """Drop what the engine remembers across instances: identifiers and scrubbers (they hold a
+    patient's identifiers and cleaned texts), the walk's element outcomes and what the leak
+    check saw of them, UID remaps and date shifts (original values), written ages.
 
     The caches make a run fast; call this when a run ends so no original value outlives it in a
     long-running process (the web server's worker). Safe at any time: they only save work.
     """
     scrubber_for.cache_clear()
+    forget_outcomes()
+    forget_glances()
+    forget_identifiers()
+    forget_written_values()
     remap_uid.cache_clear()
     shift_da.cache_clear()
     shift_dt.cache_clear()
@@ -160,9 +180,13 @@ def _cached_profile_hash(profile: Profile) -> str:
     return profile_hash(profile)  # a pure function of the (frozen) profile: once per profile
 
 
+def _writes_non_ascii(ctx: DeidContext) -> bool:
+    return any(not value.isascii() for value in ctx.trial_values())
+
+
 def _utf8_if_needed(ds: Dataset, ctx: DeidContext) -> None:
     # Trial values may hold accents; declare UTF-8 so they encode (text is re-encoded on write).
-    if any(not value.isascii() for value in ctx.trial_values()):
+    if _writes_non_ascii(ctx):
         current = ds.get("SpecificCharacterSet")
         if current in (None, "", "ISO_IR 6", "ISO_IR 100") or current == ["ISO_IR 6"]:
             ds.SpecificCharacterSet = "ISO_IR 192"

@@ -11,12 +11,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
-from pydicom.tag import BaseTag
 
 from trialship.deid.elements import BULK_TAGS, raw_string_values, vr_of
-from trialship.deid.raw_parse import sequence_element
+from trialship.deid.raw_parse import as_if_sequence_converted, sequence_element, tag_key
 from trialship.deid.rules import Action, load_table
 
 # Name particles and titles too common to mean anything on their own.
@@ -40,8 +41,13 @@ _NAME_KEYWORDS = (
     "PatientMotherBirthName",
     "ResponsiblePerson",
 )
-_OTHER_IDS = BaseTag(0x00101002)  # OtherPatientIDsSequence
+_OTHER_IDS = tag_key(0x00101002)  # OtherPatientIDsSequence
 _INSTITUTION_KEYWORDS = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName")
+_OTHER_KEYWORDS = ("PatientAddress", "PatientTelephoneNumbers", "PatientBirthDate")
+_READ_TAGS = tuple(
+    tag_key(tag_for_keyword(keyword) or 0)
+    for keyword in _NAME_KEYWORDS + _ID_KEYWORDS + _INSTITUTION_KEYWORDS + _OTHER_KEYWORDS
+)
 
 
 @dataclass(frozen=True)
@@ -154,9 +160,75 @@ def collect_identifiers(
     writes on purpose; `exclude_keywords` skips attributes the profile retains (e.g.
     PatientBirthDate, InstitutionName); `retain_uids` skips UIDs (Retain UIDs option).
     """
-    excluded = set(exclude_keywords)
+    excluded = frozenset(exclude_keywords)
     allowed_lower = frozenset(value.strip().lower() for value in allowed if value.strip())
+    extra = tuple(extra)
+    read = None if include_uids and not retain_uids else _read_values(ds, excluded)
+    if read is None:
+        return _collect(ds, extra, allowed_lower, excluded, retain_uids, include_uids)
+    key = (read, extra, allowed_lower, excluded)
+    found = _COLLECTED.get(key)
+    if found is None:
+        found = _collect(ds, extra, allowed_lower, excluded, retain_uids, include_uids)
+        if len(_COLLECTED) >= _COLLECTED_SIZE:
+            _COLLECTED.clear()
+        _COLLECTED[key] = found
+    elif "OtherPatientIDs" not in excluded and _OTHER_IDS in ds._dict:
+        as_if_sequence_converted(ds)  # `_collect` converts the sequence: the same left behind
+    return found
 
+
+_COLLECTED: dict[tuple[Any, ...], Identifiers] = {}
+"""Identifiers by the raw values they were read from: the files of one patient repeat them.
+Holds PHI: forgotten with the engine's other caches (`forget_identifiers`)."""
+_COLLECTED_SIZE = 64
+
+
+def forget_identifiers() -> None:
+    _COLLECTED.clear()
+
+
+def _read_values(ds: Dataset, excluded: frozenset[str]) -> tuple[Any, ...] | None:
+    """What `_collect` reads, as the raw values it decodes; None unless all of them are raw
+    ASCII (the character set decodes those alike) or absent."""
+    elems = ds._dict
+    read: list[Any] = []
+    for tag in _READ_TAGS:
+        elem = elems.get(tag)
+        if elem is None:
+            read.append(None)
+            continue
+        value = elem.value
+        if (
+            elem.__class__ is not RawDataElement
+            or value.__class__ is not bytes
+            or not value.isascii()
+            or b"\x1b" in value
+        ):
+            return None
+        read.append((elem.VR, value))
+    other = elems.get(_OTHER_IDS)
+    if other is not None and "OtherPatientIDs" not in excluded:
+        # Its items decode in the dataset's character set.
+        if (
+            other.__class__ is not RawDataElement
+            or other.VR != "SQ"
+            or other.value.__class__ is not bytes
+        ):
+            return None
+        encodings = ds.original_character_set or ds._character_set
+        read.append((other.value, tuple(encodings) if isinstance(encodings, list) else encodings))
+    return tuple(read)
+
+
+def _collect(
+    ds: Dataset,
+    extra: tuple[str, ...],
+    allowed_lower: frozenset[str],
+    excluded: frozenset[str],
+    retain_uids: bool,
+    include_uids: bool,
+) -> Identifiers:
     def values(keyword: str) -> list[str]:
         return [] if keyword in excluded else _values(ds, keyword)
 

@@ -31,12 +31,14 @@ import functools
 import re
 from dataclasses import dataclass
 
+from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
 from trialship.deid.elements import BULK_TAGS, CODE_KEYWORDS, keyword_of, vr_for, vr_of
 from trialship.deid.identifiers import Identifiers, collect_identifiers
 from trialship.deid.matching import IdentifierPatterns, Prefilter
+from trialship.deid.raw_encode import EncodedSequence
 from trialship.deid.report import tag_text
 
 __all__ = ["Leak", "collect_identifiers", "find_leaks"]
@@ -154,8 +156,16 @@ class _Scanner:
             tag = int(key)
             if tag in BULK_TAGS or (tag >> 16 & 0xFF01 == 0x6000 and tag & 0xFFFF == 0x3000):
                 continue
-            vr = vr_for(elem, tag)
+            vr = elem.VR
+            if vr.__class__ is not str or vr == "UN" or len(vr) != 2 or tag >> 16 & 1:
+                vr = vr_for(elem, tag)  # the common case (a plain, definite VR) is its own
             if vr == "SQ":
+                if elem.__class__ is EncodedSequence:
+                    found = self.glance_encoded(ds, elem)
+                    if found is None:
+                        return False
+                    pieces += found
+                    continue
                 for item in ds[key].value or ():
                     if not self.glance(item, pieces):
                         return False
@@ -163,6 +173,11 @@ class _Scanner:
             if vr in _NUMERIC_VRS or vr in _NUMERIC_ARRAYS:
                 continue
             value = elem.value
+            if value.__class__ is bytes and elem.__class__ is RawDataElement:
+                if not value.isascii():
+                    return False  # (binary or not: `maybe` would read it as Latin-1 text)
+                pieces.append(value.decode("latin-1"))
+                continue
             if value is None:
                 if elem.is_raw:
                     return False  # deferred: only `scan` reads it
@@ -179,6 +194,31 @@ class _Scanner:
                     return False
                 pieces.append(text)
         return True
+
+    def glance_encoded(self, ds: Dataset, elem: EncodedSequence) -> tuple[str, ...] | None:
+        """`glance` of a sequence the walk put back as bytes (the same bytes in many files of a
+        subject), without converting it in `ds`: once per distinct value."""
+        value = elem.value
+        if value in _GLANCED:
+            return _GLANCED[value]
+        encoding = ds.original_character_set or ds._character_set
+        pieces: list[str] = []
+        items = convert_raw_data_element(elem, encoding=encoding, ds=ds).value or ()
+        found = tuple(pieces) if all(self.glance(item, pieces) for item in items) else None
+        if len(_GLANCED) >= _GLANCED_SIZE:
+            _GLANCED.clear()
+        _GLANCED[value] = found
+        return found
+
+
+_GLANCED: dict[object, tuple[str, ...] | None] = {}
+"""What `glance` collects from each encoded sequence's items: output values, forgotten with the
+engine's other caches (`forget_glances`)."""
+_GLANCED_SIZE = 1024
+
+
+def forget_glances() -> None:
+    _GLANCED.clear()
 
 
 def _clean_at_a_glance(scanner: _Scanner, ds: Dataset, meta: Dataset | None) -> bool:

@@ -35,6 +35,26 @@ _ITEM_TAG = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
 _SEQUENCE_END = 0xFFFEE0DD
 UNDEFINED = 0xFFFFFFFF
+_RAW = RawDataElement
+_new_tuple = tuple.__new__
+
+
+_TAGS: dict[int, BaseTag] = {}
+_MAX_TAGS = 1 << 16
+
+
+def tag_key(tag: int) -> BaseTag:
+    """The one BaseTag of `tag` that datasets parsed here are keyed by.
+
+    A dict finds a key that *is* the key looked up without comparing: any other int or BaseTag
+    equal to it is compared by BaseTag.__eq__, in Python, on every lookup.
+    """
+    key = _TAGS.get(tag)
+    if key is None:
+        key = BaseTag(tag)
+        if len(_TAGS) < _MAX_TAGS:
+            _TAGS[tag] = key
+    return key
 
 
 class Unusual(Exception):
@@ -94,25 +114,28 @@ def parse_elements(
     """
     elements: dict[BaseTag, Any] = {}
     stop = limit if delimited else end
+    # Bound once: this loop runs for every element of every file.
+    unpack_header, unpack_length, vr_of = HEADER.unpack_from, LENGTH.unpack_from, VRS.get
+    tags_get = _TAGS.get
     while position < stop:
         if position + 8 > stop:
             raise Unusual
-        group, element, vr_bytes, length = HEADER.unpack_from(data, position)
+        group, element, vr_bytes, length = unpack_header(data, position)
         tag = group << 16 | element
         if tag == _ITEM_END:
             if not delimited:
                 raise Unusual
             return elements, position + 8
-        vr = VRS.get(vr_bytes)
+        vr = vr_of(vr_bytes)
         if vr is None:
             raise Unusual
         value_tell = position + 8
         if vr in LONG_VRS:
-            (length,) = LENGTH.unpack_from(data, value_tell)  # pydicom reads it before stopping
+            (length,) = unpack_length(data, value_tell)  # pydicom reads it before stopping
             value_tell += 4
         if top and tag in PIXEL_TAGS:
             return elements, position
-        key = BaseTag(tag)
+        key = tags_get(tag) or tag_key(tag)
         if length == UNDEFINED:
             if vr != "SQ":
                 raise Unusual
@@ -124,7 +147,11 @@ def parse_elements(
         value = data[value_tell : value_tell + length] if length else empty(vr)
         if tag == _CHARSET:
             encoding = convert_encodings(values.convert_string(value or b"", True))
-        elements[key] = RawDataElement(key, vr, length, value, value_tell, False, True)
+        # RawDataElement(key, vr, length, value, value_tell, False, True), without the Python
+        # frame of the named tuple's __new__.
+        elements[key] = _new_tuple(
+            _RAW, (key, vr, length, value, value_tell, False, True, True, False)
+        )
         position = value_tell + length
     if delimited:
         raise Unusual  # an undefined-length item that runs to the end of the data
@@ -230,3 +257,12 @@ def sequence_element(ds: Dataset, key: Any) -> Any:
         ds._set_pixel_representation(converted)
         return converted
     return ds[key]
+
+
+_NOT_A_SEQUENCE = DataElement(0x00080000, "UL", 0)
+
+
+def as_if_sequence_converted(ds: Dataset) -> None:
+    """What converting one of its sequences does to `ds` (pydicom reads its Pixel
+    Representation), for a sequence whose conversion is skipped: the same elements stay raw."""
+    ds._set_pixel_representation(_NOT_A_SEQUENCE)

@@ -10,6 +10,10 @@ from typing import Any
 
 
 class ReportAction(enum.Enum):
+    # Members are singletons compared by identity: hashed by identity too (in C), not by name
+    # (in Python) as Enum does; every report entry is looked up by its action.
+    __hash__ = object.__hash__
+
     REMOVED = "removed"
     EMPTIED = "emptied"
     REPLACED = "replaced"
@@ -51,8 +55,9 @@ class DeidReport:
     warnings: tuple[str, ...] = field(default=())
 
     def counts(self) -> dict[str, int]:
-        counter = Counter(entry.action.value for entry in self.entries)
-        return dict(sorted(counter.items()))
+        # Counted by member, named after: an enum's .value is read in Python.
+        counter = Counter(entry.action for entry in self.entries)
+        return dict(sorted((action.value, count) for action, count in counter.items()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -74,6 +79,13 @@ def tag_text(tag: int) -> str:
     return _tag_text(int(tag))  # int: a BaseTag key would compare in Python on every lookup
 
 
+@functools.lru_cache(maxsize=8192)
+def _entry(tag: int, keyword: str, path: str, action: ReportAction, detail: str) -> ReportEntry:
+    # Files of one series report the same entries: built once (entries are frozen, so shared;
+    # they hold attribute names and actions, never values).
+    return ReportEntry(_tag_text(tag), keyword, path, action, detail)
+
+
 class ReportBuilder:
     """Collects entries during one run (mutable, private to the engine)."""
 
@@ -84,7 +96,7 @@ class ReportBuilder:
     def add(
         self, tag: int, keyword: str, path: str, action: ReportAction, detail: str = ""
     ) -> None:
-        self.entries.append(ReportEntry(tag_text(tag), keyword, path, action, detail))
+        self.entries.append(_entry(int(tag), keyword, path, action, detail))
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)

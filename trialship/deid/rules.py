@@ -7,7 +7,7 @@ import enum
 import functools
 import io
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 from pydicom.datadict import tag_for_keyword
@@ -149,6 +149,8 @@ class RuleSet:
     overlay_data: Decision
     overlay_comments: Decision
     private: Decision
+    seen: dict[int, Decision | None] = field(default_factory=dict, compare=False, repr=False)
+    """`decision_for` of the tags met so far (listed or not): one dict lookup per element."""
 
     def decision_for(self, tag: int) -> Decision | None:
         """The decision for a standard tag, or None when the table does not list it (keep)."""

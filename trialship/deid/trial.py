@@ -4,7 +4,7 @@ attributes (PS3.3 C.7.1.3, C.7.2.3, C.7.3.2), the de-identification method and m
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +17,13 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from trialship.deid.age import age_at, cap_age, parse_da
 from trialship.deid.context import DeidContext
-from trialship.deid.elements import BULK_TAGS, dictionary_vr, new_element, text_value
+from trialship.deid.elements import (
+    BULK_TAGS,
+    canonical_text,
+    dictionary_vr,
+    new_element,
+    text_value,
+)
 from trialship.deid.options import (
     BASIC_PROFILE_CODE,
     BASIC_PROFILE_MEANING,
@@ -26,6 +32,8 @@ from trialship.deid.options import (
     Option,
 )
 from trialship.deid.profile import PatientAgePolicy, Profile
+from trialship.deid.raw_encode import EncodedSequence, encode_items, encoded_sequence
+from trialship.deid.raw_parse import as_if_sequence_converted, tag_key
 from trialship.deid.report import ReportAction, ReportBuilder
 from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from trialship.deid.values import DUMMY_DATE, DUMMY_TIME
@@ -70,17 +78,17 @@ class Originals:
             "",
         )
         meta = getattr(ds, "file_meta", None)
-        syntax = str(meta.get("TransferSyntaxUID", "")) if meta is not None else ""
+        syntax = _uid(meta, "TransferSyntaxUID") if meta is not None else ""
         return cls(
             birth_date=text("PatientBirthDate"),
             exam_date=exam,
             patient_age=text("PatientAge"),
             modality=text("Modality").upper(),
             sop_class_uid=text("SOPClassUID")
-            or (str(meta.get("MediaStorageSOPClassUID", "")) if meta else ""),
+            or (_uid(meta, "MediaStorageSOPClassUID") if meta else ""),
             burned_in=text("BurnedInAnnotation").upper(),
             transfer_syntax=syntax,
-            media_sop_instance_uid=str(meta.get("MediaStorageSOPInstanceUID", "")) if meta else "",
+            media_sop_instance_uid=_uid(meta, "MediaStorageSOPInstanceUID") if meta else "",
         )
 
 
@@ -88,14 +96,36 @@ class Originals:
 def _tag(keyword: str) -> BaseTag:
     tag = tag_for_keyword(keyword)
     assert tag is not None, keyword
-    return BaseTag(tag)
+    return tag_key(tag)
 
 
 def _element(keyword: str, value: Any) -> DataElement | RawDataElement:
     # The engine's own values are known to fit their VRs: pydicom's per-value validation, which
     # costs more than the rest of writing them, is skipped (see `new_element`).
+    if isinstance(value, str):
+        raw = _text_element(keyword, value)
+    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+        raw = _text_element(keyword, tuple(value))
+    else:
+        raw = None
+    if raw is not None:
+        return raw
     tag = _tag(keyword)
     return new_element(tag, dictionary_vr(tag), value)
+
+
+def forget_written_values() -> None:
+    """Drop the remembered engine-written elements (an age is derived from a birth date)."""
+    _text_element.cache_clear()
+
+
+@functools.lru_cache(maxsize=1024)
+def _text_element(keyword: str, value: str | tuple[str, ...]) -> RawDataElement | None:
+    """The raw element for a text value, built once: every file of a trial gets the same ones
+    (a raw element is immutable, so they are shared). None when it is not stored raw."""
+    tag = _tag(keyword)
+    elem = new_element(tag, dictionary_vr(tag), list(value) if isinstance(value, tuple) else value)
+    return elem if isinstance(elem, RawDataElement) else None
 
 
 def _put(ds: Dataset, elem: DataElement | RawDataElement) -> None:
@@ -108,7 +138,16 @@ def _put(ds: Dataset, elem: DataElement | RawDataElement) -> None:
 
 
 def _set(ds: Dataset, keyword: str, value: Any, report: ReportBuilder, detail: str) -> None:
-    elem = _element(keyword, value)
+    _set_element(ds, keyword, _element(keyword, value), report, detail)
+
+
+def _set_element(
+    ds: Dataset,
+    keyword: str,
+    elem: DataElement | RawDataElement,
+    report: ReportBuilder,
+    detail: str,
+) -> None:
     action = ReportAction.REPLACED if elem.tag in ds._dict else ReportAction.ADDED
     _put(ds, elem)
     report.add(elem.tag, keyword, keyword, action, detail)
@@ -124,11 +163,17 @@ def _drop(ds: Dataset, keyword: str, report: ReportBuilder, detail: str) -> None
 
 def applied_options(profile: Profile, ctx: DeidContext) -> list[Option]:
     """Options the output may claim: pixel options only when the pixel step really ran."""
-    return [
+    return list(_applied_options(profile.options, ctx.pixels_cleaned))
+
+
+@functools.lru_cache(maxsize=64)
+def _applied_options(options: frozenset[Option], pixels_cleaned: bool) -> tuple[Option, ...]:
+    # Asked several times per file: a frozenset hashes once, its members in Python each time.
+    return tuple(
         option
         for option in Option
-        if option in profile.options and (option not in PIXEL_OPTIONS or ctx.pixels_cleaned)
-    ]
+        if option in options and (option not in PIXEL_OPTIONS or pixels_cleaned)
+    )
 
 
 def apply_identity(
@@ -216,18 +261,51 @@ def _code_item(value: str, meaning: str) -> Dataset:
     return item
 
 
+def _method_codes(options: Iterable[Option]) -> list[Dataset]:
+    codes = [_code_item(BASIC_PROFILE_CODE, BASIC_PROFILE_MEANING)]
+    codes += [_code_item(option.code, option.meaning) for option in options]
+    return codes
+
+
+@functools.lru_cache(maxsize=64)
+def _encoded_method_codes(options: tuple[Option, ...]) -> EncodedSequence | None:
+    data = encode_items(_method_codes(options))
+    tag = _tag("DeidentificationMethodCodeSequence")
+    return None if data is None else encoded_sequence(tag, data, 0)
+
+
+def decode_method_codes(ds: Dataset, profile: Profile, ctx: DeidContext) -> None:
+    """Parsed items instead of encoded ones in the code sequence (see `write_method`)."""
+    keyword = "DeidentificationMethodCodeSequence"
+    if isinstance(ds._dict.get(_tag(keyword)), EncodedSequence):
+        _put(ds, _element(keyword, _method_codes(applied_options(profile, ctx))))
+
+
 def write_method(
-    ds: Dataset, profile: Profile, ctx: DeidContext, profile_digest: str, report: ReportBuilder
+    ds: Dataset,
+    profile: Profile,
+    ctx: DeidContext,
+    profile_digest: str,
+    report: ReportBuilder,
+    *,
+    encoded: bool = False,
 ) -> None:
-    """PS3.15 E.1.1 step 6 and E.2/E.3.6: say what was done, in text and in codes."""
+    """PS3.15 E.1.1 step 6 and E.2/E.3.6: say what was done, in text and in codes.
+
+    `encoded` puts the code sequence in as its encoded items (the same in every file of a
+    profile; see `raw_encode.EncodedSequence`); `decode_method_codes` puts parsed items back.
+    """
     options = applied_options(profile, ctx)
     _set(ds, "PatientIdentityRemoved", "YES", report, "E.1.1 step 6")
     method = [BASIC_PROFILE_MEANING] + [option.meaning for option in options]
     method.append(f"trialship profile {profile.name}"[:50] + f" {profile_digest[:12]}")
     _set(ds, "DeidentificationMethod", method, report, "E.1.1 step 6")
-    codes = [_code_item(BASIC_PROFILE_CODE, BASIC_PROFILE_MEANING)]
-    codes += [_code_item(option.code, option.meaning) for option in options]
-    _set(ds, "DeidentificationMethodCodeSequence", codes, report, "CID 7050")
+    codes = _encoded_method_codes(tuple(options)) if encoded else None
+    if codes is None:
+        _set(ds, "DeidentificationMethodCodeSequence", _method_codes(options), report, "CID 7050")
+    else:
+        _set_element(ds, "DeidentificationMethodCodeSequence", codes, report, "CID 7050")
+        as_if_sequence_converted(ds)  # what putting in parsed items does to `ds`
     if Option.RETAIN_LONGITUDINAL_FULL_DATES in profile.options:
         longitudinal = "UNMODIFIED"
     elif Option.RETAIN_LONGITUDINAL_MODIFIED_DATES in profile.options:
@@ -293,19 +371,30 @@ def new_file_meta(
     The instance UID follows SOPInstanceUID; an object without one (a DICOMDIR) gets its old
     media UID passed through `remap` (identity under Retain UIDs).
     """
-    # ds.get converts SOPClassUID and SOPInstanceUID: the output writes them re-encoded.
-    sop_class = UID(str(ds.get("SOPClassUID") or originals.sop_class_uid))
-    instance = ds.get("SOPInstanceUID") or (
+    sop_class = _uid(ds, "SOPClassUID") or originals.sop_class_uid
+    instance = _uid(ds, "SOPInstanceUID") or (
         remap(originals.media_sop_instance_uid) if originals.media_sop_instance_uid else ""
     )
     meta = FileMetaDataset()
     for tag, vr, value in (
         (0x00020002, "UI", sop_class),
-        (0x00020003, "UI", UID(str(instance))),
-        (0x00020010, "UI", UID(originals.transfer_syntax or ExplicitVRLittleEndian)),
-        (0x00020012, "UI", UID(IMPLEMENTATION_CLASS_UID)),
+        (0x00020003, "UI", instance),
+        (0x00020010, "UI", originals.transfer_syntax or ExplicitVRLittleEndian),
+        (0x00020012, "UI", IMPLEMENTATION_CLASS_UID),
         (0x00020013, "SH", IMPLEMENTATION_VERSION_NAME),
     ):
         # Group 2 tags and values of their VRs: FileMetaDataset's checks would find nothing.
-        meta._dict[BaseTag(tag)] = DataElement(tag, vr, value, validation_mode=config.IGNORE)
+        # A value that encodes plainly is held raw, as read from a file (see `new_element`).
+        elem = new_element(tag, vr, str(value))
+        if elem.__class__ is not RawDataElement:
+            typed = UID(str(value)) if vr == "UI" else value
+            elem = DataElement(tag, vr, typed, validation_mode=config.IGNORE)
+        meta._dict[tag_key(tag)] = elem
     return meta
+
+
+def _uid(ds: Dataset, keyword: str) -> str:
+    """A UID of `ds` as text. Left raw when its bytes are what the converted value is written as;
+    else converted in place, as `ds.get` does (the output then writes it re-encoded)."""
+    text = canonical_text(ds._dict.get(_tag(keyword)), "UI")
+    return text if text is not None else str(ds.get(keyword) or "")

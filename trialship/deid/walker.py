@@ -1,4 +1,11 @@
-"""The recursive walk that applies Table E.1-1 to every element at every depth."""
+"""The recursive walk that applies Table E.1-1 to every element at every depth.
+
+The files of one subject repeat most of their values. What the walk did to a raw element (or
+a whole raw sequence) is a pure function of its bytes, where it is and the walk's
+configuration, so it is remembered (`outcome_memo`) and done again from memory: the same
+replacement element, the same report entries, the same UIDs remapped, and for a sequence its
+walked items as encoded bytes (`raw_encode.EncodedSequence`). The rules stay here, once.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +13,10 @@ import enum
 from collections.abc import Callable
 from typing import Any
 
-from pydicom.dataelem import empty_value_for_VR
+from pydicom.dataelem import RawDataElement, empty_value_for_VR
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
+from pydicom.valuerep import PersonName
 
 from trialship.deid.dates import shift_da, shift_dt
 from trialship.deid.elements import (
@@ -24,8 +32,9 @@ from trialship.deid.elements import (
 )
 from trialship.deid.options import Option
 from trialship.deid.profile import PrivateTags
-from trialship.deid.raw_parse import sequence_element
-from trialship.deid.report import ReportAction, ReportBuilder, tag_text
+from trialship.deid.raw_encode import encode_items, encoded_sequence
+from trialship.deid.raw_parse import as_if_sequence_converted, sequence_element
+from trialship.deid.report import ReportAction, ReportBuilder, ReportEntry, tag_text
 from trialship.deid.rules import Action, Decision, RuleSet
 from trialship.deid.safe_private import is_safe_private
 from trialship.deid.uids import remap_uid
@@ -33,6 +42,51 @@ from trialship.deid.values import dummy_value
 
 # VRs `vr_for` may resolve to SQ: SQ itself, and none or UN (looked up in the dictionary).
 _MAYBE_SEQUENCE = frozenset({"SQ", "UN", None})
+
+# What the walk did to one raw element: the element left in its place (`_KEEP`: the original,
+# `_DELETE`: none, else a raw replacement), its report entries and the UIDs it remapped.
+_KEEP = object()
+_DELETE = object()
+_UNSEEN: Any = object()
+_SEEN_TAGS = 1 << 16
+Outcome = tuple[Any, tuple[ReportEntry, ...], tuple[tuple[str, str], ...]]
+OutcomeMemo = dict[tuple[Any, ...], Outcome]
+_MEMO_VALUE = 1024
+"""Longer values are walked each time: they rarely repeat and would fill the memo."""
+_MEMO_SIZE = 4096
+_MEMO_SEQUENCE = 4096
+"""Bytes; with `_MEMO_SIZE`, what bounds the memory the memo takes (a few tens of MB at most)."""
+_PIXEL_GROUP = 0x7FE00000
+"""Elements from here on may follow the pixel data: pydicom writes those (`encode_trailing`)."""
+_MEMOS: dict[tuple[int, int, bytes, int, PrivateTags], tuple[object, object, OutcomeMemo]] = {}
+
+
+def outcome_memo(
+    rules: RuleSet,
+    scrubber: object,
+    uid_secret: bytes,
+    shift_days: int,
+    private_tags: PrivateTags,
+) -> OutcomeMemo:
+    """The memo of element outcomes for one configuration of the walk: everything a `Walker`
+    is built with but its report (the scrubber stands for `scrub` and `finds`).
+
+    An element's outcome is a pure function of its tag, VR and bytes, where it is (path, mode)
+    and this configuration: the files of one subject repeat most of their values, so each is
+    walked once per run. The memo holds original values: `forget_outcomes` drops it.
+    """
+    key = (id(rules), id(scrubber), uid_secret, shift_days, private_tags)
+    found = _MEMOS.get(key)
+    if found is None:
+        if len(_MEMOS) >= 16:
+            _MEMOS.clear()
+        # The rules and scrubber are held so that their ids stay theirs while the memo lives.
+        found = _MEMOS[key] = (rules, scrubber, {})
+    return found[2]
+
+
+def forget_outcomes() -> None:
+    _MEMOS.clear()
 
 
 class Mode(enum.Enum):
@@ -58,6 +112,8 @@ class Walker:
         scrub: Callable[[str], tuple[str, int]],
         report: ReportBuilder,
         finds: Callable[[str], bool] | None = None,
+        memo: OutcomeMemo | None = None,
+        encode_sequences: bool = True,
     ) -> None:
         self.rules = rules
         self.secret = uid_secret
@@ -68,16 +124,32 @@ class Walker:
         """A cheap "does `scrub` redact anything in this text": lets raw values stay raw."""
         self.report = report
         self.uid_map: dict[str, str] = {}
+        self.memo = memo
+        """Outcomes of raw elements walked before under the same configuration (`outcome_memo`)."""
+        self.encode_sequences = encode_sequences
+        """False when the dataset's text will be re-encoded: sequences are kept parsed."""
+        self._remapped: list[tuple[str, str]] | None = None
+        self._top: Dataset | None = None
+        self._encoded: list[tuple[Dataset, Any, Any, str, Mode]] = []
+        """Where the walk put back a sequence as bytes: (dataset, key, raw element, path, mode)."""
 
     # -- entry -------------------------------------------------------------------------------
 
     def walk(self, ds: Dataset, prefix: str = "", mode: Mode = Mode.NORMAL) -> None:
+        if not prefix:
+            self._top = ds
         # The element dict is read and written directly: Dataset.__getitem__/__setitem__ convert
         # tags and values on every call, which cost more than the rules. Standard, non-pixel
         # tags need none of their bookkeeping (private creators and pixel caches).
         elems = ds._dict
         decision_for = self.rules.decision_for
+        seen = self.rules.seen
+        if len(seen) > _SEEN_TAGS:
+            seen.clear()
         normal = mode is Mode.NORMAL
+        memo = self.memo
+        # The mode's value in memo keys: an enum member hashes (and .value reads) in Python.
+        mode_key = mode._value_
         has_private = False
         for key, elem in list(elems.items()):
             tag = int(key)
@@ -90,17 +162,102 @@ class Walker:
                 # Group lengths are retired and go stale; group 2 belongs in the file meta.
                 del elems[key]
                 continue
-            decision = decision_for(tag)
+            decision = seen.get(tag, _UNSEEN)
+            if decision is _UNSEEN:
+                decision = seen[tag] = decision_for(tag)
             if decision is None and normal and elem.VR not in _MAYBE_SEQUENCE:
                 continue  # unlisted, not a sequence, not inside a C or D sequence: kept as is
-            keyword = keyword_of(tag)
-            path = prefix + (keyword or tag_text(tag))
-            if decision is None:
-                self._unlisted(ds, key, elem, keyword, path, mode)
-            else:
-                self._apply(ds, key, elem, decision.action, decision, keyword, path, mode)
+            if memo is not None and elem.__class__ is RawDataElement:
+                mkey = _memo_key(tag, elem, decision, prefix, mode_key)
+                if mkey is not None:
+                    # A repeated element gets the outcome recorded the first time (raw
+                    # replacements and report entries are immutable, so they are shared).
+                    found = memo.get(mkey)
+                    if found is None:
+                        self._record(ds, key, elem, tag, decision, prefix, mode, mkey, memo)
+                        continue
+                    left, entries, remapped = found
+                    if left is _DELETE:
+                        del elems[key]
+                    elif left is not _KEEP:
+                        elems[key] = left
+                    self._replay(entries, remapped)
+                    continue
+            self._element(ds, key, elem, tag, decision, prefix, mode)
         if has_private:
             self._private(ds, prefix, mode)
+
+    def _element(
+        self,
+        ds: Dataset,
+        key: Any,
+        elem: Any,
+        tag: int,
+        decision: Decision | None,
+        prefix: str,
+        mode: Mode,
+    ) -> None:
+        keyword = keyword_of(tag)
+        path = prefix + (keyword or tag_text(tag))
+        if decision is None:
+            self._unlisted(ds, key, elem, keyword, path, mode)
+        else:
+            self._apply(ds, key, elem, decision.action, decision, keyword, path, mode)
+
+    def _record(
+        self,
+        ds: Dataset,
+        key: Any,
+        elem: Any,
+        tag: int,
+        decision: Decision | None,
+        prefix: str,
+        mode: Mode,
+        mkey: tuple[Any, ...],
+        memo: OutcomeMemo,
+    ) -> None:
+        """`_element`, its outcome recorded in the memo under `mkey`."""
+        elems = ds._dict
+        entries_so_far = self.report.entries
+        start = len(entries_so_far)
+        outer, self._remapped = self._remapped, []
+        try:
+            self._element(ds, key, elem, tag, decision, prefix, mode)
+        finally:
+            remapped = self._stop_recording(outer)
+        after = elems.get(key)
+        if after is None:
+            left = _DELETE
+        elif after is elem:
+            left = _KEEP
+        elif after.__class__ is RawDataElement:
+            left = after
+        else:
+            left = _as_written(after)
+            if left is None:
+                return  # converted, and not plain text: walked again next time
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        memo[mkey] = (left, tuple(entries_so_far[start:]), remapped)
+
+    def _replay(
+        self, entries: tuple[ReportEntry, ...], remapped: tuple[tuple[str, str], ...]
+    ) -> None:
+        self.report.entries.extend(entries)
+        if remapped:
+            for original, new in remapped:
+                self.uid_map.setdefault(original, new)
+            if self._remapped is not None:
+                self._remapped.extend(remapped)  # inside an outcome being recorded: part of it
+
+    def _stop_recording(self, outer: list[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
+        """End the recording of the UIDs remapped since `self._remapped` was set to a new list
+        (`outer` was the enclosing recording: they are part of it too); they are returned."""
+        mine = tuple(self._remapped or ())
+        self._remapped = outer
+        if outer is not None:
+            outer.extend(mine)
+        return mine
 
     # -- listed attributes ---------------------------------------------------------------------
 
@@ -205,8 +362,89 @@ class Walker:
     # -- helpers -------------------------------------------------------------------------------
 
     def _items(self, ds: Dataset, key: Any, path: str, mode: Mode) -> None:
-        for index, item in enumerate(sequence_element(ds, key).value or ()):
+        if ds is self._top and int(key) >= _PIXEL_GROUP:
+            # After the pixel data, pydicom writes the element (`encode_trailing`): every
+            # sequence inside it stays parsed.
+            encode, self.encode_sequences = self.encode_sequences, False
+            try:
+                self._walk_items(ds, key, path, mode)
+            finally:
+                self.encode_sequences = encode
+            return
+        memo = self.memo if self.encode_sequences else None
+        mkey = None if memo is None else self._sequence_key(ds, key, path, mode)
+        if memo is None or mkey is None:
+            self._walk_items(ds, key, path, mode)
+            return
+        found = memo.get(mkey)
+        if found is not None:
+            encoded, entries, remapped = found
+            self._encoded.append((ds, key, ds._dict[key], path, mode))
+            ds._dict[key] = encoded
+            as_if_sequence_converted(ds)
+            self._replay(entries, remapped)
+            return
+        raw: Any = ds._dict[key]  # a RawDataElement (see the key)
+        value_tell = raw.value_tell
+        entries_so_far = self.report.entries
+        start = len(entries_so_far)
+        outer, self._remapped = self._remapped, []
+        try:
+            items = self._walk_items(ds, key, path, mode)
+        finally:
+            remapped_here = self._stop_recording(outer)
+        data = encode_items(items)
+        if data is None:
+            return  # an item holds what only pydicom encodes: walked again next time
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        encoded = encoded_sequence(int(key), data, value_tell)
+        memo[mkey] = (encoded, tuple(entries_so_far[start:]), tuple(remapped_here))
+
+    def decode_sequences(self) -> None:
+        """Walk the sequences put back as bytes (`EncodedSequence`) as parsed items again.
+
+        For a dataset whose character set changed after the walk: pydicom re-encodes all of it
+        and writes each sequence as it was read (lengths defined or not), which only the
+        parsed items say. Their outcome is the one already reported.
+        """
+        encoded, self._encoded = self._encoded, []
+        memo, report = self.memo, self.report
+        self.memo, self.report = None, ReportBuilder()
+        try:
+            for ds, key, original, path, mode in encoded:
+                ds._dict[key] = original
+                self._walk_items(ds, key, path, mode)
+        finally:
+            self.memo, self.report = memo, report
+
+    def _walk_items(self, ds: Dataset, key: Any, path: str, mode: Mode) -> Any:
+        items = sequence_element(ds, key).value or ()
+        for index, item in enumerate(items):
             self.walk(item, f"{path}[{index}].", mode)
+        return items
+
+    def _sequence_key(self, ds: Dataset, key: Any, path: str, mode: Mode) -> Any:
+        """The memo key of a raw Explicit VR Little Endian sequence of defined length, standard
+        and before the pixel data (written by `raw_encode`), or None: walked as it comes."""
+        elem = ds._dict[key]
+        tag = int(key)
+        value = elem.value
+        if (
+            elem.__class__ is not RawDataElement
+            or elem.VR != "SQ"
+            or value.__class__ is not bytes
+            or not 0 < len(value) <= _MEMO_SEQUENCE
+            or elem.length != len(value)
+            or elem.is_implicit_VR
+            or not elem.is_little_endian
+            or tag >> 16 & 1
+        ):
+            return None
+        # The items are decoded in the dataset's character set: part of what they become.
+        encodings = ds.original_character_set or ds._character_set
+        charset = tuple(encodings) if isinstance(encodings, list) else encodings
+        return ("SQ", tag, value, path, mode._value_, charset)
 
     def _values(self, ds: Dataset, key: Any, elem: Any, vr: str) -> list[Any]:
         """The element's values: decoded from raw ASCII bytes when possible (cheap), else
@@ -237,6 +475,8 @@ class Walker:
         new = self.uid_map.get(original)
         if new is None:
             new = self.uid_map[original] = remap_uid(self.secret, original)
+        if self._remapped is not None:
+            self._remapped.append((original, new))
         return new
 
     def _shift(
@@ -310,6 +550,42 @@ class Walker:
             unused = 0x10 <= element <= 0xFF and (tag >> 16, element) not in used_blocks
             if unused and policy is not PrivateTags.KEEP:
                 del ds[tag]
+
+
+def _memo_key(
+    tag: int, elem: Any, decision: Decision | None, prefix: str, mode_key: str
+) -> tuple[Any, ...] | None:
+    """The memo key of a raw element, or None when its outcome may depend on more than its
+    bytes: a possible sequence (its items are walked), or a value the character set decodes
+    (non-ASCII, ISO 2022 escapes) or too long to keep. A removed element's value is not read."""
+    if decision is not None and decision.action is Action.X:
+        return (tag, prefix, mode_key)
+    value = elem.value
+    vr = elem.VR
+    if (
+        vr in _MAYBE_SEQUENCE
+        or value.__class__ is not bytes
+        or len(value) > _MEMO_VALUE
+        or not value.isascii()
+        or b"\x1b" in value
+    ):
+        return None
+    return (tag, vr, value, elem.length, prefix, mode_key)
+
+
+def _as_written(elem: Any) -> Any:
+    """A converted (cleaned) text element as the raw element of the bytes the writer writes for
+    it (`raw_encode.plain_value`), which reads back as the same value; None when that is not
+    plain ASCII text (a DataElement is mutable: it is not shared)."""
+    value = elem.value
+    if isinstance(value, PersonName):
+        value = str(value)
+    elif isinstance(value, MultiValue):
+        value = list(value)
+    if not isinstance(value, str | list):
+        return None
+    raw = new_element(int(elem.tag), elem.VR, value)
+    return raw if raw.__class__ is RawDataElement else None
 
 
 def _replace(ds: Dataset, key: Any, elem: Any) -> None:

@@ -17,13 +17,11 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
 import pydicom
-from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_data_element, write_dataset
-from pydicom.multival import MultiValue
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -31,6 +29,8 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
+from trialship.deid.elements import canonical_text
+from trialship.deid.raw_encode import LONG_VRS, sorted_keys, write_elements
 from trialship.intake.header_reader import read_header
 
 CHUNK = 1 << 20
@@ -39,7 +39,6 @@ WHOLE = 8 << 20
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _ITEM = 0xFFFEE000
 _SEQUENCE_END = 0xFFFEE0DD
-_LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"})
 
 
 class UnreadableFile(Exception):
@@ -129,7 +128,7 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None) -> Instance:
         value_start = start + 8
         vr = b"OB" if length == 0xFFFFFFFF or ds.get("BitsAllocated", 16) <= 8 else b"OW"
     else:
-        if len(header) < 12 or header[4:6] not in _LONG_VRS:
+        if len(header) < 12 or header[4:6] not in LONG_VRS:
             raise UnreadableFile("malformed pixel data element header")
         vr = header[4:6]
         (length,) = struct.unpack(order + "L", header[8:12])
@@ -218,38 +217,6 @@ def _read_trailing(fp: BinaryIO, ds: FileDataset, start: int, size: int) -> None
 # -- writing ------------------------------------------------------------------------------------
 
 
-# Per byte order: packers of the implicit, explicit short and explicit long element headers.
-_PACKERS = {
-    order: (
-        struct.Struct(order + "HHL").pack,
-        struct.Struct(order + "HH2sH").pack,
-        struct.Struct(order + "HH2sHL").pack,
-    )
-    for order in "<>"
-}
-
-
-def _raw_header(elem: RawDataElement, implicit: bool, order: str) -> bytes | None:
-    """The encoded tag+VR+length of a raw element, or None to let pydicom write it."""
-    value = elem.value
-    length = len(value) if value is not None else 0
-    if elem.length == 0xFFFFFFFF or elem.is_buffered:
-        return None
-    tag = elem.tag
-    implicit_header, short_header, long_header = _PACKERS[order]
-    if implicit:
-        return implicit_header(tag >> 16, tag & 0xFFFF, length)
-    vr = elem.VR
-    if not vr or len(vr) != 2 or vr == "SQ":
-        return None
-    encoded = vr.encode("ascii")
-    if encoded in _LONG_VRS:
-        return long_header(tag >> 16, tag & 0xFFFF, encoded, 0, length)
-    if length > 0xFFFF:
-        return None
-    return short_header(tag >> 16, tag & 0xFFFF, encoded, length)
-
-
 def encode_header(ds: FileDataset, below: int | None) -> bytes:
     """Preamble, file meta and the data set's elements with tags below `below` (all if None).
 
@@ -262,17 +229,17 @@ def encode_header(ds: FileDataset, below: int | None) -> bytes:
     implicit, little = _encoding(ds)
     out.is_implicit_VR, out.is_little_endian = implicit, little
     # Sorted as plain ints: comparing pydicom's BaseTag keys runs Python code per comparison.
-    tags = _sorted_keys(ds) if below is None else [t for t in _sorted_keys(ds) if int(t) < below]
+    tags = sorted_keys(ds) if below is None else [t for t in sorted_keys(ds) if int(t) < below]
     if ds.original_character_set != ds._character_set:
         # A changed character set re-encodes text: pydicom converts and writes everything.
         write_dataset(out, _subset(ds, tags))
         return out.getvalue()
-    _write_elements(out, ds, tags, implicit, "<" if little else ">")
+    write_elements(out, ds, tags, implicit, "<" if little else ">")
     return out.getvalue()
 
 
 def encode_trailing(ds: FileDataset, above: int) -> bytes:
-    tags = [tag for tag in _sorted_keys(ds) if int(tag) > above]
+    tags = [tag for tag in sorted_keys(ds) if int(tag) > above]
     if not tags:
         return b""
     out = DicomBytesIO()
@@ -280,11 +247,6 @@ def encode_trailing(ds: FileDataset, above: int) -> bytes:
     out.is_implicit_VR, out.is_little_endian = implicit, little
     write_dataset(out, _subset(ds, tags))
     return out.getvalue()
-
-
-def _sorted_keys(ds: Dataset) -> list[Any]:
-    """The dataset's own tag keys in tag order (the keys themselves: lookups by identity)."""
-    return sorted(ds._dict, key=int)
 
 
 def _subset(ds: FileDataset, tags: list[Any]) -> Dataset:
@@ -312,11 +274,17 @@ _META_ORDER = (
 
 def encode_file_meta(meta: FileMetaDataset) -> bytes:
     """Group 2 (always explicit VR little endian) with its group length."""
-    if "FileMetaInformationVersion" not in meta:
+    elems: Any = meta._dict  # looked up directly: `tag in meta` converts the tag each time
+    if 0x00020001 not in elems:
         meta.FileMetaInformationVersion = b"\0\1"
     body = bytearray()
     for tag, vr in _META_ORDER:
-        if tag not in meta:
+        elem = elems.get(tag)
+        if elem is None:
+            continue
+        if canonical_text(elem, vr) is not None:
+            data = elem.value  # what converting and writing the value gives
+            body += struct.pack("<HH2sH", 2, tag & 0xFFFF, vr.encode(), len(data)) + data
             continue
         value = meta[tag].value
         if vr == "OB":
@@ -336,95 +304,6 @@ def encode_file_meta(meta: FileMetaDataset) -> bytes:
             write_data_element(rest, meta[tag])
         body += rest.getvalue()
     return struct.pack("<HH2sHL", 2, 0, b"UL", 4, len(body)) + bytes(body)
-
-
-_PLAIN_TEXT_VRS = frozenset(
-    {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
-)
-_SEQUENCE_START = 0xFFFFFFFF
-
-
-def _plain_value(elem: Any) -> bytes | None:
-    """The encoded value of a converted element holding ASCII text, or None to let pydicom."""
-    if elem.VR not in _PLAIN_TEXT_VRS:
-        return None
-    value = elem.value
-    if value is None:
-        return b""
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, list | tuple | MultiValue):
-        text = "\\".join(str(item) for item in value)
-    elif elem.VR == "PN":
-        text = str(value)
-    else:
-        return None
-    if not text.isascii():
-        return None
-    data = text.encode("ascii")
-    if len(data) % 2:
-        data += b"\0" if elem.VR == "UI" else b" "
-    return data
-
-
-def _write_elements(
-    out: DicomBytesIO,
-    ds: Dataset,
-    tags: list[Any],
-    implicit: bool,
-    order: str,
-    encodings: Any = None,
-) -> None:
-    encodings = ds.get("SpecificCharacterSet") or encodings or "iso8859"
-    write = out.write
-    elems = ds._dict
-    for tag in tags:
-        if tag & 0xFFFF == 0 and tag >> 16 > 6:
-            continue  # retired group lengths go stale
-        elem: Any = elems[tag]
-        if elem.is_raw and elem.value is None:
-            elem = ds[tag]  # a deferred read (what get_item does)
-        if elem.is_raw:
-            header = _raw_header(elem, implicit, order)
-            if header is not None:
-                write(header)
-                write(elem.value)
-                continue
-            elem = ds[tag]  # an odd raw element (no VR, undefined length): let pydicom decide
-        if elem.VR == "SQ":
-            _write_sequence(out, elem, implicit, order, encodings)
-            continue
-        data = _plain_value(elem)
-        if data is None:
-            write_data_element(out, elem, encodings)
-            continue
-        vr = elem.VR.encode("ascii")
-        if implicit:
-            write(struct.pack(order + "HHL", tag >> 16, tag & 0xFFFF, len(data)))
-        elif vr in _LONG_VRS:
-            write(struct.pack(order + "HH2sHL", tag >> 16, tag & 0xFFFF, vr, 0, len(data)))
-        elif len(data) <= 0xFFFF:
-            write(struct.pack(order + "HH2sH", tag >> 16, tag & 0xFFFF, vr, len(data)))
-        else:
-            write_data_element(out, elem, encodings)
-            continue
-        write(data)
-
-
-def _write_sequence(
-    out: DicomBytesIO, elem: Any, implicit: bool, order: str, encodings: Any
-) -> None:
-    tag = elem.tag
-    write = out.write
-    if implicit:
-        write(struct.pack(order + "HHL", tag >> 16, tag & 0xFFFF, _SEQUENCE_START))
-    else:
-        write(struct.pack(order + "HH2sHL", tag >> 16, tag & 0xFFFF, b"SQ", 0, _SEQUENCE_START))
-    for item in elem.value or ():
-        write(struct.pack(order + "HHL", 0xFFFE, 0xE000, _SEQUENCE_START))
-        _write_elements(out, item, _sorted_keys(item), implicit, order, encodings)
-        write(struct.pack(order + "HHL", 0xFFFE, 0xE00D, 0))
-    write(struct.pack(order + "HHL", 0xFFFE, 0xE0DD, 0))
 
 
 def hash_range(fp: BinaryIO, start: int, end: int, *hashers: Any) -> None:

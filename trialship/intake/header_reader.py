@@ -36,6 +36,7 @@ from trialship.deid.raw_parse import (
     own_encoding,
     parse_elements,
     pydicom_as_shipped,
+    tag_key,
 )
 
 _NOT_EXPLICIT_LE = frozenset(
@@ -107,7 +108,7 @@ def _meta_elements(data: bytes) -> tuple[dict[BaseTag, Any], int]:
             value_tell += 4
         if length == UNDEFINED or value_tell + length > len(data):
             raise Unusual
-        tag = BaseTag(group << 16 | element)
+        tag = tag_key(group << 16 | element)
         value = data[value_tell : value_tell + length] if length else empty(vr)
         elements[tag] = RawDataElement(tag, vr, length, value, value_tell, False, True)
         position = value_tell + length

@@ -293,8 +293,8 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
     done.partial = str(partial)
     done.sop_instance_uid = text_value(ds, "SOPInstanceUID")  # (written already: no conversion)
     done.study_instance_uid = text_value(ds, "StudyInstanceUID")
-    done.series_number = integer(ds.get("SeriesNumber"))
-    done.instance_number = integer(ds.get("InstanceNumber"))
+    done.series_number = integer(text_value(ds, "SeriesNumber"))
+    done.instance_number = integer(text_value(ds, "InstanceNumber"))
     done.assignment = assignment
     done.needs_pixel_review = result.needs_pixel_review
     done.counts = result.report.counts()
