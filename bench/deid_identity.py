@@ -116,7 +116,9 @@ def _tree(folder: Path) -> dict[str, str]:
     }
 
 
-def _side(inputs: list[Path], corpus: Path | None, scratch: Path) -> dict[str, Any]:
+def _side(
+    inputs: list[Path], corpus: Path | None, extra: Path | None, scratch: Path
+) -> dict[str, Any]:
     import datetime as dt
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -134,6 +136,20 @@ def _side(inputs: list[Path], corpus: Path | None, scratch: Path) -> dict[str, A
                 for path in inputs:
                     key = f"{name}/{context_name}/{path}"
                     manifest["files"][key] = _one(path, profile, context)
+    if extra is not None:  # one run per private-tags policy: the files remember each other
+        for name in ("bench", "all-keep-private", "dates-descriptors-safe-private"):
+            out = scratch / f"run-nested-{name}"
+            run_deid(
+                DeidRun(
+                    sources=(extra,),
+                    out=out,
+                    profile=_profile(PROFILES[name]),
+                    assign=Assignment(subject_id="NEST-0001", site_id="S01", timepoint_id="BL"),
+                    signing_key=Ed25519PrivateKey.from_private_bytes(b"\x07" * 32),
+                    created_at=dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC),
+                )
+            )
+            manifest[f"run_nested_{name}"] = _tree(out)
     if corpus is not None:
         sys.path.insert(0, str(REPO / "bench"))
         from deid import PROFILE_TOML  # the benchmark's own profile
@@ -158,10 +174,48 @@ def _side(inputs: list[Path], corpus: Path | None, scratch: Path) -> dict[str, A
 # -- the driver ----------------------------------------------------------------------------------
 
 
-def _inputs(corpus: Path | None, files: int) -> list[Path]:
+def write_nested_private(folder: Path, count: int = 3) -> None:
+    """One subject's files whose standard sequences hold private elements (one naming the
+    patient) and text with the patient's identifiers: each profile's private-tags policy
+    decides them inside the sequence, and the files repeat the same sequences (what the
+    engine remembers from one file to the next). Fixed UIDs: both sides read the same bytes."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.sequence import Sequence
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(count):
+        ds = Dataset()
+        ds.SOPClassUID = CTImageStorage
+        ds.SOPInstanceUID = f"1.2.826.0.1.3680043.8.498.7{n + 1}"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3.4.10", "1.2.3.4.11"
+        ds.PatientName, ds.PatientID = "Okafor^Johanna", "MRN40021"
+        ds.PatientBirthDate, ds.StudyDate, ds.AccessionNumber = "19610203", "20240105", "A77"
+        ds.Modality, ds.InstanceNumber, ds.SeriesNumber = "CT", n + 1, 1
+        item = Dataset()
+        item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = CTImageStorage, "1.2.3.4.12"
+        item.add_new(0x00090010, "LO", "ACME 1.0")
+        item.add_new(0x00091001, "LO", "Okafor^Johanna")
+        item.add_new(0x00091002, "DS", "1.5")
+        ds.ReferencedImageSequence = Sequence([item])
+        request = Dataset()
+        request.RequestedProcedureID, request.ScheduledProcedureStepID = "A77", "SPS1"
+        request.add_new(0x00290010, "LO", "SIEMENS CSA HEADER")
+        request.add_new(0x00291008, "CS", "IMAGE NUM 4")
+        ds.RequestAttributesSequence = Sequence([request])
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.save_as(folder / f"NESTED{n + 1}.dcm", enforce_file_format=True)
+
+
+def _inputs(corpus: Path | None, files: int, extra: Path | None) -> list[Path]:
     from pydicom.data import get_testdata_files
 
     found = sorted(Path(name) for name in get_testdata_files() if Path(name).is_file())
+    if extra is not None:
+        found += sorted(extra.iterdir())
     if corpus is not None:
         found += sorted(path for path in corpus.rglob("*") if path.is_file())[:files]
     return found
@@ -196,21 +250,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, help="benchmark corpus (bench/deid.py --keep)")
     parser.add_argument("--files", type=int, default=200, help="corpus files for the engine check")
     parser.add_argument("--side", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--extra", type=Path, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
-    forwarded = ["--files", str(options.files)]
-    if options.corpus:
-        forwarded += ["--corpus", str(options.corpus)]
     if options.side:
         import trialship
 
         assert Path(trialship.__file__).resolve().parents[1] == options.side.resolve()
+        inputs = _inputs(options.corpus, options.files, options.extra)
         with tempfile.TemporaryDirectory(prefix="deid-identity-") as scratch:
-            manifest = _side(_inputs(options.corpus, options.files), options.corpus, Path(scratch))
+            manifest = _side(inputs, options.corpus, options.extra, Path(scratch))
         print(json.dumps(manifest))
         return 0
+    with tempfile.TemporaryDirectory(prefix="deid-nested-") as extra:
+        write_nested_private(Path(extra))
+        forwarded = ["--files", str(options.files), "--extra", extra]
+        if options.corpus:
+            forwarded += ["--corpus", str(options.corpus)]
+        return _compare(options.baseline, forwarded)
+
+
+def _compare(baseline: str, forwarded: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="deid-baseline-") as folder:
         archive = subprocess.run(
-            ["git", "-C", str(REPO), "archive", options.baseline, "trialship"],
+            ["git", "-C", str(REPO), "archive", baseline, "trialship"],
             check=True,
             capture_output=True,
         ).stdout
@@ -231,11 +293,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"output hash differs from written bytes: {bad_hashes[:5]}")
         return 1
     if differences:
-        print(f"{len(differences)} difference(s) against {options.baseline}:")
+        print(f"{len(differences)} difference(s) against {baseline}:")
         for line in differences[:40]:
             print("  " + line)
         return 1
-    print(f"identical to {options.baseline}")
+    print(f"identical to {baseline}")
     return 0
 
 
