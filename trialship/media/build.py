@@ -13,7 +13,7 @@ from pathlib import Path
 from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from trialship.media.capacity import Medium
 from trialship.media.dicomdir import DirEntry, build_dicomdir
-from trialship.media.errors import MediaError, SourceChangedError
+from trialship.media.errors import ManifestMismatch, MediaError, SourceChangedError
 from trialship.media.fileid import FileId, validate_volume_id
 from trialship.media.hashing import HashPool
 from trialship.media.iso import (
@@ -33,7 +33,7 @@ from trialship.media.manifest import (
     hash_file,
     manifest_csv,
 )
-from trialship.media.verify import ManifestMismatch, verify_image
+from trialship.media.verify import verify_image
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 # PS3.11 Annex H / STD-GEN-DVD-JPEG and -J2K (and the BD equivalents): one family per disc.
@@ -156,7 +156,10 @@ def build_disc(
     out_iso.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(out_iso)
     flusher = _Flusher(part)  # writes the image back to disk while it is written and checked
-    with flusher.on_failure(), streamed or _nothing(), copied or _nothing():
+    with flusher.on_failure(), contextlib.ExitStack() as pools:
+        for pool in (streamed, copied):
+            if pool is not None:
+                pools.enter_context(pool)
         manifest.pool = copied
         nbytes, in_order = write_iso(
             out_iso,
@@ -205,10 +208,6 @@ def build_disc(
 
 _HASH_WORKERS = 2
 _FIRST = 3  # DICOMDIR, MANIFEST.CSV and README.TXT come first in the list of image files
-
-
-def _nothing() -> contextlib.nullcontext[None]:
-    return contextlib.nullcontext()
 
 
 def _size(path: Path) -> int:
@@ -307,13 +306,12 @@ def _why_different(
     """A file read back differs from the manifest. If its source no longer hashes to the
     manifest's SHA-256 (given before it was copied), the source changed; else the image is
     bad."""
-    by_path = {f.file_id.posix: f for f in files}
-    for row in rows:
-        f = by_path.get(row.path)
-        if row.path == exc.path and f is not None:
-            size, now = hash_file(f.src_path)
-            if now != row.sha256:
-                return _changed(f, size, now, row.sha256)
+    source = next((f for f in files if f.file_id.posix == exc.path), None)
+    row = next(r for r in rows if r.path == exc.path)
+    if source is not None:
+        size, now = hash_file(source.src_path)
+        if now != row.sha256:
+            return _changed(source, size, now, row.sha256)
     return exc
 
 

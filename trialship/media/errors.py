@@ -33,3 +33,11 @@ class SourceChangedError(MediaError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+class ManifestMismatch(MediaError):
+    """A file on the image is not what the manifest says (`path`: its manifest path)."""
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path

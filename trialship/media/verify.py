@@ -19,7 +19,7 @@ import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
 from trialship.media.capacity import Medium
-from trialship.media.errors import MediaError
+from trialship.media.errors import ManifestMismatch, MediaError
 from trialship.media.hashing import HashPool
 from trialship.media.manifest import MANIFEST_NAME, ManifestRow, parse_manifest
 
@@ -28,14 +28,6 @@ _READ = 4 * 1024 * 1024
 _IMAGE = ("the whole image",)  # a pool key no manifest path can equal
 
 Progress = Callable[[int, int], None]
-
-
-class ManifestMismatch(MediaError):
-    """A file on the image is not what the manifest says (`path`: its manifest path)."""
-
-    def __init__(self, message: str, *, path: str) -> None:
-        super().__init__(message)
-        self.path = path
 
 
 @dataclass(frozen=True)

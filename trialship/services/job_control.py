@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from trialship.errors import Conflict
 from trialship.registry.discs import DiscSet
 from trialship.registry.models import Job, JobState, Membership, Trial, utcnow
+from trialship.registry.submissions import Submission
 from trialship.services import audit, disc_burns, disc_sets, import_jobs, submissions
 from trialship.services.authz import Actor, Capability, require
 
@@ -54,13 +55,17 @@ def _trial_of(session: Session, job: Job) -> Trial:
     return trial
 
 
+def _submission_of(session: Session, job: Job) -> Submission:
+    found = submissions.submission_by_job(session, job)
+    if found is None:
+        raise Conflict(f"job {job.id} has no submission")
+    return found
+
+
 def cancel_job(session: Session, actor: Actor, job: Job, today: dt.date) -> Job:
     trial = _trial_of(session, job)
     if job.kind == submissions.KIND:
-        found = submissions.submission_by_job(session, job)
-        if found is None:
-            raise Conflict(f"job {job.id} has no submission")
-        submissions.cancel_submission(session, actor, found, today)
+        submissions.cancel_submission(session, actor, _submission_of(session, job), today)
         return job
     require(session, actor, trial, _CAPABILITY.get(job.kind, Capability.TRIAL_ADMIN), today)
     if job.state == JobState.RUNNING:
@@ -77,10 +82,7 @@ def cancel_job(session: Session, actor: Actor, job: Job, today: dt.date) -> Job:
 def retry_job(session: Session, actor: Actor, job: Job, today: dt.date) -> Job:
     trial = _trial_of(session, job)
     if job.kind == submissions.KIND:
-        found = submissions.submission_by_job(session, job)
-        if found is None:
-            raise Conflict(f"job {job.id} has no submission")
-        submissions.retry_submission(session, actor, found, today)
+        submissions.retry_submission(session, actor, _submission_of(session, job), today)
         return job
     if job.kind == disc_sets.KIND:
         disc_set = session.scalar(select(DiscSet).where(DiscSet.job_id == job.id))
