@@ -289,6 +289,7 @@ def _measure(tool: str, src: Path, scratch: Path) -> dict[str, float]:
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
+    _settle(src)
     try:
         done = subprocess.run(
             [sys.executable, __file__, "--child", tool, "--corpus", str(src), "--out", str(out)],
@@ -300,6 +301,15 @@ def _measure(tool: str, src: Path, scratch: Path) -> dict[str, float]:
         shutil.rmtree(out, ignore_errors=True)
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def _settle(src: Path) -> None:
+    """Untimed, before each run: write back what earlier runs left dirty (else the kernel
+    writes it back during this run, on its clock), and read every corpus file so each tool
+    starts with the corpus in the page cache (the kernel here reclaims idle pages)."""
+    os.sync()
+    for path in _files(src):
+        path.read_bytes()
 
 
 def main(args: list[str] | None = None) -> None:
