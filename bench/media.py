@@ -14,10 +14,10 @@ imported before its clock starts (about 0.3 s; dcmtk's clock includes starting i
 processes). CPU seconds (user + system, all threads and child processes) are printed too: on
 a busy machine they move far less than wall time.
 
-trialship's variants: "trialship" is what `media build` runs (headers read while two processes
-hash the files, DICOMDIR, image written with its SHA-256 taken on the way, fsync, read-back of
-every file by extent); "trialship-noverify" stops after the fsync (no read-back; the files are
-hashed for MANIFEST.CSV as they are copied instead, and the image's SHA-256 is not taken).
+trialship's variants: "trialship" is what `media build` runs (headers read, DICOMDIR, image
+written with the files hashed for MANIFEST.CSV and the image's SHA-256 taken on the way, fsync,
+read-back of every file by extent); "trialship-noverify" stops after the fsync (no read-back,
+and the image's SHA-256 is not taken).
 """
 
 from __future__ import annotations
@@ -104,16 +104,15 @@ def run_trialship(src: Path, out: Path, verify: bool) -> dict[str, float]:
 
     start = time.perf_counter()
     paths = sorted(p for p in (src / "DICOM").rglob("I*") if p.is_file())
-    # As `media build` reads its sources: every header, and every file hashed meanwhile (not
-    # when the image will not be read back: the files are hashed as they are copied then).
-    sources, _ = read_sources(paths, out.parent, hash_files=verify)
+    # As `media build` reads its sources: every header (the files are hashed as they are
+    # copied onto the disc).
+    sources, _ = read_sources(paths, out.parent)
     by_sop = {s.entry.sop_instance_uid: s for s in sources}
-    numbered = number_entries(s.entry for s in sources)
-    files = [
-        DiscFile(by_sop[e.sop_instance_uid].path, e.file_id, e, by_sop[e.sop_instance_uid].sha256)
-        for e in numbered
-        if e.file_id
-    ]
+    files = []
+    for e in number_entries(s.entry for s in sources):
+        source = by_sop[e.sop_instance_uid]
+        assert e.file_id is not None
+        files.append(DiscFile(source.path, e.file_id, e, source.sha256, source.stamp))
     headers = time.perf_counter()
     total = sum(f.src_path.stat().st_size for f in files)
     medium = Medium.CD80 if total < 650e6 else Medium.DVD if total < 4.5e9 else Medium.DVD_DL

@@ -28,12 +28,14 @@ from trialship.media.manifest import (
     DICOMDIR_NAME,
     MANIFEST_NAME,
     README_NAME,
+    FileStamp,
     ManifestRow,
     hash_bytes,
     hash_file,
     manifest_csv,
 )
-from trialship.media.verify import verify_image
+from trialship.media.verify import ReadBack, check_fits, check_read_back, read_back
+from trialship.media.watermark import Watermark
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
 # PS3.11 Annex H / STD-GEN-DVD-JPEG and -J2K (and the BD equivalents): one family per disc.
@@ -46,15 +48,17 @@ Progress = Callable[[int, int], None]
 @dataclass(frozen=True)
 class DiscFile:
     """A DICOM file for the disc: where it is now, its File ID there, and its header keys.
-    `sha256`, when given, is what the file must hash to (the registry's record of it, or taken
-    while its header was read): MANIFEST.CSV lists it, and the read-back compares the image
-    with it (a source that changed since fails the build: SourceChangedError). When None, the
-    file is hashed as it is copied. Give files in File ID order (see write_iso)."""
+    `sha256`, when given, is what the file must hash to (the registry's record of it):
+    MANIFEST.CSV lists it, and the read-back compares the image with it (a source that changed
+    since fails the build: SourceChangedError). When None, the file is hashed as it is copied;
+    `stamp` (taken before its header was read) then tells whether it changed in between.
+    Give files in File ID order (see write_iso)."""
 
     src_path: Path
     file_id: FileId
     entry: DirEntry
     sha256: str | None = None
+    stamp: FileStamp | None = None
 
 
 @dataclass(frozen=True)
@@ -112,14 +116,15 @@ def build_disc(
 ) -> BuiltDisc:
     """Write `out_iso` holding DICOMDIR, README.TXT, MANIFEST.CSV and `files` at their File IDs.
 
-    When every file's SHA-256 is given, MANIFEST.CSV is complete before the image is written
-    and pycdlib writes the image in one pass from start to end; with `verify` a thread hashes
-    the image as it is written (its SHA-256), then the image is read back in one sequential
-    pass and every file's bytes, taken by extent from the image's own directory, are hashed
-    and compared with the manifest (had pycdlib written out of order, that pass would hash the
-    whole image too). Otherwise each file is hashed as it is copied and MANIFEST.CSV is written
-    last; the read-back then hashes the whole image as well. The image is flushed to disk
-    (beside the work) and only then renamed to `out_iso`; a failure leaves no image.
+    When every file's SHA-256 is given, MANIFEST.CSV is complete before the image is written;
+    otherwise each file is hashed as it is copied and MANIFEST.CSV's data, written last, is at
+    the end of the image. Either way pycdlib writes the image in one pass from start to end.
+    With `verify` a thread reads the image back while it is written, following the writer
+    (it reads only bytes that are final): pycdlib parses the image's own directory for each
+    file's extent, and the whole image and every file are hashed from the bytes read and
+    compared with the manifest (had pycdlib written out of order, the image is read back again
+    once complete). The image is flushed to disk (beside the work) and only then renamed to
+    `out_iso`; a failure leaves no image.
     `progress(done, total)` counts bytes written and read back. Without `verify` nothing is
     read back, and the image's SHA-256 is not known (`sha256` is ""). With `timestamp`
     (seconds since the epoch) the image's dates are that instant, so the same files give the
@@ -146,51 +151,42 @@ def build_disc(
         ManifestRow(README_NAME, "", *hash_bytes(readme)),
     ]
     manifest = _Manifest(files, sizes, head)
-    # With every SHA-256 known, MANIFEST.CSV is written in its place and the image streams out
-    # in order: with `verify` a thread hashes it as it is written (beside the copy, which is
-    # mostly the kernel's work), and the read-back only hashes the files, on both workers: one
-    # SHA-256 pass less after the copy. Otherwise the files are hashed as they are copied and
-    # MANIFEST.CSV is written last, out of order: the read-back hashes the whole image too.
-    streamed = HashPool(1) if verify and manifest.complete else None
+    # Files without a known SHA-256 are hashed as they are copied, on threads of their own
+    # (MANIFEST.CSV, written last, lies at the end of the image): no pass over the sources
+    # comes before the image, while the disk would idle.
     copied = None if manifest.complete else HashPool(_HASH_WORKERS)
+    written = Watermark() if verify else None
     out_iso.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(out_iso)
     flusher = _Flusher(part)  # writes the image back to disk while it is written and checked
-    with flusher.on_failure(), contextlib.ExitStack() as pools:
-        for pool in (streamed, copied):
-            if pool is not None:
-                pools.enter_context(pool)
+    with flusher.on_failure(), contextlib.ExitStack() as stack:
+        if copied is not None:
+            stack.enter_context(copied)
         manifest.pool = copied
+        # The read-back follows the copy on a thread of its own (the copy waits mostly for the
+        # kernel and the disk): it hashes the image, and every file in it, as it is written.
+        follower = None
+        if written is not None:
+            follower = stack.enter_context(_Follower(part, written, meter.counter(1, payload)))
         nbytes, in_order = write_iso(
             out_iso,
             [
                 ImageFile(DICOMDIR_NAME, dicomdir),
                 ImageFile(MANIFEST_NAME, manifest.data if manifest.complete else manifest.later()),
                 ImageFile(README_NAME, readme),
-                *(ImageFile(f.file_id.posix, f.src_path) for f in files),
+                *(ImageFile(f.file_id.posix, f.src_path, f.stamp) for f in files),
             ],
             volume_id=fileset_id,
             medium=medium,
-            progress=meter.phase(payload),
+            progress=meter.counter(0, payload),
             on_data=None if copied is None else lambda n, chunk: copied.update(n - _FIRST, chunk),
-            on_image=None if streamed is None else lambda chunk: streamed.update(0, chunk),
+            written=written,
             keep_part=True,
             timestamp=timestamp,
         )
-    written_sha256 = None
-    if streamed is not None and in_order:
-        written_sha256 = streamed.digests()[0][1]
     try:
         image_sha256 = _check_and_keep(
-            part,
-            out_iso,
-            files,
-            manifest.rows,
-            medium,
-            meter.phase(payload),
-            verify,
-            flusher,
-            written_sha256,
+            part, out_iso, files, manifest.rows, medium, flusher, follower, in_order, meter
         )
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -275,29 +271,75 @@ def _check_and_keep(
     files: Sequence[DiscFile],
     rows: Sequence[ManifestRow],
     medium: Medium,
-    progress: Progress,
-    verify: bool,
     flusher: _Flusher,
-    written_sha256: str | None,
+    follower: _Follower | None,
+    in_order: bool,
+    meter: _Meter,
 ) -> str:
-    """Read back the finished `part` (unless not `verify`), wait until it is on disk, rename.
-    `written_sha256`: the image's SHA-256 from the bytes written, when known."""
+    """Check the finished `part` against the manifest (unless there is no `follower`: not
+    verified), wait until it is on disk, rename it."""
     try:
-        if verify:
+        if follower is not None:
+            follower.wait(meter)
+            if in_order:
+                back = follower.result()
+            else:  # what the follower read may have changed after: read the image again
+                back, _ = read_back(part, progress=meter.counter(1, 0))
             try:
-                report = verify_image(
-                    part, rows, medium=medium, progress=progress, image_sha256=written_sha256
-                )
+                check_read_back(back, rows, medium)
             except ManifestMismatch as exc:
                 raise _why_different(files, rows, exc) from exc
-            image_sha256 = report.image_sha256
+            image_sha256 = back.image_sha256
         else:
-            _check_fits(part, part.stat().st_size, medium)
+            check_fits(part, part.stat().st_size, medium)
             image_sha256 = ""  # not read back, so not known
     finally:
         flusher.finish()
     os.replace(part, out_iso)
     return image_sha256
+
+
+class _Follower:
+    """The read-back on a thread of its own, following the image as it is written (Watermark).
+    Leaving with an error fails the watermark, so the thread ends at once."""
+
+    def __init__(self, part: Path, written: Watermark, progress: Progress) -> None:
+        self.written = written
+        self.back: ReadBack | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._run, args=(part, written, progress), name="read-back", daemon=True
+        )
+
+    def _run(self, part: Path, written: Watermark, progress: Progress) -> None:
+        try:
+            self.back, _ = read_back(part, progress=progress, written=written)
+        except BaseException as exc:  # handed to the caller's thread by result()
+            self.error = exc
+
+    def __enter__(self) -> _Follower:
+        self.thread.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        if exc_type is not None:
+            self.written.fail()  # (write_iso has, unless it failed before it began)
+            self.thread.join()
+
+    def wait(self, meter: _Meter) -> None:
+        """Until the thread is done; the meter reports its progress meanwhile."""
+        while self.thread.is_alive():
+            self.thread.join(_REPORT_EVERY)
+            meter.report()
+
+    def result(self) -> ReadBack:
+        if self.error is not None:
+            raise self.error
+        assert self.back is not None
+        return self.back
+
+
+_REPORT_EVERY = 0.25  # seconds
 
 
 def _why_different(
@@ -365,28 +407,29 @@ class _Flusher:
 _FLUSH_EVERY = 0.1  # seconds
 
 
-def _check_fits(image: Path, nbytes: int, medium: Medium) -> None:
-    if nbytes > medium.bytes:
-        raise MediaError(
-            f"disc image {image} is {nbytes / 1e6:.1f} MB, more than a {medium.label} holds"
-        )
-
-
 class _Meter:
-    """Turns the phases (hashing, writing, reading back) into one monotonic (done, total)."""
+    """Bytes written and bytes read back as one monotonic (done, total). Only the calling
+    thread reports (a job's callback writes to the database, whose session is the calling
+    thread's): the read-back's thread only counts, and the writer's progress reports both."""
 
     def __init__(self, callback: Progress | None, total: int) -> None:
         self.callback = callback
         self.total = max(total, 1)
         self.done = 0
-        self.base = 0
+        self.counts = [0, 0]
 
-    def phase(self, size: int) -> Progress:
-        """The progress callback of the next phase, worth `size` of the total."""
-        base, self.base = self.base, self.base + size
-        return lambda done, total: self.at(base + size * done // max(total, 1))
+    def counter(self, part: int, size: int) -> Progress:
+        """The progress callback of `part` (0: writing, which reports; 1: reading back),
+        worth `size` bytes of the total."""
 
-    def at(self, done: int) -> None:
-        self.done = min(max(done, self.done), self.total)
+        def update(done: int, total: int) -> None:
+            self.counts[part] = max(self.counts[part], size * done // max(total, 1))
+            if part == 0:
+                self.report()
+
+        return update
+
+    def report(self) -> None:
+        self.done = min(max(sum(self.counts), self.done), self.total)
         if self.callback is not None:
             self.callback(self.done, self.total)

@@ -28,7 +28,8 @@ class DicomdirError(MediaError, ValueError):
 
 
 class SourceChangedError(MediaError):
-    """A file's bytes are not what its recorded SHA-256 says (changed since it was recorded)."""
+    """A source file changed since it was recorded (its bytes no longer have the recorded
+    SHA-256) or since its header was read (its FileStamp differs)."""
 
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)

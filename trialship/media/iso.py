@@ -21,12 +21,15 @@ from typing import BinaryIO, cast
 import pycdlib
 import pycdlib.dates
 import pycdlib.headervd
+import pycdlib.inode
 import pycdlib.pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
 
 from trialship.media.capacity import Medium
-from trialship.media.errors import FileIdError, MediaError
+from trialship.media.errors import FileIdError, MediaError, SourceChangedError
 from trialship.media.fileid import is_conformant_component, validate_volume_id
+from trialship.media.manifest import FileStamp
+from trialship.media.watermark import Watermark
 
 # pycdlib copies file data in blocks of this size; 1 MiB instead of its 32 KiB default cuts the
 # Python overhead per byte, and stays a fixed, small amount of memory.
@@ -38,7 +41,9 @@ _LEVEL1_NAME = re.compile(r"[A-Z0-9_]{1,8}(\.[A-Z0-9_]{0,3})?")
 class Deferred:
     """Content known only once every other file's data is written (MANIFEST.CSV holds their
     SHA-256s, computed while they are copied). Its size must be known before: pycdlib lays the
-    image out before it writes a byte. `content()` is called once and must return `size` bytes.
+    image out before it writes a byte. Its data is written last and gets the image's last
+    extent (wherever its name is listed), so the image is still written from start to end.
+    `content()` is called once and must return `size` bytes.
     """
 
     size: int
@@ -49,10 +54,13 @@ class Deferred:
 class ImageFile:
     """A file to put on the disc: `name` relative to the root ("DICOM/P0000001/.../I0000001",
     "README.TXT"), content from a path (read while the image is written), from bytes, or
-    `Deferred` (written last, although it may sit anywhere in the image: out of order)."""
+    `Deferred` (written last, at the end of the image)."""
 
     name: str
     source: Path | bytes | Deferred
+    stamp: FileStamp | None = None
+    """For a path: what the file system said of it when its header was read; a file whose
+    stamp differs when it is copied has changed since (SourceChangedError)."""
 
     def __post_init__(self) -> None:
         *folders, leaf = self.name.split("/")
@@ -82,42 +90,38 @@ def interchange_level(medium: Medium) -> int:
 
 OnData = Callable[[int, bytes], None]
 """Called with the index of a path-sourced file in `files` and each chunk of it, as copied."""
-OnImage = Callable[[bytes | memoryview], None]
-"""Called with the image's bytes in order, start to end, as they are written (see ImageStream)."""
-_ZEROS = memoryview(bytes(_BLOCK))
 
 
 class ImageStream:
-    """The file object pycdlib writes the image to: it passes every call on to `fp` and gives
-    `on_image` the image's bytes from first to last, so a checksum of the whole image needs no
-    second read of it.
+    """The file object pycdlib writes the image to: it passes every call on to `fp` and raises
+    `written` (a Watermark) as the image's bytes become final, so the read-back can follow the
+    copy.
 
     pycdlib writes the descriptors, path tables and directory records first, jumping back and
-    forth (they are small: kept here until they are complete), then the files' data in the
-    order of their extents, each followed by its zero padding (a stream). `begin_data` marks
-    the switch: from then on a seek forward is a run of zeros, and a seek backward would break
-    the order, so `in_order` turns False and the caller must hash the image from disk instead.
+    forth, then the files' data in the order of their extents, each followed by its zero
+    padding (a seek forward and one zero byte). `begin_data` marks the switch: every byte
+    before it is final then, and from then on each write lands past the last one. A write
+    below the furthest byte written would change bytes a reader may have read already: then
+    `in_order` turns False, and the caller must read the image again once it is complete.
     """
 
     mode = "wb"
 
-    def __init__(self, fp: BinaryIO, on_image: OnImage) -> None:
-        self._fp, self._on_image = fp, on_image
+    def __init__(self, fp: BinaryIO, written: Watermark | None = None) -> None:
+        self._fp, self._written = fp, written
         self._pos = 0
-        self._head: list[tuple[int, bytes]] | None = []  # (offset, bytes) until begin_data
-        self._streamed = 0  # bytes given to on_image so far
+        self._end = 0  # the furthest byte written so far
+        self._data = False  # past begin_data
         self.in_order = True
 
     def write(self, data: bytes) -> int:
+        if self._data and self._pos < self._end:
+            self.in_order = False
         self._fp.write(data)
-        if self._head is not None:
-            self._head.append((self._pos, bytes(data)))
-        elif self.in_order:
-            self._stream_to(self._pos)
-            if self.in_order and data:
-                self._on_image(data)
-                self._streamed += len(data)
         self._pos += len(data)
+        self._end = max(self._end, self._pos)
+        if self._data:
+            self._publish(self._end)
         return len(data)
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
@@ -128,33 +132,24 @@ class ImageStream:
         return self._pos
 
     def begin_data(self) -> None:
-        """Every byte before the current position is written: stream from here on."""
-        if self._head is None:
+        """Every byte before the current position is written: the files' data starts here."""
+        if self._data:
             return
-        head, self._head = self._head, None
-        end = max([self._pos, *(offset + len(data) for offset, data in head)])
-        region = bytearray(end)
-        for offset, data in head:  # later writes win, as in the file
-            region[offset : offset + len(data)] = data
-        if region:
-            self._on_image(bytes(region))
-        self._streamed = end
+        self._data = True
+        if self._end > self._pos:
+            self.in_order = False  # something was written where the data goes
+        self._publish(self._pos)
 
     def finish(self, size: int) -> None:
-        """The image is complete at `size` bytes: the rest of it is zeros (a last seek)."""
+        """The image is complete at `size` bytes (pycdlib has closed it)."""
         self.begin_data()
-        self._stream_to(size)
-        if self._streamed != size:
-            self.in_order = False
+        if self._written is not None:
+            self._written.finish(size)
 
-    def _stream_to(self, offset: int) -> None:
-        if offset < self._streamed:
-            self.in_order = False
-            return
-        while self._streamed < offset:
-            n = min(offset - self._streamed, len(_ZEROS))
-            self._on_image(_ZEROS[:n])
-            self._streamed += n
+    def _publish(self, offset: int) -> None:
+        if self._written is not None:
+            self._fp.flush()  # a reader opens the file itself: the bytes must be in the kernel
+            self._written.advance(offset)
 
 
 class _PycdlibClock:
@@ -192,6 +187,34 @@ _CLOCK = _PycdlibClock()
 for _module in (pycdlib.pycdlib, pycdlib.headervd, pycdlib.dates):
     _module.time = _CLOCK  # type: ignore[attr-defined]
 
+_assign_directory_extents = pycdlib.pycdlib._reassign_vd_dirrecord_extents
+
+
+def _deferred_data_last(
+    vd: pycdlib.headervd.PrimaryOrSupplementaryVD, current_extent: int, blocks_per_sector: int
+) -> tuple[int, list[pycdlib.inode.Inode], int]:
+    """pycdlib's layout step, with the data of `Deferred` files moved to the end of the image.
+
+    pycdlib gives each file's data an extent in a breadth-first walk of the folders (the list
+    this returns), then writes the data in the order the files were added. A Deferred file is
+    added last, so with its extent last too every byte is written in order (ImageStream).
+    """
+    current_extent, files, padding = _assign_directory_extents(
+        vd, current_extent, blocks_per_sector
+    )
+    last = [ino for ino in files if _is_deferred(ino)]
+    if last:
+        files = [ino for ino in files if not _is_deferred(ino)] + last
+    return current_extent, files, padding
+
+
+def _is_deferred(ino: pycdlib.inode.Inode) -> bool:
+    source = getattr(ino, "data_fp", None)
+    return isinstance(source, _Source) and isinstance(source.source, Deferred)
+
+
+pycdlib.pycdlib._reassign_vd_dirrecord_extents = _deferred_data_last
+
 
 def write_iso(
     out: Path,
@@ -201,23 +224,25 @@ def write_iso(
     medium: Medium,
     progress: Callable[[int, int], None] | None = None,
     on_data: OnData | None = None,
-    on_image: OnImage | None = None,
+    written: Watermark | None = None,
     keep_part: bool = False,
     timestamp: float | None = None,
 ) -> tuple[int, bool]:
-    """Write the image to `out` and return its size in bytes, and whether `on_image` saw it all.
+    """Write the image to `out` and return its size in bytes, and whether it was written in
+    order (so that a reader following `written` read its final bytes).
 
     The image is written to `out` + ".part" and renamed when complete, so a reader never sees
     half an image under the final name; with `keep_part` it stays under the ".part" name for
     the caller to check and rename (`part_path(out)`). On any failure the partial file is
     removed and a MediaError names `out`. `on_data` sees every byte of the path-sourced files
     exactly once, as pycdlib copies it (a checksum needs no second read of the file).
-    `on_image` sees the whole image from start to end as it is written (`ImageStream`), unless
-    pycdlib wrote it out of order (a `Deferred` file does): then the flag returned is False.
-    pycdlib writes the files' data in the order of `files` and lays it out in the order of a
-    breadth-first walk of the folders (each folder's entries sorted): give `files` in that
-    order. With `timestamp` (seconds since the epoch) every date in the image is that instant
-    in UTC, so the same files and timestamp give the same bytes; without, pycdlib's clock.
+    `written` is raised as the image's bytes become final (`ImageStream`); if pycdlib wrote
+    out of order, the flag returned is False. On a failure `written` fails too. pycdlib
+    writes the files' data in the order of `files` and lays it out in the order of a
+    breadth-first walk of the folders (each folder's entries sorted), `Deferred` files last:
+    give `files` in that order. With `timestamp` (seconds since the epoch) every date in the
+    image is that instant in UTC, so the same files and timestamp give the same bytes;
+    without, pycdlib's clock.
     """
     volume_id = validate_volume_id(volume_id, what="Volume ID")
     part = part_path(out)
@@ -227,7 +252,7 @@ def write_iso(
         with _CLOCK.fixed(timestamp):
             iso.new(interchange_level=interchange_level(medium), vol_ident=volume_id)
             with part.open("wb") as fp:
-                stream = ImageStream(cast(BinaryIO, fp), on_image or _ignore)
+                stream = ImageStream(cast(BinaryIO, fp), written)
                 readers = _add_all(iso, files, on_data, stream.begin_data)
                 iso.write_fp(cast(BinaryIO, stream), blocksize=_BLOCK, progress_cb=_adapt(progress))
         size = part.stat().st_size
@@ -236,12 +261,10 @@ def write_iso(
             sync_file(part)
             os.replace(part, out)
     except (OSError, PyCdlibException) as exc:
-        with contextlib.suppress(OSError):
-            part.unlink()
+        _discard(part, written)
         raise MediaError(f"could not write the disc image {out}: {os_reason(exc)}") from exc
     except BaseException:
-        with contextlib.suppress(OSError):
-            part.unlink()
+        _discard(part, written)
         raise
     finally:
         for reader in readers:
@@ -251,8 +274,11 @@ def write_iso(
     return size, stream.in_order
 
 
-def _ignore(_chunk: bytes | memoryview) -> None:
-    pass
+def _discard(part: Path, written: Watermark | None) -> None:
+    if written is not None:
+        written.fail()
+    with contextlib.suppress(OSError):
+        part.unlink()
 
 
 def sync_file(path: Path) -> None:
@@ -299,7 +325,7 @@ def _add_all(
         else:
             # pycdlib keeps the reader and the size; the file is opened and read (once, in
             # 1 MiB blocks) during write_fp.
-            reader = _Source(f.source, index, on_data, on_first_read)
+            reader = _Source(f.source, index, on_data, on_first_read, f.stamp)
             readers.append(reader)
             iso.add_fp(cast(BinaryIO, reader), reader.size, f.iso_path)
     # pycdlib writes file data in the order files were added: deferred content comes last.
@@ -321,10 +347,11 @@ class _Source(io.RawIOBase):
         index: int,
         on_data: OnData | None,
         on_first_read: Callable[[], None],
+        stamp: FileStamp | None = None,
     ) -> None:
         super().__init__()
         self.source, self.index, self.on_data = source, index, on_data
-        self.on_first_read = on_first_read
+        self.on_first_read, self.stamp = on_first_read, stamp
         self.size = source.size if isinstance(source, Deferred) else source.stat().st_size
         self._fp: io.FileIO | None = None
         self._data: bytes | None = None
@@ -360,6 +387,7 @@ class _Source(io.RawIOBase):
             if self._fp is None:
                 self.on_first_read()
                 self._fp = open(self.source, "rb", buffering=0)  # noqa: SIM115 (closed below)
+                self._check_stamp(self._fp)
             chunk = self._fp.read(want) or b""
             if self.on_data is not None:
                 self.on_data(self.index, chunk)
@@ -367,6 +395,14 @@ class _Source(io.RawIOBase):
         if len(chunk) < want or self._pos >= self.size:
             self._release()
         return chunk
+
+    def _check_stamp(self, fp: io.FileIO) -> None:
+        if self.stamp is not None and FileStamp.of(os.fstat(fp.fileno())) != self.stamp:
+            raise SourceChangedError(
+                f"{self.source} changed since its header was read "
+                "(its size or modification time differs)",
+                path=str(self.source),
+            )
 
     def _release(self) -> None:
         if self._fp is not None:

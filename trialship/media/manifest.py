@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,31 @@ def parse_manifest(data: bytes) -> list[ManifestRow]:
         return [ManifestRow(path, uid, int(size), sha) for path, uid, size, sha in reader]
     except ValueError as exc:
         raise MediaError(f"{MANIFEST_NAME} has a malformed line: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What the file system says of a file's content: writing to the file, or replacing it,
+    changes the modification or change time (the kernel sets ctime: no program can put it
+    back). Taken before a header is read, it tells whether the file copied later is the same.
+    """
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStamp:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+    @classmethod
+    def of_path(cls, path: Path) -> FileStamp:
+        try:
+            return cls.of(path.stat())
+        except OSError as exc:
+            raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
 def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> tuple[int, str]:

@@ -2,9 +2,11 @@
 
 pycdlib parses the image's own directory (so the check sees what a reader will see: the names,
 extents and sizes the directory records hold), then the image is read once from start to end
-in large blocks. Each file's bytes are sliced out of those blocks by extent and hashed, and the
-whole image is hashed as it passes, unless its writer already hashed it as it wrote it;
-hashing runs on worker threads (`hashing.HashPool`) while the next block is read.
+in large blocks. The whole image is hashed as it passes, and each file's bytes are sliced out
+of those blocks by extent and hashed; hashing runs on worker threads (`hashing.HashPool`) while
+the next block is read. The read-back can follow an image that is still being written
+(`watermark.Watermark`): pycdlib writes the directory first and then the data in order, so the
+check reads each block once it is final, beside the copy rather than after it.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO, cast
 
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
@@ -22,6 +25,7 @@ from trialship.media.capacity import Medium
 from trialship.media.errors import ManifestMismatch, MediaError
 from trialship.media.hashing import HashPool
 from trialship.media.manifest import MANIFEST_NAME, ManifestRow, parse_manifest
+from trialship.media.watermark import Watermark
 
 SECTOR = 2048
 _READ = 4 * 1024 * 1024
@@ -51,6 +55,17 @@ class Extent:
         return sum(length for _, length in self.runs)
 
 
+@dataclass(frozen=True)
+class ReadBack:
+    """What one read of an image found: its size and SHA-256, and (size, SHA-256) of every
+    file its directory lists, by manifest-style path."""
+
+    image: Path
+    image_bytes: int
+    image_sha256: str
+    files: dict[str, tuple[int, str]]
+
+
 def iso_path_of(name: str) -> str:
     """ISO 9660 path of a manifest path: "DICOM/P1/I1" -> "/DICOM/P1/I1.;1"."""
     leaf = name.rsplit("/", 1)[-1]
@@ -63,73 +78,153 @@ def verify_image(
     *,
     medium: Medium | None = None,
     progress: Progress | None = None,
-    image_sha256: str | None = None,
 ) -> VerifyReport:
     """Check `image` against `rows` (or, when None, against the MANIFEST.CSV inside it).
 
     Every listed file must be present with the listed size and SHA-256, no unlisted file may be
     on the image (MANIFEST.CSV aside), and the image must fit `medium`. Raises MediaError
-    naming the first file that differs. `progress(done, total)` counts bytes read. The report
-    gives the image's SHA-256: `image_sha256` when the caller has it (the builder hashes the
-    image as it writes it), else hashed in the same pass.
+    naming the first file that differs (ManifestMismatch for bytes that differ).
+    `progress(done, total)` counts bytes read. The report gives the image's SHA-256.
     """
     try:
         image_bytes = image.stat().st_size
     except OSError as exc:
         raise MediaError(f"cannot read the disc image {image}: {exc.strerror}") from exc
-    if medium is not None and image_bytes > medium.bytes:
-        raise MediaError(
-            f"disc image {image} is {image_bytes / 1e6:.1f} MB, more than a {medium.label} "
-            f"holds ({medium.bytes / 1e6:.1f} MB)"
-        )
-    extents, manifest = read_directory(image, with_manifest=rows is None)
-    if rows is None:
-        rows = parse_manifest(manifest)
-    checked = _check_listing(image, rows, extents)
-    digests, whole = hash_extents(
-        image,
-        [extents[row.path] for row in rows],
-        progress=progress,
-        whole=image_sha256 is None,
-    )
+    check_fits(image, image_bytes, medium)  # before reading gigabytes of it
+    back, manifest = read_back(image, progress=progress, with_manifest=rows is None)
+    return check_read_back(back, parse_manifest(manifest) if rows is None else rows, medium)
+
+
+def read_back(
+    image: Path,
+    *,
+    progress: Progress | None = None,
+    written: Watermark | None = None,
+    with_manifest: bool = False,
+) -> tuple[ReadBack, bytes]:
+    """Read `image`'s directory, then the image from start to end: its SHA-256 and every
+    file's, by extent. With `written`, the image is being written meanwhile: the directory is
+    read once it is on disk and each block once it is final. Also MANIFEST.CSV's bytes if
+    asked (not while the image is written)."""
+    if written is not None:
+        written.wait_for(1)  # the first mark: everything before the files' data is on disk
+    if written is None:
+        extents, manifest = read_directory(image, with_manifest=with_manifest)
+    else:
+        extents, manifest = read_directory(image, growing=True)
+    digests, whole = hash_extents(image, extents.values(), progress=progress, written=written)
+    return ReadBack(image, whole[0], whole[1], digests), manifest
+
+
+def check_read_back(
+    back: ReadBack, rows: Sequence[ManifestRow], medium: Medium | None = None
+) -> VerifyReport:
+    """Compare what was read back with the manifest `rows`; see verify_image."""
+    check_fits(back.image, back.image_bytes, medium)
+    listed = {row.path for row in rows} | {MANIFEST_NAME}
+    for path in sorted(back.files):
+        if path not in listed:
+            raise MediaError(
+                f"{iso_path_of(path)} is on the disc image {back.image} but not in the manifest"
+            )
     for row in rows:
-        size, sha256 = digests[row.path]
+        if row.path not in back.files:
+            raise MediaError(f"{row.path} is missing from the disc image {back.image}")
+        size, sha256 = back.files[row.path]
         if size != row.size or sha256 != row.sha256:
             raise ManifestMismatch(
-                f"{row.path} on the disc image {image} differs from the manifest "
+                f"{row.path} on the disc image {back.image} differs from the manifest "
                 f"({size} bytes, SHA-256 {sha256[:12]}...; "
                 f"expected {row.size} bytes, {row.sha256[:12]}...)",
                 path=row.path,
             )
     return VerifyReport(
-        image=image,
-        image_bytes=image_bytes,
-        image_sha256=whole[1] if image_sha256 is None else image_sha256,
+        image=back.image,
+        image_bytes=back.image_bytes,
+        image_sha256=back.image_sha256,
         files_checked=len(rows),
-        bytes_checked=checked,
+        bytes_checked=sum(row.size for row in rows),
     )
 
 
-def read_directory(image: Path, *, with_manifest: bool = False) -> tuple[dict[str, Extent], bytes]:
+def check_fits(image: Path, image_bytes: int, medium: Medium | None) -> None:
+    if medium is not None and image_bytes > medium.bytes:
+        raise MediaError(
+            f"disc image {image} is {image_bytes / 1e6:.1f} MB, more than a {medium.label} "
+            f"holds ({medium.bytes / 1e6:.1f} MB)"
+        )
+
+
+def read_directory(
+    image: Path, *, with_manifest: bool = False, growing: bool = False
+) -> tuple[dict[str, Extent], bytes]:
     """Every file on the image by manifest-style path ("DICOM/P0000001/.../I0000001"), with
-    its extents, as the image's directory records say; and MANIFEST.CSV's bytes if asked."""
+    its extents, as the image's directory records say; and MANIFEST.CSV's bytes if asked.
+    `growing`: the image is still being written (only what comes before the files' data is
+    there yet), so it is read as the size its volume descriptor gives."""
     iso = pycdlib.PyCdlib()
     try:
-        iso.open(str(image))
-        try:
-            extents = _walk(iso)
-            manifest = b""
-            if with_manifest:
-                buffer = io.BytesIO()
-                iso.get_file_from_iso_fp(buffer, iso_path=iso_path_of(MANIFEST_NAME))
-                manifest = buffer.getvalue()
-        finally:
-            iso.close()
+        with open(image, "rb") as raw:
+            fp: BinaryIO = raw
+            if growing:
+                fp = cast(BinaryIO, _AsLong(raw, _volume_bytes(raw, image)))
+            iso.open_fp(fp)
+            try:
+                extents = _walk(iso)
+                manifest = b""
+                if with_manifest:
+                    buffer = io.BytesIO()
+                    iso.get_file_from_iso_fp(buffer, iso_path=iso_path_of(MANIFEST_NAME))
+                    manifest = buffer.getvalue()
+            finally:
+                iso.close()
     except PyCdlibException as exc:
         raise MediaError(f"cannot read the disc image {image}: {exc}") from exc
     except OSError as exc:
         raise MediaError(f"cannot read the disc image {image}: {exc.strerror}") from exc
     return extents, manifest
+
+
+_PVD = 16 * SECTOR  # ECMA-119 8.4: the Primary Volume Descriptor, in the 17th sector
+
+
+def _volume_bytes(fp: BinaryIO, image: Path) -> int:
+    """The image's size as its Primary Volume Descriptor gives it: the Volume Space Size
+    (ECMA-119 8.4.8) times the Logical Block Size (8.4.12), both little-endian first."""
+    fp.seek(_PVD)
+    pvd = fp.read(SECTOR)
+    if len(pvd) < SECTOR or pvd[1:6] != b"CD001":
+        raise MediaError(f"the disc image {image} has no primary volume descriptor")
+    blocks = int.from_bytes(pvd[80:84], "little")
+    block_size = int.from_bytes(pvd[128:130], "little")
+    fp.seek(0)
+    return blocks * block_size
+
+
+class _AsLong(io.RawIOBase):
+    """`fp` as if it were `size` bytes long. pycdlib shortens every file that seems to run
+    past the end of the image, and an image being written is not at its full size yet."""
+
+    def __init__(self, fp: BinaryIO, size: int) -> None:
+        super().__init__()
+        self._fp, self._size = fp, size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._fp.readinto(buffer)  # type: ignore[attr-defined,no-any-return]
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_END:
+            return self._fp.seek(self._size + offset)
+        return self._fp.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._fp.tell()
 
 
 def _walk(iso: pycdlib.PyCdlib) -> dict[str, Extent]:
@@ -152,49 +247,37 @@ def _walk(iso: pycdlib.PyCdlib) -> dict[str, Extent]:
     return {path: Extent(path, tuple(r)) for path, r in runs.items()}
 
 
-def _check_listing(image: Path, rows: Sequence[ManifestRow], extents: dict[str, Extent]) -> int:
-    listed = {row.path for row in rows} | {MANIFEST_NAME}
-    for path in sorted(extents):
-        if path not in listed:
-            raise MediaError(
-                f"{iso_path_of(path)} is on the disc image {image} but not in the manifest"
-            )
-    for row in rows:
-        if row.path not in extents:
-            raise MediaError(f"{row.path} is missing from the disc image {image}")
-    return sum(row.size for row in rows)
-
-
 def hash_extents(
     image: Path,
     extents: Iterable[Extent],
     *,
     progress: Progress | None = None,
     workers: int = 2,
-    whole: bool = True,
+    written: Watermark | None = None,
 ) -> tuple[dict[str, tuple[int, str]], tuple[int, str]]:
-    """(size, SHA-256) of each extent's bytes by path, and of the whole image (unless not
-    `whole`: then (0, "")), from one sequential read of the image. The image stream has a
-    worker to itself and the files share the others (with two workers the two halves of the
-    work are about equal); without it the files take turns on every worker."""
+    """(size, SHA-256) of each extent's bytes by path, and of the whole image, from one
+    sequential read of the image (following `written` while the image is being written). The
+    image stream has a worker to itself and the files share the others (with two workers the
+    two halves of the work are about equal); with one, they take turns on it."""
     runs = sorted((offset, length, e.path) for e in extents for offset, length in e.runs)
-    total = os.stat(image).st_size
+    # While the image is written its size is not known yet: it ends soon after the last file.
+    total = (
+        os.stat(image).st_size if written is None else max((o + n for o, n, _ in runs), default=1)
+    )
     done = 0
     with HashPool(workers) as pool, open(image, "rb", buffering=0) as fp:
-        file_worker: int | None = None
-        if whole:
-            pool.update(_IMAGE, b"", worker=0)
-            file_worker = 1 if workers > 1 else 0
+        pool.update(_IMAGE, b"", worker=0)
+        file_worker = 1 if workers > 1 else 0
         for _, _, path in runs:
             pool.update(path, b"", worker=file_worker)
         first = 0  # runs before this index end before the current block
         while True:
-            block = fp.read(_READ)
+            want = _READ if written is None else min(_READ, written.wait_for(done + _READ) - done)
+            block = fp.read(want) if want > 0 else b""
             if not block:
                 break
             start, end = done, done + len(block)
-            if whole:
-                pool.update(_IMAGE, block)
+            pool.update(_IMAGE, block)
             view = memoryview(block)
             n = first
             while n < len(runs) and runs[n][0] < end:
@@ -207,9 +290,9 @@ def hash_extents(
                 n += 1
             done = end
             if progress is not None:
-                progress(done, total)
-        if done != total:
+                progress(min(done, total), total)
+        if done != (total if written is None else written.size):
             raise MediaError(f"the disc image {image} changed while it was read back")
         digests = pool.digests()
-    image_digest = digests.pop(_IMAGE, (0, ""))
+    image_digest = digests.pop(_IMAGE)
     return {str(key): value for key, value in digests.items()}, image_digest

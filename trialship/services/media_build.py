@@ -19,8 +19,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,13 @@ from trialship.media.entries import (
     read_entry,
 )
 from trialship.media.errors import DicomdirError, MediaBaseError
-from trialship.media.manifest import MANIFEST_NAME, ManifestRow, hash_file, parse_manifest
+from trialship.media.manifest import (
+    MANIFEST_NAME,
+    FileStamp,
+    ManifestRow,
+    hash_file,
+    parse_manifest,
+)
 from trialship.media.planning import DiscPlan, PlannedDisc, plan_discs
 from trialship.media.type1 import Type1Instance, WrittenZip, plan_tree, write_tree, write_zips
 from trialship.media.verify import iso_path_of
@@ -99,8 +104,10 @@ class SourceFile:
     size: int
     identity_removed: bool = True
     sha256: str | None = None
-    """What `path` hashes to, when known (the registry's record, or hashed as it was read):
-    the disc's read-back check compares the image with it."""
+    """What `path` hashes to, when known (the registry's record): the disc's read-back check
+    compares the image with it. Otherwise the file is hashed as it is copied onto the disc."""
+    stamp: FileStamp | None = None
+    """`path` as the file system saw it before its header was read (FileStamp)."""
 
 
 @dataclass(frozen=True)
@@ -256,69 +263,42 @@ def read_sources(
     allow_identified: bool = False,
     progress: Progress | None = None,
     recorded: Mapping[Path, str] | None = None,
-    hash_files: bool = True,
 ) -> tuple[list[SourceFile], list[Path]]:
-    """Read every header (never pixel data), once per file, while two worker processes hash
-    the files whose SHA-256 is not `recorded` (processes, not threads: reading headers keeps
-    the interpreter busy). With the hashes known, `build_disc` writes the image in one ordered
-    stream and takes its SHA-256 on the way; without (`hash_files` False: for a build that is
-    not read back) it hashes the files as it copies them. Files that are not DICOM are skipped
-    and returned; implicit VR and deflated files are rewritten as Explicit VR Little Endian
-    into `workdir`."""
+    """Read every header (never pixel data), once per file. A file's SHA-256 is the one
+    `recorded` for it, or none: `build_disc` then hashes it as it copies it, and its stamp
+    (taken here, before its header is read) tells whether it changed in between. Files that
+    are not DICOM are skipped and returned; implicit VR and deflated files are rewritten as
+    Explicit VR Little Endian into `workdir`."""
     report = progress or _quiet
     refused: list[Path] = []
     skipped: list[Path] = []
-    headers: list[tuple[Path, DirEntry, dict[str, str]]] = []
-    hashes = dict(recorded or {})
-    unhashed = [path for path in paths if path not in hashes] if hash_files else []
-    with _hashing(unhashed) as hashed:
-        for done, path in enumerate(paths, 1):
-            report("reading headers", done, len(paths))
-            try:
-                entry, values = read_entry(path, _TRIAL_TAGS)
-            except NotDicomError:
-                skipped.append(path)
-                continue
-            except MediaBaseError as exc:
-                if isinstance(exc.__cause__, OSError):
-                    raise TrialshipError(str(exc)) from exc
-                raise ValidationError(str(exc)) from exc
-            if values["PatientIdentityRemoved"].upper() != "YES":
-                refused.append(path)
-            headers.append((path, entry, values))
-        if refused and not allow_identified:
-            raise IdentifiedFilesError(refused)
-        if not headers:
-            raise ValidationError(f"none of the {len(paths)} input files is a DICOM file")
-        for done, (path, sha256) in enumerate(zip(unhashed, hashed, strict=True), 1):
-            report("hashing files", done, len(unhashed))
-            hashes[path] = sha256
+    headers: list[tuple[Path, DirEntry, dict[str, str], FileStamp]] = []
+    hashes = recorded or {}
+    for done, path in enumerate(paths, 1):
+        report("reading headers", done, len(paths))
+        try:
+            stamp = FileStamp.of_path(path)
+            entry, values = read_entry(path, _TRIAL_TAGS)
+        except NotDicomError:
+            skipped.append(path)
+            continue
+        except MediaBaseError as exc:
+            if isinstance(exc.__cause__, OSError):
+                raise TrialshipError(str(exc)) from exc
+            raise ValidationError(str(exc)) from exc
+        if values["PatientIdentityRemoved"].upper() != "YES":
+            refused.append(path)
+        headers.append((path, entry, values, stamp))
+    if refused and not allow_identified:
+        raise IdentifiedFilesError(refused)
+    if not headers:
+        raise ValidationError(f"none of the {len(paths)} input files is a DICOM file")
     files = [
-        _source_file(path, e, v, workdir, n, hashes.get(path))
-        for n, (path, e, v) in enumerate(headers)
+        _source_file(path, e, v, workdir, n, hashes.get(path), stamp)
+        for n, (path, e, v, stamp) in enumerate(headers)
     ]
     _reject_duplicate_instances(files)
     return files, skipped
-
-
-@contextlib.contextmanager
-def _hashing(paths: Sequence[Path]) -> Iterator[Iterator[str]]:
-    """The SHA-256 of each of `paths`, in order, computed meanwhile by worker processes."""
-    if not paths:
-        yield iter(())
-        return
-    pool = ProcessPoolExecutor(_HASHERS)
-    try:
-        results = pool.map(hash_file, paths, chunksize=_HASH_CHUNK)
-        yield (sha256 for _, sha256 in results)
-    except MediaBaseError as exc:  # a file that cannot be read
-        raise TrialshipError(str(exc)) from exc
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # after an error: the rest is not needed
-
-
-_HASHERS = 2
-_HASH_CHUNK = 16
 
 
 def _source_file(
@@ -328,6 +308,7 @@ def _source_file(
     workdir: Path,
     n: int,
     sha256: str | None,
+    stamp: FileStamp,
 ) -> SourceFile:
     target = path
     if entry.transfer_syntax_uid in CONVERTIBLE:
@@ -336,6 +317,7 @@ def _source_file(
             to_explicit_vr_little_endian(path, target)
             entry = entry_from_file(target)
             sha256 = None if sha256 is None else hash_file(target)[1]
+            stamp = FileStamp.of_path(target)
         except DicomdirError as exc:
             raise ValidationError(str(exc)) from exc
         except MediaBaseError as exc:
@@ -356,6 +338,7 @@ def _source_file(
         size=target.stat().st_size,
         identity_removed=values["PatientIdentityRemoved"].upper() == "YES",
         sha256=sha256,
+        stamp=stamp,
     )
 
 
@@ -465,7 +448,9 @@ def build_one_disc(
     for entry in number_entries(f.entry for f in files):
         assert entry.file_id is not None
         source = by_sop[entry.sop_instance_uid]
-        disc_files.append(DiscFile(source.path, entry.file_id, entry, sha256=source.sha256))
+        disc_files.append(
+            DiscFile(source.path, entry.file_id, entry, sha256=source.sha256, stamp=source.stamp)
+        )
     readme = readme_text(exams, number=planned.index, count=count, medium=planned.medium)
     iso = out_dir / f"{name}.iso"
     try:
