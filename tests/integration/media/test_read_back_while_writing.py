@@ -4,6 +4,7 @@ happens when a source or the image is not what it should be."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
 import threading
@@ -257,3 +258,24 @@ def test_a_manifest_written_last_is_laid_out_last_so_the_image_streams_in_order(
     assert parse_manifest(manifest) == list(built.rows)
     ends = {path: max(o + n for o, n in e.runs) for path, e in extents.items()}
     assert max(ends, key=lambda path: ends[path]) == MANIFEST_NAME  # its data ends the image
+
+
+def test_a_write_that_fails_half_way_stops_the_read_back_and_leaves_no_image(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _files(tmp_path, 6, hashed=False)
+    real = iso_module._Source.read
+    copied: list[str] = []
+
+    def disk_full_at_the_fourth(self: iso_module._Source, size: int = -1) -> bytes:
+        if str(self.source) not in copied:
+            copied.append(str(self.source))
+        if len(copied) == 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, size)
+
+    monkeypatch.setattr(iso_module._Source, "read", disk_full_at_the_fourth)
+    with pytest.raises(MediaError, match="No space left on device"):
+        _build(files, tmp_path / "out" / "disc.iso")
+    assert list((tmp_path / "out").iterdir()) == []
+    assert not [t for t in threading.enumerate() if t.name == "read-back"]  # it has stopped
