@@ -135,7 +135,7 @@ def build_disc(
     fileset_id = validate_volume_id(fileset_id)
     entries = [f.entry.with_file_id(f.file_id) for f in files]
     check_transfer_syntaxes(entries, medium)
-    sizes = [_size(f.src_path) for f in files]
+    sizes = [f.stamp.size if f.stamp else _size(f.src_path) for f in files]  # (stat once)
     payload = sum(sizes)
     meter = _Meter(progress, payload * (2 if verify else 1))
     dicomdir = build_dicomdir(

@@ -352,7 +352,10 @@ class _Source(io.RawIOBase):
         super().__init__()
         self.source, self.index, self.on_data = source, index, on_data
         self.on_first_read, self.stamp = on_first_read, stamp
-        self.size = source.size if isinstance(source, Deferred) else source.stat().st_size
+        if isinstance(source, Deferred):
+            self.size = source.size
+        else:  # the stamp's size is the file's when its header was read (checked on opening)
+            self.size = stamp.size if stamp is not None else source.stat().st_size
         self._fp: io.FileIO | None = None
         self._data: bytes | None = None
         self._pos = 0
