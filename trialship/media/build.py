@@ -34,7 +34,7 @@ from trialship.media.manifest import (
     hash_file,
     manifest_csv,
 )
-from trialship.media.verify import ReadBack, check_fits, check_read_back, read_back
+from trialship.media.verify import ReadBack, check_fits, check_read_back, follow, read_back
 from trialship.media.watermark import Watermark
 
 EXPLICIT_VR_LE = "1.2.840.10008.1.2.1"
@@ -181,6 +181,7 @@ def build_disc(
             progress=meter.counter(0, payload),
             on_data=None if copied is None else lambda n, chunk: copied.update(n - _FIRST, chunk),
             written=written,
+            on_layout=None if follower is None else follower.laid_out,
             keep_part=True,
             timestamp=timestamp,
         )
@@ -305,15 +306,21 @@ class _Follower:
 
     def __init__(self, part: Path, written: Watermark, progress: Progress) -> None:
         self.written = written
+        self.layout: dict[str, tuple[int, int]] = {}
         self.back: ReadBack | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(
             target=self._run, args=(part, written, progress), name="read-back", daemon=True
         )
 
+    def laid_out(self, layout: dict[str, tuple[int, int]]) -> None:
+        """From the writer, before its first mark: where each file goes in the image."""
+        self.layout = layout
+
     def _run(self, part: Path, written: Watermark, progress: Progress) -> None:
         try:
-            self.back, _ = read_back(part, progress=progress, written=written)
+            written.wait_for(1)  # the image's head is on disk and its layout known
+            self.back = follow(part, self.layout, written, progress=progress)
         except BaseException as exc:  # handed to the caller's thread by result()
             self.error = exc
 

@@ -90,6 +90,8 @@ def interchange_level(medium: Medium) -> int:
 
 OnData = Callable[[int, bytes], None]
 """Called with the index of a path-sourced file in `files` and each chunk of it, as copied."""
+OnLayout = Callable[[dict[str, tuple[int, int]]], None]
+"""Called with each file's (offset, length) in the image by name, once it is laid out."""
 
 
 class ImageStream:
@@ -130,6 +132,10 @@ class ImageStream:
 
     def tell(self) -> int:
         return self._pos
+
+    @property
+    def data_begun(self) -> bool:
+        return self._data
 
     def begin_data(self) -> None:
         """Every byte before the current position is written: the files' data starts here."""
@@ -225,6 +231,7 @@ def write_iso(
     progress: Callable[[int, int], None] | None = None,
     on_data: OnData | None = None,
     written: Watermark | None = None,
+    on_layout: OnLayout | None = None,
     keep_part: bool = False,
     timestamp: float | None = None,
 ) -> tuple[int, bool]:
@@ -237,7 +244,9 @@ def write_iso(
     removed and a MediaError names `out`. `on_data` sees every byte of the path-sourced files
     exactly once, as pycdlib copies it (a checksum needs no second read of the file).
     `written` is raised as the image's bytes become final (`ImageStream`); if pycdlib wrote
-    out of order, the flag returned is False. On a failure `written` fails too. pycdlib
+    out of order, the flag returned is False. On a failure `written` fails too. `on_layout`
+    gets every file's (offset, length) in the image by name once pycdlib has laid it out,
+    before any file's data is written. pycdlib
     writes the files' data in the order of `files` and lays it out in the order of a
     breadth-first walk of the folders (each folder's entries sorted), `Deferred` files last:
     give `files` in that order. With `timestamp` (seconds since the epoch) every date in the
@@ -253,7 +262,14 @@ def write_iso(
             iso.new(interchange_level=interchange_level(medium), vol_ident=volume_id)
             with part.open("wb") as fp:
                 stream = ImageStream(cast(BinaryIO, fp), written)
-                readers = _add_all(iso, files, on_data, stream.begin_data)
+                names: dict[int, str] = {}  # each source's file object: its file's name
+
+                def begin_data() -> None:  # on each file's first read; pycdlib has laid out
+                    if on_layout is not None and not stream.data_begun:
+                        on_layout(_layout(iso, names))
+                    stream.begin_data()
+
+                readers = _add_all(iso, files, on_data, begin_data, names)
                 iso.write_fp(cast(BinaryIO, stream), blocksize=_BLOCK, progress_cb=_adapt(progress))
         size = part.stat().st_size
         stream.finish(size)
@@ -301,15 +317,27 @@ def os_reason(exc: BaseException) -> str:
     return str(exc)
 
 
+def _layout(iso: pycdlib.PyCdlib, names: dict[int, str]) -> dict[str, tuple[int, int]]:
+    """Where pycdlib put each file's data: (offset, length) in bytes, by name."""
+    block = iso.logical_block_size
+    return {
+        names[id(ino.data_fp)]: (ino.extent_location() * block, ino.get_data_length())
+        for ino in iso.inodes
+        if id(ino.data_fp) in names
+    }
+
+
 def _add_all(
     iso: pycdlib.PyCdlib,
     files: Sequence[ImageFile],
     on_data: OnData | None,
     on_first_read: Callable[[], None],
+    names: dict[int, str],
 ) -> list[_Source]:
-    names = [f.name for f in files]
-    if len(set(names)) != len(names):
-        duplicate = next(n for n in names if names.count(n) > 1)
+    """Add `files` to `iso`; `names` gets each one's file object (by id) and name."""
+    listed = [f.name for f in files]
+    if len(set(listed)) != len(listed):
+        duplicate = next(n for n in listed if listed.count(n) > 1)
         raise MediaError(f"{duplicate} is listed twice for the disc image")
     # Parents before children; sorted so the same files always give the same image layout.
     folders = {folder for f in files for folder in f.folders}
@@ -319,7 +347,9 @@ def _add_all(
     deferred: list[tuple[ImageFile, Deferred]] = []
     for index, f in enumerate(files):
         if isinstance(f.source, bytes):
-            iso.add_fp(io.BytesIO(f.source), len(f.source), f.iso_path)
+            data = io.BytesIO(f.source)
+            names[id(data)] = f.name
+            iso.add_fp(data, len(f.source), f.iso_path)
         elif isinstance(f.source, Deferred):
             deferred.append((f, f.source))
         else:
@@ -327,11 +357,13 @@ def _add_all(
             # 1 MiB blocks) during write_fp.
             reader = _Source(f.source, index, on_data, on_first_read, f.stamp)
             readers.append(reader)
+            names[id(reader)] = f.name
             iso.add_fp(cast(BinaryIO, reader), reader.size, f.iso_path)
     # pycdlib writes file data in the order files were added: deferred content comes last.
     for f, later in deferred:
         reader = _Source(later, -1, None, on_first_read)
         readers.append(reader)
+        names[id(reader)] = f.name
         iso.add_fp(cast(BinaryIO, reader), later.size, f.iso_path)
     return readers
 

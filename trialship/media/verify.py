@@ -5,18 +5,19 @@ extents and sizes the directory records hold), then the image is read once from 
 in large blocks. The whole image is hashed as it passes, and each file's bytes are sliced out
 of those blocks by extent and hashed; hashing runs on worker threads (`hashing.HashPool`) while
 the next block is read. The read-back can follow an image that is still being written
-(`watermark.Watermark`): pycdlib writes the directory first and then the data in order, so the
-check reads each block once it is final, beside the copy rather than after it.
+(`follow`, `watermark.Watermark`): pycdlib writes the directory first and then the data in
+order, so the check reads each block once it is final, beside the copy rather than after it,
+by the extents the writer laid out; the finished image's own directory must then give the
+same ones.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
 
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
@@ -96,24 +97,51 @@ def verify_image(
 
 
 def read_back(
+    image: Path, *, progress: Progress | None = None, with_manifest: bool = False
+) -> tuple[ReadBack, bytes]:
+    """Read `image`'s directory (and MANIFEST.CSV's bytes if asked), then the image from start
+    to end: its SHA-256 and every file's, by extent."""
+    extents, manifest = read_directory(image, with_manifest=with_manifest)
+    digests, whole = hash_extents(image, extents.values(), progress=progress)
+    return ReadBack(image, whole[0], whole[1], digests), manifest
+
+
+def follow(
     image: Path,
+    layout: Mapping[str, tuple[int, int]],
+    written: Watermark,
     *,
     progress: Progress | None = None,
-    written: Watermark | None = None,
-    with_manifest: bool = False,
-) -> tuple[ReadBack, bytes]:
-    """Read `image`'s directory, then the image from start to end: its SHA-256 and every
-    file's, by extent. With `written`, the image is being written meanwhile: the directory is
-    read once it is on disk and each block once it is final. Also MANIFEST.CSV's bytes if
-    asked (not while the image is written)."""
-    if written is not None:
-        written.wait_for(1)  # the first mark: everything before the files' data is on disk
-    if written is None:
-        extents, manifest = read_directory(image, with_manifest=with_manifest)
-    else:
-        extents, manifest = read_directory(image, growing=True)
-    digests, whole = hash_extents(image, extents.values(), progress=progress, written=written)
-    return ReadBack(image, whole[0], whole[1], digests), manifest
+) -> ReadBack:
+    """Read `image` back while it is written: each block once it is final (`written`), the
+    whole image and every file hashed by its extent in `layout` (path: (offset, length), as
+    the writer laid it out). Once the image is complete, its own directory must give every
+    file exactly that extent: then the hashes are those of the files a reader will see."""
+    extents = [Extent(path, (run,)) for path, run in layout.items()]
+    digests, whole = hash_extents(image, extents, progress=progress, written=written)
+    directory, _ = read_directory(image)
+    for path in sorted(set(directory) | set(layout)):
+        on_disc = directory.get(path)
+        if on_disc is None or path not in layout or not _same_place(on_disc, layout[path]):
+            raise MediaError(
+                f"the directory of the disc image {image} does not place {path} where it was "
+                "written"
+            )
+    return ReadBack(image, whole[0], whole[1], digests)
+
+
+def _same_place(extent: Extent, run: tuple[int, int]) -> bool:
+    """Whether the directory's runs of a file are the one run it was written to (a file over
+    4 GiB has several records, end to end; an empty file's extent means nothing)."""
+    offset, length = run
+    if extent.size != length:
+        return False
+    at = offset
+    for start, size in extent.runs:
+        if size and start != at:
+            return False
+        at += size
+    return True
 
 
 def check_read_back(
@@ -155,76 +183,26 @@ def check_fits(image: Path, image_bytes: int, medium: Medium | None) -> None:
         )
 
 
-def read_directory(
-    image: Path, *, with_manifest: bool = False, growing: bool = False
-) -> tuple[dict[str, Extent], bytes]:
+def read_directory(image: Path, *, with_manifest: bool = False) -> tuple[dict[str, Extent], bytes]:
     """Every file on the image by manifest-style path ("DICOM/P0000001/.../I0000001"), with
-    its extents, as the image's directory records say; and MANIFEST.CSV's bytes if asked.
-    `growing`: the image is still being written (only what comes before the files' data is
-    there yet), so it is read as the size its volume descriptor gives."""
+    its extents, as the image's directory records say; and MANIFEST.CSV's bytes if asked."""
     iso = pycdlib.PyCdlib()
     try:
-        with open(image, "rb") as raw:
-            fp: BinaryIO = raw
-            if growing:
-                fp = cast(BinaryIO, _AsLong(raw, _volume_bytes(raw, image)))
-            iso.open_fp(fp)
-            try:
-                extents = _walk(iso)
-                manifest = b""
-                if with_manifest:
-                    buffer = io.BytesIO()
-                    iso.get_file_from_iso_fp(buffer, iso_path=iso_path_of(MANIFEST_NAME))
-                    manifest = buffer.getvalue()
-            finally:
-                iso.close()
+        iso.open(str(image))
+        try:
+            extents = _walk(iso)
+            manifest = b""
+            if with_manifest:
+                buffer = io.BytesIO()
+                iso.get_file_from_iso_fp(buffer, iso_path=iso_path_of(MANIFEST_NAME))
+                manifest = buffer.getvalue()
+        finally:
+            iso.close()
     except PyCdlibException as exc:
         raise MediaError(f"cannot read the disc image {image}: {exc}") from exc
     except OSError as exc:
         raise MediaError(f"cannot read the disc image {image}: {exc.strerror}") from exc
     return extents, manifest
-
-
-_PVD = 16 * SECTOR  # ECMA-119 8.4: the Primary Volume Descriptor, in the 17th sector
-
-
-def _volume_bytes(fp: BinaryIO, image: Path) -> int:
-    """The image's size as its Primary Volume Descriptor gives it: the Volume Space Size
-    (ECMA-119 8.4.8) times the Logical Block Size (8.4.12), both little-endian first."""
-    fp.seek(_PVD)
-    pvd = fp.read(SECTOR)
-    if len(pvd) < SECTOR or pvd[1:6] != b"CD001":
-        raise MediaError(f"the disc image {image} has no primary volume descriptor")
-    blocks = int.from_bytes(pvd[80:84], "little")
-    block_size = int.from_bytes(pvd[128:130], "little")
-    fp.seek(0)
-    return blocks * block_size
-
-
-class _AsLong(io.RawIOBase):
-    """`fp` as if it were `size` bytes long. pycdlib shortens every file that seems to run
-    past the end of the image, and an image being written is not at its full size yet."""
-
-    def __init__(self, fp: BinaryIO, size: int) -> None:
-        super().__init__()
-        self._fp, self._size = fp, size
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._fp.readinto(buffer)  # type: ignore[attr-defined,no-any-return]
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_END:
-            return self._fp.seek(self._size + offset)
-        return self._fp.seek(offset, whence)
-
-    def tell(self) -> int:
-        return self._fp.tell()
 
 
 def _walk(iso: pycdlib.PyCdlib) -> dict[str, Extent]:
