@@ -279,3 +279,22 @@ def test_a_write_that_fails_half_way_stops_the_read_back_and_leaves_no_image(
         _build(files, tmp_path / "out" / "disc.iso")
     assert list((tmp_path / "out").iterdir()) == []
     assert not [t for t in threading.enumerate() if t.name == "read-back"]  # it has stopped
+
+
+def test_the_read_back_checks_the_written_layout_against_the_image_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    files = _files(tmp_path, 3, hashed=True)
+    real = iso_module._layout
+
+    def misplaced(*args: object) -> dict[str, tuple[int, int]]:
+        layout = real(*args)  # type: ignore[arg-type]
+        name = files[0].file_id.posix
+        offset, length = layout[name]
+        layout[name] = (offset + 2048, length)  # not where the directory says it is
+        return layout
+
+    monkeypatch.setattr(iso_module, "_layout", misplaced)
+    with pytest.raises(MediaError, match=f"does not place {files[0].file_id.posix} where"):
+        _build(files, tmp_path / "disc.iso")
+    assert not (tmp_path / "disc.iso").exists()
