@@ -15,9 +15,10 @@ processes). CPU seconds (user + system, all threads and child processes) are pri
 a busy machine they move far less than wall time.
 
 trialship's variants: "trialship" is what `media build` runs (headers read, DICOMDIR, image
-written with the files hashed for MANIFEST.CSV and the image's SHA-256 taken on the way, fsync,
-read-back of every file by extent); "trialship-noverify" stops after the fsync (no read-back,
-and the image's SHA-256 is not taken).
+written with the files hashed for MANIFEST.CSV as they are copied, the image read back while it
+is written: the whole image and every file by extent hashed from what was written, then
+checked against the finished image's directory and the manifest; fsync); "trialship-noverify"
+writes the same image with no read-back (the image's SHA-256 is not taken).
 """
 
 from __future__ import annotations
