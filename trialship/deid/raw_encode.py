@@ -18,6 +18,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
 
+from trialship.deid.elements import value_of
 from trialship.deid.raw_parse import tag_key
 
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"})
@@ -43,6 +44,7 @@ _PLAIN_TEXT_VRS = frozenset(
     {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
 )
 _SEQUENCE_END = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+_CHARSET = tag_key(0x00080005)
 
 
 class NotEncodable(Exception):
@@ -126,10 +128,10 @@ def write_elements(
 ) -> None:
     """Write the elements `tags` of `ds`. `strict` raises NotEncodable instead of letting
     pydicom write or read an element: what is written then does not depend on the encodings."""
-    encodings = ds.get("SpecificCharacterSet") or encodings or "iso8859"
+    encodings = value_of(ds, _CHARSET) or encodings or "iso8859"
+    elems = ds._dict
     write = out.write
     short_header = _PACKERS[order][1]
-    elems = ds._dict
     for tag in tags:
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group lengths go stale

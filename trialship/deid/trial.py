@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydicom import config
+from pydicom.charset import default_encoding
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -17,6 +18,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from trialship.deid.age import age_at, cap_age, parse_da
 from trialship.deid.context import DeidContext
+from trialship.deid.datasets import new_dataset
 from trialship.deid.elements import (
     BULK_TAGS,
     canonical_text,
@@ -375,7 +377,7 @@ def new_file_meta(
     instance = _uid(ds, "SOPInstanceUID") or (
         remap(originals.media_sop_instance_uid) if originals.media_sop_instance_uid else ""
     )
-    meta = FileMetaDataset()
+    meta = new_dataset(FileMetaDataset, {}, default_encoding)
     for tag, vr, value in (
         (0x00020002, "UI", sop_class),
         (0x00020003, "UI", instance),
