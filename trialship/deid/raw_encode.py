@@ -132,10 +132,26 @@ def write_elements(
     elems = ds._dict
     write = out.write
     short_header = _PACKERS[order][1]
+    short_vr = _SHORT_VR_BYTES.get
     for tag in tags:
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group lengths go stale
         elem: Any = elems[tag]
+        if elem.__class__ is RawDataElement and not implicit:
+            # Most elements: raw, a 16-bit length (`raw_header`), the fields read at once.
+            _, vr, length, value, _, _, _, is_raw, buffered = elem
+            vr_bytes = short_vr(vr or "")
+            if (
+                vr_bytes is not None
+                and is_raw
+                and value is not None
+                and not buffered
+                and length != UNDEFINED
+                and len(value) <= 0xFFFF
+            ):
+                write(short_header(tag >> 16, tag & 0xFFFF, vr_bytes, len(value)))
+                write(value)
+                continue
         if elem.is_raw and elem.value is None:
             if strict:
                 raise NotEncodable
@@ -167,8 +183,10 @@ def write_elements(
             continue
         data = plain_value(elem)
         if data is None:
-            _by_pydicom(out, elem, encodings, strict)
-            continue
+            data = _number(elem, order) if not implicit else None
+            if data is None:
+                _by_pydicom(out, elem, encodings, strict)
+                continue
         vr = elem.VR.encode("ascii")
         if implicit:
             write(struct.pack(order + "HHL", tag >> 16, tag & 0xFFFF, len(data)))
@@ -180,6 +198,22 @@ def write_elements(
             _by_pydicom(out, elem, encodings, strict)
             continue
         write(data)
+
+
+def _number(elem: Any, order: str) -> bytes | None:
+    """What pydicom's `write_numbers` writes for one integer of a 16 or 32-bit integer VR (a
+    converted Pixel Representation, say), or None: pydicom writes the rest."""
+    fmt = _INTEGER_FORMATS.get(elem.VR)
+    value = elem.value
+    if fmt is None or value.__class__ is not int:
+        return None
+    try:
+        return struct.pack(order + fmt, value)
+    except struct.error:
+        return None  # out of range: pydicom says so
+
+
+_INTEGER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l"}
 
 
 def _by_pydicom(out: DicomBytesIO, elem: Any, encodings: Any, strict: bool) -> None:

@@ -6,6 +6,7 @@ import enum
 import functools
 from collections import Counter
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any
 
 
@@ -56,7 +57,7 @@ class DeidReport:
 
     def counts(self) -> dict[str, int]:
         # Counted by member, named after: an enum's .value is read in Python.
-        counter = Counter(entry.action for entry in self.entries)
+        counter = Counter(map(_action, self.entries))  # (map: the loop runs in C)
         return dict(sorted((action.value, count) for action, count in counter.items()))
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,6 +69,9 @@ class DeidReport:
             "counts": self.counts(),
             "entries": [entry.to_dict() for entry in self.entries],
         }
+
+
+_action = attrgetter("action")
 
 
 @functools.lru_cache(maxsize=4096)

@@ -387,12 +387,20 @@ def new_file_meta(
     ):
         # Group 2 tags and values of their VRs: FileMetaDataset's checks would find nothing.
         # A value that encodes plainly is held raw, as read from a file (see `new_element`).
-        elem = new_element(tag, vr, str(value))
+        text = str(value)
+        elem = new_element(tag, vr, text) if tag == 0x00020003 else _meta_element(tag, vr, text)
         if elem.__class__ is not RawDataElement:
             typed = UID(str(value)) if vr == "UI" else value
             elem = DataElement(tag, vr, typed, validation_mode=config.IGNORE)
         meta._dict[tag_key(tag)] = elem
     return meta
+
+
+@functools.lru_cache(maxsize=64)
+def _meta_element(tag: int, vr: str, value: str) -> DataElement | RawDataElement:
+    """`new_element` of a file meta value the files of a run share (SOP class, transfer syntax,
+    implementation): built once. (A DataElement is mutable: the caller builds its own then.)"""
+    return new_element(tag, vr, value)
 
 
 def _uid(ds: Dataset, keyword: str) -> str:
