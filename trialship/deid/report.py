@@ -83,6 +83,13 @@ def tag_text(tag: int) -> str:
     return _tag_text(int(tag))  # int: a BaseTag key would compare in Python on every lookup
 
 
+def report_entry(
+    tag: int, keyword: str, path: str, action: ReportAction, detail: str
+) -> ReportEntry:
+    """The entry `ReportBuilder.add` adds."""
+    return _entry(int(tag), keyword, path, action, detail)
+
+
 @functools.lru_cache(maxsize=8192)
 def _entry(tag: int, keyword: str, path: str, action: ReportAction, detail: str) -> ReportEntry:
     # Files of one series report the same entries: built once (entries are frozen, so shared;

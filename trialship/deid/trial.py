@@ -36,7 +36,7 @@ from trialship.deid.options import (
 from trialship.deid.profile import PatientAgePolicy, Profile
 from trialship.deid.raw_encode import EncodedSequence, encode_items, encoded_sequence
 from trialship.deid.raw_parse import as_if_sequence_converted, tag_key
-from trialship.deid.report import ReportAction, ReportBuilder
+from trialship.deid.report import ReportAction, ReportBuilder, ReportEntry, report_entry
 from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from trialship.deid.values import DUMMY_DATE, DUMMY_TIME
 
@@ -119,6 +119,7 @@ def _element(keyword: str, value: Any) -> DataElement | RawDataElement:
 def forget_written_values() -> None:
     """Drop the remembered engine-written elements (an age is derived from a birth date)."""
     _text_element.cache_clear()
+    _planned.cache_clear()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -140,7 +141,32 @@ def _put(ds: Dataset, elem: DataElement | RawDataElement) -> None:
 
 
 def _set(ds: Dataset, keyword: str, value: Any, report: ReportBuilder, detail: str) -> None:
-    _set_element(ds, keyword, _element(keyword, value), report, detail)
+    planned = _planned(keyword, value, detail) if value.__class__ is str else None
+    if planned is None:
+        _set_element(ds, keyword, _element(keyword, value), report, detail)
+        return
+    # What `_set_element` does for a shared raw element, its report entries built once.
+    tag, elem, replaced, added = planned
+    elems = ds._dict
+    report.entries.append(replaced if tag in elems else added)
+    elems[tag] = elem
+
+
+@functools.lru_cache(maxsize=1024)
+def _planned(
+    keyword: str, value: str, detail: str
+) -> tuple[BaseTag, RawDataElement, ReportEntry, ReportEntry] | None:
+    """For a text the engine writes into every file of a trial (subject ID, site, Clinical Trial
+    attributes...): its key, its raw element (`_text_element`) and its report entry as replaced
+    or as added; None when `_put` would not simply store it (`_set_element` does it then)."""
+    elem = _text_element(keyword, value)
+    if elem is None or elem.VR == "SQ" or elem.tag >> 16 & 1 or elem.tag in BULK_TAGS:
+        return None
+    entries = [report_entry(elem.tag, keyword, keyword, action, detail) for action in _ACTIONS]
+    return elem.tag, elem, entries[0], entries[1]
+
+
+_ACTIONS = (ReportAction.REPLACED, ReportAction.ADDED)
 
 
 def _set_element(
