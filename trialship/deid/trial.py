@@ -120,6 +120,7 @@ def forget_written_values() -> None:
     """Drop the remembered engine-written elements (an age is derived from a birth date)."""
     _text_element.cache_clear()
     _planned.cache_clear()
+    _meta_element.cache_clear()  # (SOP classes and transfer syntaxes read from the inputs)
 
 
 @functools.lru_cache(maxsize=1024)
