@@ -187,6 +187,15 @@ def raw_string_values(ds: Dataset, keyword: str) -> list[str] | None:
     return raw_values(elem, vr)
 
 
+def value_of(ds: Dataset, tag: BaseTag) -> Any:
+    """`ds.get(keyword)` by the keyword's tag (`tag_key`): the value, None when absent; a raw
+    element is converted in place, as `ds.get` does. Without `ds.get`'s keyword lookups."""
+    elem = ds._dict.get(tag)
+    if elem is None:
+        return None
+    return (ds[tag] if isinstance(elem, RawDataElement) else elem).value
+
+
 def text_value(ds: Dataset, keyword: str) -> str:
     """`str(ds.get(keyword)).strip()` ("" when absent or empty), without converting a raw
     single-valued ASCII string element."""
@@ -197,7 +206,7 @@ def text_value(ds: Dataset, keyword: str) -> str:
     number = None if tag is None else _plain_integer(ds._dict.get(tag))
     if number is not None:
         return number
-    value = ds.get(keyword)
+    value = ds.get(keyword) if tag is None else value_of(ds, tag)
     return str(value).strip() if value not in (None, "") else ""
 
 

@@ -14,6 +14,7 @@ from trialship.deid.dates import shift_da, shift_dt
 from trialship.deid.errors import LeakError
 from trialship.deid.identifiers import Identifiers, collect_identifiers, forget_identifiers
 from trialship.deid.leak import Leak, find_leaks, forget_glances
+from trialship.deid.matching import forget_patient_tokens
 from trialship.deid.options import Option
 from trialship.deid.profile import Profile, profile_hash
 from trialship.deid.report import DeidReport, ReportBuilder
@@ -160,6 +161,7 @@ def forget_cached_values() -> None:
     scrubber_for.cache_clear()
     forget_outcomes()
     forget_glances()
+    forget_patient_tokens()
     forget_identifiers()
     forget_written_values()
     remap_uid.cache_clear()

@@ -149,10 +149,19 @@ class _Scanner:
             for kind in sorted(found):
                 self.leaks.append(Leak(kind, tag_text(tag), keyword, path))
 
-    def glance(self, ds: Dataset, pieces: list[str]) -> bool:
-        """Collect the text `maybe` would look at for every element `scan` would look at, into
-        `pieces`; False when some element needs `maybe` on its own (non-ASCII, deferred)."""
+    def glance(self, ds: Dataset, pieces: list[str], raw: list[bytes]) -> bool:
+        """Collect the text `maybe` would look at for every element `scan` would look at: into
+        `pieces`, or as the raw bytes read as Latin-1 into `raw` (the caller checks that they
+        are ASCII); False when some element needs `maybe` on its own (non-ASCII, deferred)."""
+        append_raw = raw.append
         for key, elem in list(ds._dict.items()):
+            if elem.__class__ is RawDataElement and elem.VR in _PLAIN_TEXT_VRS:
+                # The common case: a raw text value (neither pixel nor overlay data, whatever
+                # the tag, nor an element whose VR the dictionary says).
+                value = elem.value
+                if value.__class__ is bytes:
+                    append_raw(value)
+                    continue
             tag = int(key)
             if tag in BULK_TAGS or (tag >> 16 & 0xFF01 == 0x6000 and tag & 0xFFFF == 0x3000):
                 continue
@@ -167,16 +176,14 @@ class _Scanner:
                     pieces += found
                     continue
                 for item in ds[key].value or ():
-                    if not self.glance(item, pieces):
+                    if not self.glance(item, pieces, raw):
                         return False
                 continue
             if vr in _NUMERIC_VRS or vr in _NUMERIC_ARRAYS:
                 continue
             value = elem.value
             if value.__class__ is bytes and elem.__class__ is RawDataElement:
-                if not value.isascii():
-                    return False  # (binary or not: `maybe` would read it as Latin-1 text)
-                pieces.append(value.decode("latin-1"))
+                append_raw(value)  # (binary or not: `maybe` would read it as Latin-1 text)
                 continue
             if value is None:
                 if elem.is_raw:
@@ -203,12 +210,32 @@ class _Scanner:
             return _GLANCED[value]
         encoding = ds.original_character_set or ds._character_set
         pieces: list[str] = []
+        raw: list[bytes] = []
         items = convert_raw_data_element(elem, encoding=encoding, ds=ds).value or ()
-        found = tuple(pieces) if all(self.glance(item, pieces) for item in items) else None
+        found = None
+        if all(self.glance(item, pieces, raw) for item in items):
+            text = _ascii_text(raw)
+            if text is not None:
+                found = (*pieces, text)
         if len(_GLANCED) >= _GLANCED_SIZE:
             _GLANCED.clear()
         _GLANCED[value] = found
         return found
+
+
+def _ascii_text(raw: list[bytes]) -> str | None:
+    """Raw values joined as one text (read as Latin-1), or None when one is not ASCII: `maybe`
+    would read such a value on its own, as Latin-1 text (or converted)."""
+    data = b"\n".join(raw)
+    return data.decode("latin-1") if data.isascii() else None
+
+
+_PLAIN_TEXT_VRS = frozenset(
+    {"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI"}
+    | {"UR", "UT"}
+)
+"""VRs of text whose raw bytes `glance` takes as they are (a raw value, neither numeric nor
+binary: no other rule of `glance` applies to it)."""
 
 
 _GLANCED: dict[object, tuple[str, ...] | None] = {}
@@ -229,9 +256,14 @@ def _clean_at_a_glance(scanner: _Scanner, ds: Dataset, meta: Dataset | None) -> 
     exact scan can be skipped without skipping any check. Non-ASCII values are left to `scan`.
     """
     pieces: list[str] = []
+    raw: list[bytes] = []
     for dataset in (meta, ds):
-        if dataset is not None and not scanner.glance(dataset, pieces):
+        if dataset is not None and not scanner.glance(dataset, pieces, raw):
             return False
+    text = _ascii_text(raw)
+    if text is None:
+        return False
+    pieces.append(text)
     return not scanner.prefilter.maybe("\n".join(pieces))
 
 

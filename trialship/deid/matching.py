@@ -90,13 +90,19 @@ class Prefilter:
     """
 
     def __init__(self, identifiers: Identifiers) -> None:
-        tokens = set(identifiers.name_parts) | identifiers.ids | identifiers.short_ids
-        tokens |= identifiers.dates | identifiers.addresses
-        tokens |= {_longest_word(value) for value in identifiers.institutions}
-        tokens |= {uid.lower() for uid in identifiers.uids}
-        tokens.discard("")
-        self.everything = any(not token.isascii() for token in tokens)
-        self.tokens = tuple(sorted(tokens, key=len))
+        # A patient's tokens are the same in each of their files, their UIDs differ: the first
+        # are kept (`_patient_tokens`). The order of the tokens does not change the answer.
+        patient, everything = _patient_tokens(
+            identifiers.name_parts,
+            identifiers.ids,
+            identifiers.short_ids,
+            identifiers.dates,
+            identifiers.addresses,
+            identifiers.institutions,
+        )
+        uids = tuple({uid.lower() for uid in identifiers.uids} - {""})
+        self.everything = everything or any(not uid.isascii() for uid in uids)
+        self.tokens = patient + uids
         self.phones = tuple(identifiers.phones)
 
     def maybe(self, text: str) -> bool:
@@ -115,3 +121,34 @@ class Prefilter:
 
 
 _NON_DIGIT_BYTES = bytes(byte for byte in range(256) if not 0x30 <= byte <= 0x39)
+
+
+def _patient_tokens(*groups: frozenset[str]) -> tuple[tuple[str, ...], bool]:
+    """`Prefilter`'s tokens for these identifiers (institutions last, as their longest word),
+    shortest first, without any that holds another (a text holding it holds the other); and
+    whether any of them is not ASCII (`Prefilter.everything`)."""
+    found = _PATIENT_TOKENS.get(groups)
+    if found is None:
+        *plain, institutions = groups
+        tokens = set().union(*plain) | {_longest_word(value) for value in institutions}
+        tokens.discard("")
+        ordered = sorted(tokens, key=len)
+        kept = tuple(
+            token
+            for index, token in enumerate(ordered)
+            if not any(shorter in token for shorter in ordered[:index])
+        )
+        found = (kept, any(not token.isascii() for token in tokens))
+        if len(_PATIENT_TOKENS) >= _PATIENT_TOKENS_SIZE:
+            _PATIENT_TOKENS.clear()
+        _PATIENT_TOKENS[groups] = found
+    return found
+
+
+_PATIENT_TOKENS: dict[tuple[frozenset[str], ...], tuple[tuple[str, ...], bool]] = {}
+"""Identifiers (PHI): forgotten with the engine's other caches (`forget_patient_tokens`)."""
+_PATIENT_TOKENS_SIZE = 64
+
+
+def forget_patient_tokens() -> None:
+    _PATIENT_TOKENS.clear()

@@ -18,6 +18,7 @@ from pydicom.filebase import DicomBytesIO
 from pydicom.filewriter import write_data_element
 from pydicom.multival import MultiValue
 
+from trialship.deid.elements import value_of
 from trialship.deid.raw_parse import tag_key
 
 LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"})
@@ -43,6 +44,7 @@ _PLAIN_TEXT_VRS = frozenset(
     {"AE", "AS", "CS", "DA", "DT", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT"}
 )
 _SEQUENCE_END = struct.pack("<HHL", 0xFFFE, 0xE0DD, 0)
+_CHARSET = tag_key(0x00080005)
 
 
 class NotEncodable(Exception):
@@ -126,14 +128,30 @@ def write_elements(
 ) -> None:
     """Write the elements `tags` of `ds`. `strict` raises NotEncodable instead of letting
     pydicom write or read an element: what is written then does not depend on the encodings."""
-    encodings = ds.get("SpecificCharacterSet") or encodings or "iso8859"
+    encodings = value_of(ds, _CHARSET) or encodings or "iso8859"
+    elems = ds._dict
     write = out.write
     short_header = _PACKERS[order][1]
-    elems = ds._dict
+    short_vr = _SHORT_VR_BYTES.get
     for tag in tags:
         if tag & 0xFFFF == 0 and tag >> 16 > 6:
             continue  # retired group lengths go stale
         elem: Any = elems[tag]
+        if elem.__class__ is RawDataElement and not implicit:
+            # Most elements: raw, a 16-bit length (`raw_header`), the fields read at once.
+            _, vr, length, value, _, _, _, is_raw, buffered = elem
+            vr_bytes = short_vr(vr or "")
+            if (
+                vr_bytes is not None
+                and is_raw
+                and value is not None
+                and not buffered
+                and length != UNDEFINED
+                and len(value) <= 0xFFFF
+            ):
+                write(short_header(tag >> 16, tag & 0xFFFF, vr_bytes, len(value)))
+                write(value)
+                continue
         if elem.is_raw and elem.value is None:
             if strict:
                 raise NotEncodable
@@ -165,8 +183,10 @@ def write_elements(
             continue
         data = plain_value(elem)
         if data is None:
-            _by_pydicom(out, elem, encodings, strict)
-            continue
+            data = _number(elem, order) if not implicit else None
+            if data is None:
+                _by_pydicom(out, elem, encodings, strict)
+                continue
         vr = elem.VR.encode("ascii")
         if implicit:
             write(struct.pack(order + "HHL", tag >> 16, tag & 0xFFFF, len(data)))
@@ -178,6 +198,22 @@ def write_elements(
             _by_pydicom(out, elem, encodings, strict)
             continue
         write(data)
+
+
+def _number(elem: Any, order: str) -> bytes | None:
+    """What pydicom's `write_numbers` writes for one integer of a 16 or 32-bit integer VR (a
+    converted Pixel Representation, say), or None: pydicom writes the rest."""
+    fmt = _INTEGER_FORMATS.get(elem.VR)
+    value = elem.value
+    if fmt is None or value.__class__ is not int:
+        return None
+    try:
+        return struct.pack(order + fmt, value)
+    except struct.error:
+        return None  # out of range: pydicom says so
+
+
+_INTEGER_FORMATS = {"US": "H", "SS": "h", "UL": "L", "SL": "l"}
 
 
 def _by_pydicom(out: DicomBytesIO, elem: Any, encodings: Any, strict: bool) -> None:

@@ -24,6 +24,8 @@ from pydicom.sequence import Sequence
 from pydicom.tag import BaseTag
 from pydicom.valuerep import EXPLICIT_VR_LENGTH_32, VR
 
+from trialship.deid.datasets import new_dataset
+
 HEADER = struct.Struct("<HH2sH")
 LENGTH = struct.Struct("<L")
 _ITEM = struct.Struct("<HHL")
@@ -181,11 +183,13 @@ def _item(
         offset=offset,
         delimited=delimited,
     )
-    item = Dataset(elements, parent_encoding=encoding)
-    item.set_original_encoding(implicit, True, own_encoding(elements, encoding))
-    item.is_undefined_length_sequence_item = delimited
-    item.seq_item_tell = position + offset
-    item.file_tell = position + offset
+    item = new_dataset(Dataset, elements, encoding)
+    state = item.__dict__  # plain attributes: what Dataset.__setattr__ sets for them
+    state["_read_implicit"] = implicit
+    state["_read_little"] = True
+    state["_read_charset"] = own_encoding(elements, encoding)
+    state["is_undefined_length_sequence_item"] = delimited
+    state["seq_item_tell"] = state["file_tell"] = position + offset
     return item, after
 
 
@@ -262,7 +266,24 @@ def sequence_element(ds: Dataset, key: Any) -> Any:
 _NOT_A_SEQUENCE = DataElement(0x00080000, "UL", 0)
 
 
+_PIXEL_REPRESENTATION = tag_key(0x00280103)
+
+
 def as_if_sequence_converted(ds: Dataset) -> None:
     """What converting one of its sequences does to `ds` (pydicom reads its Pixel
-    Representation), for a sequence whose conversion is skipped: the same elements stay raw."""
-    ds._set_pixel_representation(_NOT_A_SEQUENCE)
+    Representation), for a sequence whose conversion is skipped: the same elements stay raw.
+
+    `Dataset._set_pixel_representation` (for an element that is not a sequence) once Pixel
+    Representation is converted, or absent: it sets `_pixel_rep` from it, else from itself.
+    """
+    elem = ds._dict.get(_PIXEL_REPRESENTATION)
+    state = ds.__dict__
+    if elem is None:
+        value = state.get("_pixel_rep")
+    elif isinstance(elem, RawDataElement):
+        ds._set_pixel_representation(_NOT_A_SEQUENCE)  # converts it (once)
+        return
+    else:
+        value = elem.value
+    if value is not None:
+        state["_pixel_rep"] = int(b"\x01" in value) if isinstance(value, bytes) else value

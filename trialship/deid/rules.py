@@ -9,6 +9,7 @@ import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Any
 
 from pydicom.datadict import tag_for_keyword
 
@@ -149,8 +150,9 @@ class RuleSet:
     overlay_data: Decision
     overlay_comments: Decision
     private: Decision
-    seen: dict[int, Decision | None] = field(default_factory=dict, compare=False, repr=False)
-    """`decision_for` of the tags met so far (listed or not): one dict lookup per element."""
+    seen: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
+    """What the walk does with each tag met so far (`walker._classify`: `decision_for` or why
+    the rules do not apply), by the datasets' own keys: one dict lookup per element."""
 
     def decision_for(self, tag: int) -> Decision | None:
         """The decision for a standard tag, or None when the table does not list it (keep)."""

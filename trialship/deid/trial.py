@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydicom import config
+from pydicom.charset import default_encoding
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -17,6 +18,7 @@ from pydicom.uid import UID, ExplicitVRLittleEndian
 
 from trialship.deid.age import age_at, cap_age, parse_da
 from trialship.deid.context import DeidContext
+from trialship.deid.datasets import new_dataset
 from trialship.deid.elements import (
     BULK_TAGS,
     canonical_text,
@@ -34,7 +36,7 @@ from trialship.deid.options import (
 from trialship.deid.profile import PatientAgePolicy, Profile
 from trialship.deid.raw_encode import EncodedSequence, encode_items, encoded_sequence
 from trialship.deid.raw_parse import as_if_sequence_converted, tag_key
-from trialship.deid.report import ReportAction, ReportBuilder
+from trialship.deid.report import ReportAction, ReportBuilder, ReportEntry, report_entry
 from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from trialship.deid.values import DUMMY_DATE, DUMMY_TIME
 
@@ -117,6 +119,8 @@ def _element(keyword: str, value: Any) -> DataElement | RawDataElement:
 def forget_written_values() -> None:
     """Drop the remembered engine-written elements (an age is derived from a birth date)."""
     _text_element.cache_clear()
+    _planned.cache_clear()
+    _meta_element.cache_clear()  # (SOP classes and transfer syntaxes read from the inputs)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -138,7 +142,32 @@ def _put(ds: Dataset, elem: DataElement | RawDataElement) -> None:
 
 
 def _set(ds: Dataset, keyword: str, value: Any, report: ReportBuilder, detail: str) -> None:
-    _set_element(ds, keyword, _element(keyword, value), report, detail)
+    planned = _planned(keyword, value, detail) if value.__class__ is str else None
+    if planned is None:
+        _set_element(ds, keyword, _element(keyword, value), report, detail)
+        return
+    # What `_set_element` does for a shared raw element, its report entries built once.
+    tag, elem, replaced, added = planned
+    elems = ds._dict
+    report.entries.append(replaced if tag in elems else added)
+    elems[tag] = elem
+
+
+@functools.lru_cache(maxsize=1024)
+def _planned(
+    keyword: str, value: str, detail: str
+) -> tuple[BaseTag, RawDataElement, ReportEntry, ReportEntry] | None:
+    """For a text the engine writes into every file of a trial (subject ID, site, Clinical Trial
+    attributes...): its key, its raw element (`_text_element`) and its report entry as replaced
+    or as added; None when `_put` would not simply store it (`_set_element` does it then)."""
+    elem = _text_element(keyword, value)
+    if elem is None or elem.VR == "SQ" or elem.tag >> 16 & 1 or elem.tag in BULK_TAGS:
+        return None
+    entries = [report_entry(elem.tag, keyword, keyword, action, detail) for action in _ACTIONS]
+    return elem.tag, elem, entries[0], entries[1]
+
+
+_ACTIONS = (ReportAction.REPLACED, ReportAction.ADDED)
 
 
 def _set_element(
@@ -375,7 +404,7 @@ def new_file_meta(
     instance = _uid(ds, "SOPInstanceUID") or (
         remap(originals.media_sop_instance_uid) if originals.media_sop_instance_uid else ""
     )
-    meta = FileMetaDataset()
+    meta = new_dataset(FileMetaDataset, {}, default_encoding)
     for tag, vr, value in (
         (0x00020002, "UI", sop_class),
         (0x00020003, "UI", instance),
@@ -385,12 +414,20 @@ def new_file_meta(
     ):
         # Group 2 tags and values of their VRs: FileMetaDataset's checks would find nothing.
         # A value that encodes plainly is held raw, as read from a file (see `new_element`).
-        elem = new_element(tag, vr, str(value))
+        text = str(value)
+        elem = new_element(tag, vr, text) if tag == 0x00020003 else _meta_element(tag, vr, text)
         if elem.__class__ is not RawDataElement:
             typed = UID(str(value)) if vr == "UI" else value
             elem = DataElement(tag, vr, typed, validation_mode=config.IGNORE)
         meta._dict[tag_key(tag)] = elem
     return meta
+
+
+@functools.lru_cache(maxsize=64)
+def _meta_element(tag: int, vr: str, value: str) -> DataElement | RawDataElement:
+    """`new_element` of a file meta value the files of a run share (SOP class, transfer syntax,
+    implementation): built once. (A DataElement is mutable: the caller builds its own then.)"""
+    return new_element(tag, vr, value)
 
 
 def _uid(ds: Dataset, keyword: str) -> str:

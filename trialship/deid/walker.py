@@ -48,6 +48,9 @@ _MAYBE_SEQUENCE = frozenset({"SQ", "UN", None})
 _KEEP = object()
 _DELETE = object()
 _UNSEEN: Any = object()
+_BULK: Any = object()
+_PRIVATE: Any = object()
+_DROP: Any = object()
 _SEEN_TAGS = 1 << 16
 Outcome = tuple[Any, tuple[ReportEntry, ...], tuple[tuple[str, str], ...]]
 OutcomeMemo = dict[tuple[Any, ...], Outcome]
@@ -59,6 +62,11 @@ _MEMO_SEQUENCE = 4096
 _PIXEL_GROUP = 0x7FE00000
 """Elements from here on may follow the pixel data: pydicom writes those (`encode_trailing`)."""
 _MEMOS: dict[tuple[int, int, bytes, int, PrivateTags], tuple[object, object, OutcomeMemo]] = {}
+_MEMO_COUNT = 64
+"""Configurations remembered at once: one per patient (the scrubber is), as many patients as
+`scrubber_for` keeps; a folder sorted by modality comes back to each patient several times."""
+_MEMO_TOTAL = 16 * _MEMO_SIZE
+"""Entries in all memos together: the memory bound of 16 full memos, however many there are."""
 
 
 def outcome_memo(
@@ -78,7 +86,7 @@ def outcome_memo(
     key = (id(rules), id(scrubber), uid_secret, shift_days, private_tags)
     found = _MEMOS.get(key)
     if found is None:
-        if len(_MEMOS) >= 16:
+        if len(_MEMOS) >= _MEMO_COUNT or sum(len(m[2]) for m in _MEMOS.values()) >= _MEMO_TOTAL:
             _MEMOS.clear()
         # The rules and scrubber are held so that their ids stay theirs while the memo lives.
         found = _MEMOS[key] = (rules, scrubber, {})
@@ -150,40 +158,60 @@ class Walker:
         memo = self.memo
         # The mode's value in memo keys: an enum member hashes (and .value reads) in Python.
         mode_key = mode._value_
+        replay = self.report.entries.extend
         has_private = False
         for key, elem in list(elems.items()):
-            tag = int(key)
-            if tag in BULK_TAGS:
-                continue
-            if tag >> 16 & 1:
-                has_private = True
-                continue
-            if tag & 0xFFFF == 0 or tag >> 16 == 0x0002:
-                # Group lengths are retired and go stale; group 2 belongs in the file meta.
-                del elems[key]
-                continue
-            decision = seen.get(tag, _UNSEEN)
+            # By the dataset's own key: parsed datasets share one key object per tag, found by
+            # identity (an int would be compared with it by BaseTag.__eq__, in Python).
+            decision = seen.get(key, _UNSEEN)
             if decision is _UNSEEN:
-                decision = seen[tag] = decision_for(tag)
-            if decision is None and normal and elem.VR not in _MAYBE_SEQUENCE:
-                continue  # unlisted, not a sequence, not inside a C or D sequence: kept as is
+                decision = seen[key] = _classify(int(key), decision_for)
+            if decision is None:
+                if normal and elem.VR not in _MAYBE_SEQUENCE:
+                    continue  # unlisted, not a sequence, not inside a C or D sequence: kept
+            elif decision.__class__ is not Decision:
+                if decision is _PRIVATE:
+                    has_private = True
+                elif decision is _DROP:
+                    del elems[key]
+                continue  # (or pixel data: never touched)
             if memo is not None and elem.__class__ is RawDataElement:
-                mkey = _memo_key(tag, elem, decision, prefix, mode_key)
+                # The memo key; None when the outcome may depend on more than the bytes: a
+                # possible sequence (its items are walked), or a value the character set
+                # decodes (non-ASCII, ISO 2022 escapes) or too long to keep. A removed
+                # element's value is not read.
+                if decision is not None and decision.action is Action.X:
+                    mkey: tuple[Any, ...] | None = (key, prefix, mode_key)
+                else:
+                    value = elem.value
+                    vr = elem.VR
+                    if (
+                        vr in _MAYBE_SEQUENCE
+                        or value.__class__ is not bytes
+                        or len(value) > _MEMO_VALUE
+                        or not value.isascii()
+                        or b"\x1b" in value
+                    ):
+                        mkey = None
+                    else:
+                        mkey = (key, vr, value, elem.length, prefix, mode_key)
                 if mkey is not None:
                     # A repeated element gets the outcome recorded the first time (raw
                     # replacements and report entries are immutable, so they are shared).
                     found = memo.get(mkey)
                     if found is None:
-                        self._record(ds, key, elem, tag, decision, prefix, mode, mkey, memo)
+                        self._record(ds, key, elem, int(key), decision, prefix, mode, mkey, memo)
                         continue
                     left, entries, remapped = found
                     if left is _DELETE:
                         del elems[key]
                     elif left is not _KEEP:
                         elems[key] = left
-                    self._replay(entries, remapped)
+                    replay(entries)
+                    if remapped:
+                        self._remapped_again(remapped)
                     continue
-            self._element(ds, key, elem, tag, decision, prefix, mode)
+            self._element(ds, key, elem, int(key), decision, prefix, mode)
         if has_private:
             self._private(ds, prefix, mode)
 
@@ -245,10 +273,14 @@ class Walker:
     ) -> None:
         self.report.entries.extend(entries)
         if remapped:
-            for original, new in remapped:
-                self.uid_map.setdefault(original, new)
-            if self._remapped is not None:
-                self._remapped.extend(remapped)  # inside an outcome being recorded: part of it
+            self._remapped_again(remapped)
+
+    def _remapped_again(self, remapped: tuple[tuple[str, str], ...]) -> None:
+        """The UIDs an outcome from memory remapped, remapped in this walk too."""
+        for original, new in remapped:
+            self.uid_map.setdefault(original, new)
+        if self._remapped is not None:
+            self._remapped.extend(remapped)  # inside an outcome being recorded: part of it
 
     def _stop_recording(self, outer: list[tuple[str, str]] | None) -> tuple[tuple[str, str], ...]:
         """End the recording of the UIDs remapped since `self._remapped` was set to a new list
@@ -552,25 +584,17 @@ class Walker:
                 del ds[tag]
 
 
-def _memo_key(
-    tag: int, elem: Any, decision: Decision | None, prefix: str, mode_key: str
-) -> tuple[Any, ...] | None:
-    """The memo key of a raw element, or None when its outcome may depend on more than its
-    bytes: a possible sequence (its items are walked), or a value the character set decodes
-    (non-ASCII, ISO 2022 escapes) or too long to keep. A removed element's value is not read."""
-    if decision is not None and decision.action is Action.X:
-        return (tag, prefix, mode_key)
-    value = elem.value
-    vr = elem.VR
-    if (
-        vr in _MAYBE_SEQUENCE
-        or value.__class__ is not bytes
-        or len(value) > _MEMO_VALUE
-        or not value.isascii()
-        or b"\x1b" in value
-    ):
-        return None
-    return (tag, vr, value, elem.length, prefix, mode_key)
+def _classify(tag: int, decision_for: Callable[[int], Decision | None]) -> Any:
+    """What the walk does with a tag: `_BULK` (pixel data: never touched), `_PRIVATE` (decided
+    by the private tags policy), `_DROP` (group lengths are retired and go stale; group 2
+    belongs in the file meta), else its decision (None: the table does not list it)."""
+    if tag in BULK_TAGS:
+        return _BULK
+    if tag >> 16 & 1:
+        return _PRIVATE
+    if tag & 0xFFFF == 0 or tag >> 16 == 0x0002:
+        return _DROP
+    return decision_for(tag)
 
 
 def _as_written(elem: Any) -> Any:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
 import pydicom
+from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
@@ -29,8 +30,9 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from trialship.deid.elements import canonical_text
+from trialship.deid.elements import canonical_text, value_of
 from trialship.deid.raw_encode import LONG_VRS, sorted_keys, write_elements
+from trialship.deid.raw_parse import tag_key
 from trialship.intake.header_reader import read_header
 
 CHUNK = 1 << 20
@@ -38,6 +40,9 @@ WHOLE = 8 << 20
 """Files up to this size are read in one call and hashed, parsed and copied from that buffer."""
 PIXEL_TAGS = frozenset({0x7FE00010, 0x7FE00008, 0x7FE00009})
 _ITEM = 0xFFFEE000
+_SOP_CLASS_UID = tag_key(0x00080016)
+_SOP_INSTANCE_UID = tag_key(0x00080018)
+_TRANSFER_SYNTAX_UID = tag_key(0x00020010)
 _SEQUENCE_END = 0xFFFEE0DD
 
 
@@ -70,8 +75,9 @@ def _encoding(ds: Dataset) -> tuple[bool, bool]:
     return bool(implicit), little is not False
 
 
-def read_instance(fp: BinaryIO, size: int) -> Instance:
-    """Parse `fp` (a seekable binary file of `size` bytes) up to its pixel data.
+def read_instance(fp: BinaryIO, size: int, *, mtime: float | None = None) -> Instance:
+    """Parse `fp` (a seekable binary file of `size` bytes, modified at `mtime` if the caller
+    knows) up to its pixel data.
 
     Raises UnreadableFile with the reason for anything that is not a usable DICOM instance.
     """
@@ -84,21 +90,21 @@ def read_instance(fp: BinaryIO, size: int) -> Instance:
         if len(data) != size:
             raise UnreadableFile("truncated while copying")
         fp.seek(0)
-    instance = _parse(fp, size, data)
+    instance = _parse(fp, size, data, mtime)
     instance.data = data
     return instance
 
 
-def _parse(fp: BinaryIO, size: int, data: bytes | None) -> Instance:
+def _parse(fp: BinaryIO, size: int, data: bytes | None, mtime: float | None) -> Instance:
     try:
-        ds = _read_header(fp, data)
+        ds = _read_header(fp, data, mtime)
     except UnreadableFile:
         raise
     except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, TypeError) as exc:
         raise UnreadableFile(f"not readable as DICOM ({type(exc).__name__})") from None
-    if "SOPInstanceUID" not in ds or "SOPClassUID" not in ds:
+    if _SOP_INSTANCE_UID not in ds._dict or _SOP_CLASS_UID not in ds._dict:
         raise UnreadableFile("not a DICOM instance (no SOP Class or SOP Instance UID)")
-    syntax = str(ds.file_meta.get("TransferSyntaxUID", "")) if ds.file_meta else ""
+    syntax = _syntax(ds.file_meta) if ds.file_meta else ""
     if syntax == DeflatedExplicitVRLittleEndian:
         # The dataset is one deflate stream: nothing to seek in, so read it whole.
         fp.seek(0)
@@ -146,10 +152,10 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None) -> Instance:
     return instance
 
 
-def _read_header(fp: BinaryIO, data: bytes | None) -> FileDataset:
+def _read_header(fp: BinaryIO, data: bytes | None, mtime: float | None) -> FileDataset:
     if data is not None:
         # The common case (Explicit VR Little Endian) from the bytes in hand; pydicom otherwise.
-        fast = read_header(fp, data)
+        fast = read_header(fp, data, mtime=mtime)
         if fast is not None:
             return fast
     try:
@@ -171,7 +177,7 @@ def _set_transfer_syntax(ds: FileDataset) -> None:
     if ds.file_meta is None:
         ds.file_meta = FileMetaDataset()
     implicit, little = _encoding(ds)
-    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
+    syntax = _syntax(ds.file_meta)
     if implicit:
         wanted = ImplicitVRLittleEndian
     elif not little:
@@ -182,6 +188,13 @@ def _set_transfer_syntax(ds: FileDataset) -> None:
         return  # explicit little endian: the declared (possibly compressed) syntax stands
     if syntax != wanted:
         ds.file_meta.TransferSyntaxUID = wanted
+
+
+def _syntax(meta: Dataset) -> str:
+    """`str(meta.get("TransferSyntaxUID", ""))`."""
+    if _TRANSFER_SYNTAX_UID not in meta._dict:
+        return ""
+    return str(value_of(meta, _TRANSFER_SYNTAX_UID))
 
 
 def _skip_items(fp: BinaryIO, position: int, size: int, order: str) -> int:
@@ -261,22 +274,29 @@ def _subset(ds: FileDataset, tags: list[Any]) -> Dataset:
     return part
 
 
-_META_ORDER = (
-    (0x00020001, "OB"),
-    (0x00020002, "UI"),
-    (0x00020003, "UI"),
-    (0x00020010, "UI"),
-    (0x00020012, "UI"),
-    (0x00020013, "SH"),
-    (0x00020016, "AE"),
+_META_ORDER = tuple(
+    (tag_key(tag), vr)
+    for tag, vr in (
+        (0x00020001, "OB"),
+        (0x00020002, "UI"),
+        (0x00020003, "UI"),
+        (0x00020010, "UI"),
+        (0x00020012, "UI"),
+        (0x00020013, "SH"),
+        (0x00020016, "AE"),
+    )
 )
+"""The file meta elements written in this order, by the keys datasets share (see `tag_key`)."""
+_META_KNOWN = frozenset({tag_key(0x00020000), *(tag for tag, _ in _META_ORDER)})
+_VERSION = _META_ORDER[0][0]
 
 
 def encode_file_meta(meta: FileMetaDataset) -> bytes:
     """Group 2 (always explicit VR little endian) with its group length."""
     elems: Any = meta._dict  # looked up directly: `tag in meta` converts the tag each time
-    if 0x00020001 not in elems:
-        meta.FileMetaInformationVersion = b"\0\1"
+    if _VERSION not in elems:
+        # What `meta.FileMetaInformationVersion = b"\0\1"` adds (without its keyword lookups).
+        elems[_VERSION] = DataElement(_VERSION, "OB", b"\0\1")
     body = bytearray()
     for tag, vr in _META_ORDER:
         elem = elems.get(tag)
@@ -295,8 +315,7 @@ def encode_file_meta(meta: FileMetaDataset) -> bytes:
         if len(data) % 2:
             data += b"\0" if vr == "UI" else b" "
         body += struct.pack("<HH2sH", 2, tag & 0xFFFF, vr.encode(), len(data)) + data
-    known = dict(_META_ORDER)
-    extra = [tag for tag in meta.keys() if tag not in known and tag != 0x00020000]  # noqa: SIM118
+    extra = [tag for tag in elems if tag not in _META_KNOWN]
     if extra:
         rest = DicomBytesIO()
         rest.is_implicit_VR, rest.is_little_endian = False, True

@@ -266,7 +266,8 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
     item = task.item
     done = _Done(task.index, item.label)
     with local_file(item, worker.scratch) as path, path.open("rb") as source:
-        instance = read_instance(source, os.fstat(source.fileno()).st_size)
+        stat = os.fstat(source.fileno())
+        instance = read_instance(source, stat.st_size, mtime=stat.st_mtime)
         ds = instance.dataset
         assignment = worker.assign
         if assignment is None:
