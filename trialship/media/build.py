@@ -45,7 +45,7 @@ _J2K = frozenset({"1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"})
 Progress = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DiscFile:
     """A DICOM file for the disc: where it is now, its File ID there, and its header keys.
     `sha256`, when given, is what the file must hash to (the registry's record of it):

@@ -47,7 +47,7 @@ class NotDicomError(DicomdirError):
     """The file is not DICOM (no preamble and "DICM" prefix, PS3.10 7.1)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DirEntry:
     """One instance as the DICOMDIR sees it. Strings are the header values as read.
 

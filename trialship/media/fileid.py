@@ -31,7 +31,7 @@ def is_conformant_component(name: str) -> bool:
     return _COMPONENT.fullmatch(name) is not None
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class FileId:
     """A validated File ID: what ReferencedFileID holds, and where the file sits on the disc."""
 

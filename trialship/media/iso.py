@@ -50,7 +50,7 @@ class Deferred:
     content: Callable[[], bytes]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageFile:
     """A file to put on the disc: `name` relative to the root ("DICOM/P0000001/.../I0000001",
     "README.TXT"), content from a path (read while the image is written), from bytes, or

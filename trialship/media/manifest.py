@@ -19,7 +19,7 @@ HEADER = ("path", "sop_instance_uid", "size", "sha256")
 CHUNK = 1024 * 1024
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ManifestRow:
     """One file on the disc. `path` is relative to the disc root, "/"-separated, no version."""
 
@@ -50,7 +50,7 @@ def parse_manifest(data: bytes) -> list[ManifestRow]:
         raise MediaError(f"{MANIFEST_NAME} has a malformed line: {exc}") from exc
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileStamp:
     """What the file system says of a file's content: writing to the file, or replacing it,
     changes the modification or change time (the kernel sets ctime: no program can put it

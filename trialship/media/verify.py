@@ -44,7 +44,7 @@ class VerifyReport:
     bytes_checked: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Extent:
     """Where a file's bytes are in the image: (byte offset, length) runs, in order."""
 

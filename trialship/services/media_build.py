@@ -86,7 +86,7 @@ class IdentifiedFilesError(ValidationError):
         self.paths = tuple(paths)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceFile:
     """One input file as the disc needs it. `path` is the file to put on the disc (a converted
     copy when the original was implicit VR or deflated); `original` where it came from."""
