@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import struct
+import sys
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import cache
@@ -81,7 +82,9 @@ class RawHeader:
             return ""
         vr, raw = found
         if raw.isascii() and b"\\" not in raw and b"\x1b" not in raw:
-            return raw.decode("ascii").rstrip("\x00 ").strip()
+            # Interned: the files of a study repeat most values (its UID, dates, IDs), and a
+            # disc's records hold them for every file.
+            return sys.intern(raw.decode("ascii").rstrip("\x00 ").strip())
         value = self._convert(tag, vr, raw)
         return "" if value is None else str(value).strip()
 

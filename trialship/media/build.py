@@ -133,7 +133,9 @@ def build_disc(
     if not files:
         raise MediaError("no files to put on disc")
     fileset_id = validate_volume_id(fileset_id)
-    entries = [f.entry.with_file_id(f.file_id) for f in files]
+    entries = [
+        f.entry if f.entry.file_id == f.file_id else f.entry.with_file_id(f.file_id) for f in files
+    ]
     check_transfer_syntaxes(entries, medium)
     sizes = [f.stamp.size if f.stamp else _size(f.src_path) for f in files]  # (stat once)
     payload = sum(sizes)

@@ -9,8 +9,9 @@ directory levels below the root stay well inside the limits of eight (PS3.10 8.2
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from trialship.media.errors import FileIdError
 
@@ -36,8 +37,12 @@ class FileId:
     """A validated File ID: what ReferencedFileID holds, and where the file sits on the disc."""
 
     components: tuple[str, ...]
+    posix: str = field(init=False, repr=False, compare=False)
+    """"DICOM/P0000001/...": made once, so every manifest row, image file and hash that names
+    the file shares one string (a disc may hold tens of thousands)."""
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "posix", "/".join(self.components))
         if not self.components:
             raise FileIdError("a File ID needs at least one component")
         if len(self.components) > MAX_COMPONENTS:
@@ -61,10 +66,6 @@ class FileId:
         return cls(tuple(part for part in re.split(r"[\\/]", text) if part))
 
     @property
-    def posix(self) -> str:
-        return "/".join(self.components)
-
-    @property
     def directories(self) -> tuple[str, ...]:
         """ISO paths of the folders above the file, parents first ("/DICOM", "/DICOM/P0000001")."""
         return tuple("/" + "/".join(self.components[:i]) for i in range(1, len(self.components)))
@@ -81,13 +82,14 @@ def instance_file_id(patient: int, study: int, series: int, instance: int) -> Fi
     numbers = (patient, study, series, instance)
     if any(n < 1 or n > 9_999_999 for n in numbers):
         raise FileIdError(f"File ID counters out of range 1..9999999: {numbers}")
+    # Interned: the folders' names are the same for all their files.
     return FileId(
         (
             ROOT_FOLDER,
-            f"P{patient:07d}",
-            f"S{study:07d}",
-            f"E{series:07d}",
-            f"I{instance:07d}",
+            sys.intern(f"P{patient:07d}"),
+            sys.intern(f"S{study:07d}"),
+            sys.intern(f"E{series:07d}"),
+            sys.intern(f"I{instance:07d}"),
         )
     )
 

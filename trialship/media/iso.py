@@ -368,10 +368,24 @@ def _add_all(
     return readers
 
 
-class _Source(io.RawIOBase):
+class _Source:
     """A file's content for pycdlib: opened on first use, closed once read to its size.
     `on_first_read` runs before any of it is read: pycdlib has then written every byte of the
-    image before this file's extent (ImageStream.begin_data)."""
+    image before this file's extent (ImageStream.begin_data). pycdlib only seeks to its start,
+    reads and tells: a plain object with slots, as there is one for every file of the disc."""
+
+    mode = "rb"  # (what pycdlib checks a file object by)
+    __slots__ = (
+        "_data",
+        "_fp",
+        "_pos",
+        "index",
+        "on_data",
+        "on_first_read",
+        "size",
+        "source",
+        "stamp",
+    )
 
     def __init__(
         self,
@@ -381,7 +395,6 @@ class _Source(io.RawIOBase):
         on_first_read: Callable[[], None],
         stamp: FileStamp | None = None,
     ) -> None:
-        super().__init__()
         self.source, self.index, self.on_data = source, index, on_data
         self.on_first_read, self.stamp = on_first_read, stamp
         if isinstance(source, Deferred):
@@ -447,7 +460,6 @@ class _Source(io.RawIOBase):
 
     def close(self) -> None:
         self._release()
-        super().close()
 
 
 def _adapt(
