@@ -181,7 +181,7 @@ def build_disc(
             volume_id=fileset_id,
             medium=medium,
             progress=meter.counter(0, payload),
-            on_data=None if copied is None else lambda n, chunk: copied.update(n - _FIRST, chunk),
+            on_data=None if copied is None else manifest.copied,
             written=written,
             on_layout=None if follower is None else follower.laid_out,
             keep_part=True,
@@ -223,11 +223,21 @@ class _Manifest:
     def __init__(self, files: Sequence[DiscFile], sizes: Sequence[int], head: list[ManifestRow]):
         self.files, self.sizes, self.head = files, sizes, head
         self.pool: HashPool | None = None
+        self._copied = [0] * len(files)
         self.rows: list[ManifestRow] = []
         self.data = b""
         self.complete = all(f.sha256 is not None for f in files)
         if self.complete:
             self._finish([f.sha256 or "" for f in files])
+
+    def copied(self, index: int, chunk: bytes) -> None:
+        """A chunk of the file at `index` in the image's list, as pycdlib copies it."""
+        assert self.pool is not None
+        n = index - _FIRST
+        self.pool.update(n, chunk)
+        self._copied[n] += len(chunk)
+        if self._copied[n] == self.sizes[n]:
+            self.pool.finish(n)
 
     def later(self) -> Deferred:
         placeholder = [

@@ -18,6 +18,12 @@ from typing import Any
 
 Key = Hashable
 _STOP = object()
+_DONE = object()
+
+
+def _hex(digest: Any) -> str:
+    """A digest's hex: finished streams hold it already."""
+    return digest if isinstance(digest, str) else str(digest.hexdigest())
 
 
 class HashPool:
@@ -47,15 +53,26 @@ class HashPool:
             owner = len(self._owner) % len(self._queues) if worker is None else worker
             self._owner[key] = owner
             self._queues[owner].put((key, None))  # the stream exists even when empty
+        elif owner < 0:
+            raise ValueError(f"{key!r} was finished: it takes no more chunks")
         if len(chunk):
             self._queues[owner].put((key, chunk))
+
+    def finish(self, key: Key) -> None:
+        """Every chunk of `key` is given: its worker keeps only the digest from then on (a
+        hash object holds a few hundred bytes outside Python; a disc may have 40,000 files)."""
+        owner = self._owner.get(key)
+        if owner is None or owner < 0:
+            raise ValueError(f"{key!r} is not a stream of this pool, or finished already")
+        self._owner[key] = -1 - owner  # (still known, so that a later update is refused)
+        self._queues[owner].put((key, _DONE))
 
     def digests(self) -> dict[Key, tuple[int, str]]:
         """(size, SHA-256 hex) of every stream; waits until all given chunks are hashed."""
         self.close()
         out: dict[Key, tuple[int, str]] = {}
         for results in self._results:
-            out.update((key, (size, h.hexdigest())) for key, (size, h) in results.items())
+            out.update((key, (size, _hex(h))) for key, (size, h) in results.items())
         return out
 
     def close(self) -> None:
@@ -89,5 +106,8 @@ class HashPool:
                 results[key] = (0, hashlib.sha256())
                 continue
             size, digest = results[key]
+            if chunk is _DONE:
+                results[key] = (size, digest.hexdigest())
+                continue
             digest.update(chunk)
             results[key] = (size + len(chunk), digest)

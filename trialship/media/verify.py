@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,7 +247,8 @@ def hash_extents(
     with HashPool(workers) as pool, open(image, "rb", buffering=0) as fp:
         pool.update(_IMAGE, b"", worker=0)
         file_worker = 1 if workers > 1 else 0
-        for _, _, path in runs:
+        left = Counter(path for _, _, path in runs)  # runs to go, by path (one unless 4 GiB+)
+        for path in left:
             pool.update(path, b"", worker=file_worker)
         first = 0  # runs before this index end before the current block
         while True:
@@ -265,6 +267,9 @@ def hash_extents(
                     pool.update(path, view[lo - start : hi - start])
                 if offset + length <= end and n == first:
                     first += 1
+                    left[path] -= 1
+                    if not left[path]:
+                        pool.finish(path)
                 n += 1
             done = end
             if progress is not None:
