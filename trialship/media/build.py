@@ -120,8 +120,9 @@ def build_disc(
     otherwise each file is hashed as it is copied and MANIFEST.CSV's data, written last, is at
     the end of the image. Either way pycdlib writes the image in one pass from start to end.
     With `verify` a thread reads the image back while it is written, following the writer
-    (it reads only bytes that are final): pycdlib parses the image's own directory for each
-    file's extent, and the whole image and every file are hashed from the bytes read and
+    (it reads only bytes that are final) and hashing the whole image and every file, by the
+    extent pycdlib laid it out at, from the bytes read. Once the image is complete pycdlib
+    parses its own directory, which must place every file there, and every file's SHA-256 is
     compared with the manifest (had pycdlib written out of order, the image is read back again
     once complete). The image is flushed to disk (beside the work) and only then renamed to
     `out_iso`; a failure leaves no image.
