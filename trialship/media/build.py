@@ -298,7 +298,7 @@ def _check_and_keep(
             if in_order:
                 back = follower.result()
             else:  # what the follower read may have changed after: read the image again
-                back, _ = read_back(part, progress=meter.counter(1, 0))
+                back, _ = read_back(part)
             try:
                 check_read_back(back, rows, medium)
             except ManifestMismatch as exc:
@@ -323,17 +323,17 @@ class _Follower:
         self.back: ReadBack | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(
-            target=self._run, args=(part, written, progress), name="read-back", daemon=True
+            target=self._run, args=(part, progress), name="read-back", daemon=True
         )
 
     def laid_out(self, layout: dict[str, tuple[int, int]]) -> None:
         """From the writer, before its first mark: where each file goes in the image."""
         self.layout = layout
 
-    def _run(self, part: Path, written: Watermark, progress: Progress) -> None:
+    def _run(self, part: Path, progress: Progress) -> None:
         try:
-            written.wait_for(1)  # the image's head is on disk and its layout known
-            self.back = follow(part, self.layout, written, progress=progress)
+            self.written.wait_for(1)  # the image's head is on disk and its layout known
+            self.back = follow(part, self.layout, self.written, progress=progress)
         except BaseException as exc:  # handed to the caller's thread by result()
             self.error = exc
 
