@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import click
 
-from trialship.cli import (
-    cli_actor,
-    main,
-    print_table,
-    read_password,
-    unit_of_work,
-)
+from trialship.cli import main, print_table, read_password
+from trialship.cli.runtime import cli_actor, unit_of_work
 from trialship.services import users
 
 # -- users and tokens ---------------------------------------------------------------------

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from trialship.cli import get_runtime, main
+from trialship.cli import main
+from trialship.cli.runtime import get_runtime
 from trialship.deid import ProfileError, parse_profile
 from trialship.deid.receipt import verify_receipt
 from trialship.errors import ValidationError

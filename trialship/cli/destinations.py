@@ -10,7 +10,8 @@ from urllib.parse import unquote, urlsplit
 
 import click
 
-from trialship.cli import cli_actor, find_trial, main, print_table, trial_option, unit_of_work
+from trialship.cli import main, print_table, trial_option
+from trialship.cli.runtime import cli_actor, find_trial, unit_of_work
 from trialship.errors import ValidationError
 from trialship.registry.delivery import DEFAULT_REMOTE_PATH, Destination
 from trialship.services import destinations as service

@@ -10,15 +10,9 @@ import click
 from rich.console import Console
 from sqlalchemy.orm import Session
 
-from trialship.cli import (
-    cli_actor,
-    find_trial,
-    print_table,
-    progress_bar,
-    trial_option,
-    unit_of_work,
-)
+from trialship.cli import print_table, progress_bar, trial_option
 from trialship.cli.media import MEDIA_CHOICES, POLICY_CHOICES, disc_group
+from trialship.cli.runtime import cli_actor, find_trial, unit_of_work
 from trialship.errors import TrialshipError
 from trialship.labels import list_templates
 from trialship.registry.discs import Disc, DiscSet

@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from trialship.cli import cli_actor, find_trial, main, print_table, trial_option, unit_of_work
+from trialship.cli import main, print_table, trial_option
+from trialship.cli.runtime import cli_actor, find_trial, unit_of_work
 from trialship.jobs.tasks import apply_rules
 from trialship.services import exams
 from trialship.services.exam_import import FileOutcome, ImportSummary, Status, import_exams

@@ -7,14 +7,8 @@ from typing import Any
 
 import click
 
-from trialship.cli import (
-    cli_actor,
-    find_trial,
-    main,
-    print_table,
-    trial_option,
-    unit_of_work,
-)
+from trialship.cli import main, print_table, trial_option
+from trialship.cli.runtime import cli_actor, find_trial, unit_of_work
 from trialship.errors import ValidationError
 from trialship.services import (
     audit,

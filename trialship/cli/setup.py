@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import click
 
-from trialship.cli import (
-    cli_actor,
-    get_runtime,
-    main,
-    read_password,
-)
+from trialship.cli import main, read_password
+from trialship.cli.runtime import cli_actor, get_runtime
 from trialship.registry import migrate
 from trialship.services import users
 

@@ -18,15 +18,8 @@ from rich.progress import (
 from sqlalchemy.orm import Session
 
 from trialship.app import Runtime
-from trialship.cli import (
-    cli_actor,
-    find_trial,
-    main,
-    print_table,
-    progress_bar,
-    trial_option,
-    unit_of_work,
-)
+from trialship.cli import main, print_table, progress_bar, trial_option
+from trialship.cli.runtime import cli_actor, find_trial, unit_of_work
 from trialship.errors import ValidationError
 from trialship.jobs.tasks import enqueue_job, enqueue_submission
 from trialship.registry.models import Job

@@ -26,7 +26,8 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from trialship.cli import get_runtime, main
+from trialship.cli import main
+from trialship.cli.runtime import get_runtime
 from trialship.errors import ValidationError
 from trialship.signing import load_or_create_signing_key
 from trialship.transfer import (

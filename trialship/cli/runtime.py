@@ -1,0 +1,48 @@
+"""What the commands that use the registry share: the runtime (settings, database, vault),
+a unit of work, the command line's actor and a trial by its protocol ID.
+
+Apart from the group (trialship.cli) so that commands that need no registry, such as
+`media build`, never load the database layer or the web application.
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+from sqlalchemy.orm import Session
+
+from trialship.app import Runtime, bootstrap
+from trialship.registry.models import Trial
+from trialship.services import trials
+from trialship.services.authz import Actor
+
+
+def get_runtime(ctx: click.Context) -> Runtime:
+    obj = ctx.ensure_object(dict)
+    if "runtime" not in obj:
+        overrides = {"data_dir": obj["data"]} if obj.get("data") else None
+        obj["runtime"] = bootstrap(overrides)
+    runtime: Runtime = obj["runtime"]
+    return runtime
+
+
+def cli_actor() -> Actor:
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = "unknown"
+    return Actor.command_line(f"cli:{who}")
+
+
+@contextmanager
+def unit_of_work() -> Iterator[tuple[Runtime, Session]]:
+    runtime = get_runtime(click.get_current_context())
+    with runtime.db.unit_of_work() as session:
+        yield runtime, session
+
+
+def find_trial(session: Session, runtime: Runtime, protocol_id: str) -> Trial:
+    return trials.trial_by_protocol(session, cli_actor(), protocol_id, runtime.today())
