@@ -113,7 +113,7 @@ def run_trialship(src: Path, out: Path, verify: bool) -> dict[str, float]:
     for e in number_entries(s.entry for s in sources):
         source = by_sop[e.sop_instance_uid]
         assert e.file_id is not None
-        files.append(DiscFile(source.path, e.file_id, e, source.sha256, source.stamp))
+        files.append(DiscFile(source.path, e.file_id, source.entry, source.sha256, source.stamp))
     headers = time.perf_counter()
     total = sum(f.src_path.stat().st_size for f in files)
     medium = Medium.CD80 if total < 650e6 else Medium.DVD if total < 4.5e9 else Medium.DVD_DL

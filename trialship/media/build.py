@@ -19,6 +19,7 @@ from trialship.media.hashing import HashPool
 from trialship.media.iso import (
     Deferred,
     ImageFile,
+    Placement,
     os_reason,
     part_path,
     sync_file,
@@ -47,7 +48,8 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class DiscFile:
-    """A DICOM file for the disc: where it is now, its File ID there, and its header keys.
+    """A DICOM file for the disc: where it is now, its File ID there, and its header keys
+    (`entry`, whose own File ID, if any, is not used).
     `sha256`, when given, is what the file must hash to (the registry's record of it):
     MANIFEST.CSV lists it, and the read-back compares the image with it (a source that changed
     since fails the build: SourceChangedError). When None, the file is hashed as it is copied;
@@ -134,20 +136,10 @@ def build_disc(
     if not files:
         raise MediaError("no files to put on disc")
     fileset_id = validate_volume_id(fileset_id)
-    entries = [
-        f.entry if f.entry.file_id == f.file_id else f.entry.with_file_id(f.file_id) for f in files
-    ]
-    check_transfer_syntaxes(entries, medium)
+    dicomdir = _dicomdir(files, fileset_id, fileset_uid, medium)
     sizes = [f.stamp.size if f.stamp else _size(f.src_path) for f in files]  # (stat once)
     payload = sum(sizes)
     meter = _Meter(progress, payload * (2 if verify else 1))
-    dicomdir = build_dicomdir(
-        entries,
-        fileset_id=fileset_id,
-        fileset_uid=fileset_uid,
-        implementation_class_uid=IMPLEMENTATION_CLASS_UID,
-        implementation_version_name=IMPLEMENTATION_VERSION_NAME,
-    )
     readme = readme_text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
     head = [
         ManifestRow(DICOMDIR_NAME, "", *hash_bytes(dicomdir)),
@@ -203,6 +195,25 @@ def build_disc(
         len(files),
         manifest_sha256=hash_bytes(manifest.data)[1],
         rows=tuple(manifest.rows),
+    )
+
+
+def _dicomdir(
+    files: Sequence[DiscFile], fileset_id: str, fileset_uid: str, medium: Medium
+) -> bytes:
+    """The DICOMDIR's bytes, once the medium is known to take every file's transfer syntax.
+    The entries with File IDs are made here and let go: the image's write, which comes next,
+    is when a disc of many files needs the most memory."""
+    entries = [
+        f.entry if f.entry.file_id == f.file_id else f.entry.with_file_id(f.file_id) for f in files
+    ]
+    check_transfer_syntaxes(entries, medium)
+    return build_dicomdir(
+        entries,
+        fileset_id=fileset_id,
+        fileset_uid=fileset_uid,
+        implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+        implementation_version_name=IMPLEMENTATION_VERSION_NAME,
     )
 
 
@@ -319,14 +330,14 @@ class _Follower:
 
     def __init__(self, part: Path, written: Watermark, progress: Progress) -> None:
         self.written = written
-        self.layout: dict[str, tuple[int, int]] = {}
+        self.layout: list[Placement] = []
         self.back: ReadBack | None = None
         self.error: BaseException | None = None
         self.thread = threading.Thread(
             target=self._run, args=(part, progress), name="read-back", daemon=True
         )
 
-    def laid_out(self, layout: dict[str, tuple[int, int]]) -> None:
+    def laid_out(self, layout: list[Placement]) -> None:
         """From the writer, before its first mark: where each file goes in the image."""
         self.layout = layout
 

@@ -21,9 +21,18 @@ _STOP = object()
 _DONE = object()
 
 
-def _hex(digest: Any) -> str:
-    """A digest's hex: finished streams hold it already."""
-    return digest if isinstance(digest, str) else str(digest.hexdigest())
+def _finished(size: int, digest: Any) -> bytes:
+    """A finished stream as one small object: its size (8 bytes) and its raw digest. A disc
+    may have 40,000 files, each hashed twice (copied, read back): a tuple of an int and a hex
+    string would take three times the memory."""
+    return size.to_bytes(8, "little") + bytes(digest.digest())
+
+
+def _result(value: bytes | tuple[int, Any]) -> tuple[int, str]:
+    if isinstance(value, bytes):
+        return int.from_bytes(value[:8], "little"), value[8:].hex()
+    size, digest = value
+    return size, str(digest.hexdigest())
 
 
 class HashPool:
@@ -37,7 +46,9 @@ class HashPool:
         self._queues: list[queue.Queue[Any]] = [
             queue.Queue(maxsize=max(1, max_pending // workers)) for _ in range(workers)
         ]
-        self._results: list[dict[Key, tuple[int, Any]]] = [{} for _ in range(workers)]
+        # Per worker, each stream's (size, hash object) while it is fed; once finished, the
+        # bytes of _finished.
+        self._results: list[dict[Key, Any]] = [{} for _ in range(workers)]
         self._owner: dict[Key, int] = {}
         self._threads = [
             threading.Thread(target=self._work, args=(n,), name=f"sha256-{n}", daemon=True)
@@ -72,7 +83,7 @@ class HashPool:
         self.close()
         out: dict[Key, tuple[int, str]] = {}
         for results in self._results:
-            out.update((key, (size, _hex(h))) for key, (size, h) in results.items())
+            out.update((key, _result(value)) for key, value in results.items())
         return out
 
     def close(self) -> None:
@@ -107,7 +118,7 @@ class HashPool:
                 continue
             size, digest = results[key]
             if chunk is _DONE:
-                results[key] = (size, digest.hexdigest())
+                results[key] = _finished(size, digest)
                 continue
             digest.update(chunk)
             results[key] = (size + len(chunk), digest)

@@ -8,6 +8,7 @@ pycdlib writes only UDF 2.60, outside PS3.12 (standards.md section 5).
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import os
 import re
@@ -90,8 +91,10 @@ def interchange_level(medium: Medium) -> int:
 
 OnData = Callable[[int, bytes], None]
 """Called with the index of a path-sourced file in `files` and each chunk of it, as copied."""
-OnLayout = Callable[[dict[str, tuple[int, int]]], None]
-"""Called with each file's (offset, length) in the image by name, once it is laid out."""
+Placement = tuple[int, int, str]
+"""Where a file's data is in the image: (offset, length) in bytes, and its name."""
+OnLayout = Callable[[list[Placement]], None]
+"""Called with every file's placement, in the order of the image, once it is laid out."""
 
 
 class ImageStream:
@@ -245,8 +248,8 @@ def write_iso(
     exactly once, as pycdlib copies it (a checksum needs no second read of the file).
     `written` is raised as the image's bytes become final (`ImageStream`); if pycdlib wrote
     out of order, the flag returned is False. On a failure `written` fails too. `on_layout`
-    gets every file's (offset, length) in the image by name once pycdlib has laid it out,
-    before any file's data is written. pycdlib
+    gets every file's Placement, in image order, once pycdlib has laid it out, before any
+    file's data is written. pycdlib
     writes the files' data in the order of `files` and lays it out in the order of a
     breadth-first walk of the folders (each folder's entries sorted), `Deferred` files last:
     give `files` in that order. With `timestamp` (seconds since the epoch) every date in the
@@ -255,22 +258,10 @@ def write_iso(
     """
     volume_id = validate_volume_id(volume_id, what="Volume ID")
     part = part_path(out)
-    iso = pycdlib.PyCdlib()
-    readers: list[_Source] = []
     try:
         with _CLOCK.fixed(timestamp):
-            iso.new(interchange_level=interchange_level(medium), vol_ident=volume_id)
-            with part.open("wb") as fp:
-                stream = ImageStream(cast(BinaryIO, fp), written)
-                names: dict[int, str] = {}  # each source's file object: its file's name
-
-                def begin_data() -> None:  # on each file's first read; pycdlib has laid out
-                    if on_layout is not None and not stream.data_begun:
-                        on_layout(_layout(iso, names))
-                    stream.begin_data()
-
-                readers = _add_all(iso, files, on_data, begin_data, names)
-                iso.write_fp(cast(BinaryIO, stream), blocksize=_BLOCK, progress_cb=_adapt(progress))
+            stream = _write(part, files, volume_id, medium, progress, on_data, written, on_layout)
+        free_directories()  # before the read-back parses the image: one in memory, not two
         size = part.stat().st_size
         stream.finish(size)
         if not keep_part:
@@ -282,12 +273,48 @@ def write_iso(
     except BaseException:
         _discard(part, written)
         raise
+    return size, stream.in_order
+
+
+def free_directories() -> None:
+    """Free the records of the pycdlib objects that are gone. They point at one another
+    (parent and children, inode and records), so only the cycle collector frees them, at a
+    time of its choosing; a disc of 40,000 files has 40 MB of them."""
+    gc.collect()
+
+
+def _write(
+    part: Path,
+    files: Sequence[ImageFile],
+    volume_id: str,
+    medium: Medium,
+    progress: Callable[[int, int], None] | None,
+    on_data: OnData | None,
+    written: Watermark | None,
+    on_layout: OnLayout | None,
+) -> ImageStream:
+    """pycdlib writes the image to `part`; its object lives only here (a closed PyCdlib
+    still holds the image's whole directory)."""
+    iso = pycdlib.PyCdlib()
+    readers: list[_Source] = []
+    try:
+        iso.new(interchange_level=interchange_level(medium), vol_ident=volume_id)
+        with part.open("wb") as fp:
+            stream = ImageStream(cast(BinaryIO, fp), written)
+
+            def begin_data() -> None:  # on each file's first read; pycdlib has laid out
+                if on_layout is not None and not stream.data_begun:
+                    on_layout(_layout(iso))
+                stream.begin_data()
+
+            readers = _add_all(iso, files, on_data, begin_data)
+            iso.write_fp(cast(BinaryIO, stream), blocksize=_BLOCK, progress_cb=_adapt(progress))
+        return stream
     finally:
         for reader in readers:
             reader.close()
         with contextlib.suppress(PyCdlibException):
             iso.close()
-    return size, stream.in_order
 
 
 def _discard(part: Path, written: Watermark | None) -> None:
@@ -317,14 +344,16 @@ def os_reason(exc: BaseException) -> str:
     return str(exc)
 
 
-def _layout(iso: pycdlib.PyCdlib, names: dict[int, str]) -> dict[str, tuple[int, int]]:
-    """Where pycdlib put each file's data: (offset, length) in bytes, by name."""
+def _layout(iso: pycdlib.PyCdlib) -> list[Placement]:
+    """Where pycdlib put each file's data, in the order of the image."""
     block = iso.logical_block_size
-    return {
-        names[id(ino.data_fp)]: (ino.extent_location() * block, ino.get_data_length())
+    placed = [
+        (ino.extent_location() * block, ino.get_data_length(), ino.data_fp.name)
         for ino in iso.inodes
-        if id(ino.data_fp) in names
-    }
+        if isinstance(ino.data_fp, _Source)
+    ]
+    placed.sort()
+    return placed
 
 
 def _add_all(
@@ -332,9 +361,7 @@ def _add_all(
     files: Sequence[ImageFile],
     on_data: OnData | None,
     on_first_read: Callable[[], None],
-    names: dict[int, str],
 ) -> list[_Source]:
-    """Add `files` to `iso`; `names` gets each one's file object (by id) and name."""
     listed = [f.name for f in files]
     if len(set(listed)) != len(listed):
         duplicate = next(n for n in listed if listed.count(n) > 1)
@@ -343,36 +370,23 @@ def _add_all(
     folders = {folder for f in files for folder in f.folders}
     for folder in sorted(folders, key=lambda p: (p.count("/"), p)):
         iso.add_directory(folder)
+    # pycdlib keeps each reader and its size, and reads the files during write_fp in the order
+    # they were added: deferred content last (a stable sort keeps the others' order).
     readers: list[_Source] = []
-    deferred: list[tuple[ImageFile, Deferred]] = []
-    for index, f in enumerate(files):
-        if isinstance(f.source, bytes):
-            data = io.BytesIO(f.source)
-            names[id(data)] = f.name
-            iso.add_fp(data, len(f.source), f.iso_path)
-        elif isinstance(f.source, Deferred):
-            deferred.append((f, f.source))
-        else:
-            # pycdlib keeps the reader and the size; the file is opened and read (once, in
-            # 1 MiB blocks) during write_fp.
-            reader = _Source(f.source, index, on_data, on_first_read, f.stamp)
-            readers.append(reader)
-            names[id(reader)] = f.name
-            iso.add_fp(cast(BinaryIO, reader), reader.size, f.iso_path)
-    # pycdlib writes file data in the order files were added: deferred content comes last.
-    for f, later in deferred:
-        reader = _Source(later, -1, None, on_first_read)
+    for index, f in sorted(enumerate(files), key=lambda item: isinstance(item[1].source, Deferred)):
+        reader = _Source(f.name, f.source, index, on_data, on_first_read, f.stamp)
         readers.append(reader)
-        names[id(reader)] = f.name
-        iso.add_fp(cast(BinaryIO, reader), later.size, f.iso_path)
+        iso.add_fp(cast(BinaryIO, reader), reader.size, f.iso_path)
     return readers
 
 
 class _Source:
-    """A file's content for pycdlib: opened on first use, closed once read to its size.
-    `on_first_read` runs before any of it is read: pycdlib has then written every byte of the
-    image before this file's extent (ImageStream.begin_data). pycdlib only seeks to its start,
-    reads and tells: a plain object with slots, as there is one for every file of the disc."""
+    """A file's content for pycdlib, by its name in the image: a path (opened on first use,
+    closed once read to its size), bytes, or Deferred. `on_first_read` runs before any of it
+    is read: pycdlib has then written every byte of the image before this file's extent
+    (ImageStream.begin_data). `on_data` sees each chunk of a path's file, with `index`.
+    pycdlib only seeks to the start, reads and tells: a plain object with slots, as there is
+    one for every file of the disc."""
 
     mode = "rb"  # (what pycdlib checks a file object by)
     __slots__ = (
@@ -380,6 +394,7 @@ class _Source:
         "_fp",
         "_pos",
         "index",
+        "name",
         "on_data",
         "on_first_read",
         "size",
@@ -389,16 +404,19 @@ class _Source:
 
     def __init__(
         self,
-        source: Path | Deferred,
+        name: str,
+        source: Path | bytes | Deferred,
         index: int,
         on_data: OnData | None,
         on_first_read: Callable[[], None],
         stamp: FileStamp | None = None,
     ) -> None:
-        self.source, self.index, self.on_data = source, index, on_data
+        self.name, self.source, self.index, self.on_data = name, source, index, on_data
         self.on_first_read, self.stamp = on_first_read, stamp
         if isinstance(source, Deferred):
             self.size = source.size
+        elif isinstance(source, bytes):
+            self.size = len(source)
         else:  # the stamp's size is the file's when its header was read (checked on opening)
             self.size = stamp.size if stamp is not None else source.stat().st_size
         self._fp: io.FileIO | None = None
@@ -422,14 +440,10 @@ class _Source:
         if want <= 0:
             self._release()
             return b""
-        if isinstance(self.source, Deferred):
+        if isinstance(self.source, bytes | Deferred):
             if self._data is None:
                 self.on_first_read()
-                self._data = self.source.content()
-                if len(self._data) != self.size:
-                    raise MediaError(
-                        f"deferred content is {len(self._data)} bytes, {self.size} were laid out"
-                    )
+                self._data = self._content(self.source)
             chunk = self._data[self._pos : self._pos + want]
         else:
             if self._fp is None:
@@ -444,12 +458,20 @@ class _Source:
             self._release()
         return chunk
 
+    def _content(self, source: bytes | Deferred) -> bytes:
+        if isinstance(source, bytes):
+            return source
+        data = source.content()
+        if len(data) != self.size:
+            raise MediaError(f"deferred content is {len(data)} bytes, {self.size} were laid out")
+        return data
+
     def _check_stamp(self, fp: io.FileIO) -> None:
         if self.stamp is not None and FileStamp.of(os.fstat(fp.fileno())) != self.stamp:
             raise SourceChangedError(
-                f"{self.source} changed since its header was read "
+                f"{fp.name} changed since its header was read "
                 "(its size or modification time differs)",
-                path=str(self.source),
+                path=str(fp.name),
             )
 
     def _release(self) -> None:

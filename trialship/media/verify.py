@@ -16,9 +16,10 @@ from __future__ import annotations
 import io
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
@@ -26,6 +27,7 @@ from pycdlib.pycdlibexception import PyCdlibException
 from trialship.media.capacity import Medium
 from trialship.media.errors import ManifestMismatch, MediaError
 from trialship.media.hashing import HashPool
+from trialship.media.iso import Placement, free_directories
 from trialship.media.manifest import MANIFEST_NAME, ManifestRow, parse_manifest
 from trialship.media.watermark import Watermark
 
@@ -103,32 +105,37 @@ def read_back(
     """Read `image`'s directory (and MANIFEST.CSV's bytes if asked), then the image from start
     to end: its SHA-256 and every file's, by extent."""
     extents, manifest = read_directory(image, with_manifest=with_manifest)
-    digests, whole = hash_extents(image, extents.values(), progress=progress)
+    runs = [(offset, length, e.path) for e in extents.values() for offset, length in e.runs]
+    digests, whole = hash_extents(image, runs, progress=progress)
     return ReadBack(image, whole[0], whole[1], digests), manifest
 
 
 def follow(
     image: Path,
-    layout: Mapping[str, tuple[int, int]],
+    layout: Sequence[Placement],
     written: Watermark,
     *,
     progress: Progress | None = None,
 ) -> ReadBack:
     """Read `image` back while it is written: each block once it is final (`written`), the
-    whole image and every file hashed by its extent in `layout` (path: (offset, length), as
-    the writer laid it out). Once the image is complete, its own directory must give every
-    file exactly that extent: then the hashes are those of the files a reader will see."""
-    extents = [Extent(path, (run,)) for path, run in layout.items()]
-    digests, whole = hash_extents(image, extents, progress=progress, written=written)
+    whole image and every file hashed by its placement in `layout`, as the writer laid it out.
+    Once the image is complete, its own directory must give every file exactly that place:
+    then the hashes are those of the files a reader will see."""
+    digests, whole = hash_extents(image, layout, progress=progress, written=written)
     directory, _ = read_directory(image)
-    for path in sorted(set(directory) | set(layout)):
-        on_disc = directory.get(path)
-        if on_disc is None or path not in layout or not _same_place(on_disc, layout[path]):
-            raise MediaError(
-                f"the directory of the disc image {image} does not place {path} where it was "
-                "written"
-            )
+    for offset, length, path in layout:
+        on_disc = directory.pop(path, None)
+        if on_disc is None or not _same_place(on_disc, (offset, length)):
+            _misplaced(image, path)
+    if directory:
+        _misplaced(image, min(directory))
     return ReadBack(image, whole[0], whole[1], digests)
+
+
+def _misplaced(image: Path, path: str) -> NoReturn:
+    raise MediaError(
+        f"the directory of the disc image {image} does not place {path} where it was written"
+    )
 
 
 def _same_place(extent: Extent, run: tuple[int, int]) -> bool:
@@ -187,6 +194,12 @@ def check_fits(image: Path, image_bytes: int, medium: Medium | None) -> None:
 def read_directory(image: Path, *, with_manifest: bool = False) -> tuple[dict[str, Extent], bytes]:
     """Every file on the image by manifest-style path ("DICOM/P0000001/.../I0000001"), with
     its extents, as the image's directory records say; and MANIFEST.CSV's bytes if asked."""
+    found = _read_directory(image, with_manifest)
+    free_directories()
+    return found
+
+
+def _read_directory(image: Path, with_manifest: bool) -> tuple[dict[str, Extent], bytes]:
     iso = pycdlib.PyCdlib()
     try:
         iso.open(str(image))
@@ -228,17 +241,18 @@ def _walk(iso: pycdlib.PyCdlib) -> dict[str, Extent]:
 
 def hash_extents(
     image: Path,
-    extents: Iterable[Extent],
+    placements: Iterable[Placement],
     *,
     progress: Progress | None = None,
     workers: int = 2,
     written: Watermark | None = None,
 ) -> tuple[dict[str, tuple[int, str]], tuple[int, str]]:
-    """(size, SHA-256) of each extent's bytes by path, and of the whole image, from one
-    sequential read of the image (following `written` while the image is being written). The
-    image stream has a worker to itself and the files share the others (with two workers the
-    two halves of the work are about equal); with one, they take turns on it."""
-    runs = sorted((offset, length, e.path) for e in extents for offset, length in e.runs)
+    """(size, SHA-256) of each file's bytes by path (a file in several extents has one
+    placement per extent), and of the whole image, from one sequential read of the image
+    (following `written` while the image is being written). The image stream has a worker to
+    itself and the files share the others (with two workers the two halves of the work are
+    about equal); with one, they take turns on it."""
+    runs = sorted(placements)
     # While the image is written its size is not known yet: it ends soon after the last file.
     total = (
         os.stat(image).st_size if written is None else max((o + n for o, n, _ in runs), default=1)

@@ -448,8 +448,10 @@ def build_one_disc(
     for entry in number_entries(f.entry for f in files):
         assert entry.file_id is not None
         source = by_sop[entry.sop_instance_uid]
-        disc_files.append(
-            DiscFile(source.path, entry.file_id, entry, sha256=source.sha256, stamp=source.stamp)
+        disc_files.append(  # (the entry read: the numbered copy goes when the loop ends)
+            DiscFile(
+                source.path, entry.file_id, source.entry, sha256=source.sha256, stamp=source.stamp
+            )
         )
     readme = readme_text(exams, number=planned.index, count=count, medium=planned.medium)
     iso = out_dir / f"{name}.iso"

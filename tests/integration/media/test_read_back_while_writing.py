@@ -287,11 +287,11 @@ def test_the_read_back_checks_the_written_layout_against_the_image_directory(
     files = _files(tmp_path, 3, hashed=True)
     real = iso_module._layout
 
-    def misplaced(*args: object) -> dict[str, tuple[int, int]]:
+    def misplaced(*args: object) -> list[tuple[int, int, str]]:
         layout = real(*args)  # type: ignore[arg-type]
         name = files[0].file_id.posix
-        offset, length = layout[name]
-        layout[name] = (offset + 2048, length)  # not where the directory says it is
+        n, (offset, length, _) = next((n, p) for n, p in enumerate(layout) if p[2] == name)
+        layout[n] = (offset + 2048, length, name)  # not where the directory says it is
         return layout
 
     monkeypatch.setattr(iso_module, "_layout", misplaced)

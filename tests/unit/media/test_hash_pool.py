@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from trialship.media.hashing import HashPool
-from trialship.media.verify import Extent, hash_extents
+from trialship.media.verify import hash_extents
 
 
 def test_interleaved_streams_hash_like_hashlib() -> None:
@@ -59,9 +59,9 @@ def test_extents_in_several_runs_hash_as_one_file(tmp_path: Path) -> None:
     image = tmp_path / "image"
     data = os.urandom(5 * 2048 * 1024)  # blocks of 4 MiB in hash_extents: runs cross them
     image.write_bytes(data)
-    big = Extent("BIG", ((0, 3 * 1024 * 1024), (6 * 1024 * 1024, 2 * 1024 * 1024)))
-    small = Extent("SMALL", ((3 * 1024 * 1024 + 100, 5000),))
-    files, whole = hash_extents(image, [big, small])
+    big = [(0, 3 * 1024 * 1024, "BIG"), (6 * 1024 * 1024, 2 * 1024 * 1024, "BIG")]
+    small = (3 * 1024 * 1024 + 100, 5000, "SMALL")
+    files, whole = hash_extents(image, [*big, small])
     joined = data[: 3 * 1024 * 1024] + data[6 * 1024 * 1024 : 8 * 1024 * 1024]
     assert files["BIG"] == (len(joined), hashlib.sha256(joined).hexdigest())
     part = data[3 * 1024 * 1024 + 100 : 3 * 1024 * 1024 + 5100]
