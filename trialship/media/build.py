@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -74,16 +75,15 @@ class BuiltDisc:
     """MANIFEST.CSV as written: DICOMDIR, README.TXT, then every file with size and SHA-256."""
 
 
-def check_transfer_syntaxes(entries: Sequence[DirEntry], medium: Medium) -> None:
+def check_transfer_syntaxes(files: Sequence[DiscFile], medium: Medium) -> None:
     """Refuse files the medium's General Purpose profile does not allow (PS3.11 D.2, H.2).
 
     CDs (STD-GEN-CD) take Explicit VR Little Endian only; DVD and BD take it plus either the
     JPEG or the JPEG 2000 family, not both on one disc.
     """
     families: set[str] = set()
-    for entry in entries:
-        syntax = entry.transfer_syntax_uid
-        where = entry.file_id.posix if entry.file_id else entry.sop_instance_uid
+    for f in files:
+        syntax, where = f.entry.transfer_syntax_uid, f.file_id.posix
         if syntax == EXPLICIT_VR_LE:
             continue
         if medium.is_cd:
@@ -136,33 +136,31 @@ def build_disc(
     if not files:
         raise MediaError("no files to put on disc")
     fileset_id = validate_volume_id(fileset_id)
-    dicomdir = _dicomdir(files, fileset_id, fileset_uid, medium)
+    check_transfer_syntaxes(files, medium)
     sizes = [f.stamp.size if f.stamp else _size(f.src_path) for f in files]  # (stat once)
     payload = sum(sizes)
     meter = _Meter(progress, payload * (2 if verify else 1))
     readme = readme_text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8")
-    head = [
-        ManifestRow(DICOMDIR_NAME, "", *hash_bytes(dicomdir)),
-        ManifestRow(README_NAME, "", *hash_bytes(readme)),
-    ]
-    manifest = _Manifest(files, sizes, head)
-    # Files without a known SHA-256 are hashed as they are copied, on threads of their own
-    # (MANIFEST.CSV, written last, lies at the end of the image): no pass over the sources
-    # comes before the image, while the disk would idle.
-    copied = None if manifest.complete else HashPool(_HASH_WORKERS)
     written = Watermark() if verify else None
     out_iso.parent.mkdir(parents=True, exist_ok=True)
     part = part_path(out_iso)
     flusher = _Flusher(part)  # writes the image back to disk while it is written and checked
     with flusher.on_failure(), contextlib.ExitStack() as stack:
-        if copied is not None:
-            stack.enter_context(copied)
+        staging = stack.enter_context(tempfile.TemporaryDirectory(dir=out_iso.parent, prefix=_TMP))
+        dicomdir, dicomdir_row = _stage_dicomdir(files, fileset_id, fileset_uid, Path(staging))
+        manifest = _Manifest(
+            files, sizes, [dicomdir_row, ManifestRow(README_NAME, "", *hash_bytes(readme))]
+        )
+        copied = None if manifest.complete else stack.enter_context(HashPool(_HASH_WORKERS))
         manifest.pool = copied
         # The read-back follows the copy on a thread of its own (the copy waits mostly for the
         # kernel and the disk): it hashes the image, and every file in it, as it is written.
         follower = None
         if written is not None:
             follower = stack.enter_context(_Follower(part, written, meter.counter(1, payload)))
+        # Files without a known SHA-256 are hashed as they are copied, on threads of their
+        # own (MANIFEST.CSV, written last, lies at the end of the image): no pass over the
+        # sources comes before the image, while the disk would idle.
         nbytes, in_order = write_iso(
             out_iso,
             [
@@ -198,26 +196,32 @@ def build_disc(
     )
 
 
-def _dicomdir(
-    files: Sequence[DiscFile], fileset_id: str, fileset_uid: str, medium: Medium
-) -> bytes:
-    """The DICOMDIR's bytes, once the medium is known to take every file's transfer syntax.
-    The entries with File IDs are made here and let go: the image's write, which comes next,
-    is when a disc of many files needs the most memory."""
-    entries = [
-        f.entry if f.entry.file_id == f.file_id else f.entry.with_file_id(f.file_id) for f in files
-    ]
-    check_transfer_syntaxes(entries, medium)
-    return build_dicomdir(
-        entries,
+def _stage_dicomdir(
+    files: Sequence[DiscFile], fileset_id: str, fileset_uid: str, folder: Path
+) -> tuple[Path, ManifestRow]:
+    """Write the DICOMDIR into `folder`; its path and manifest row. It waits there, not in
+    memory (250 bytes a file), until it is copied into the image; so do the entries with
+    their File IDs, made here and let go."""
+    data = build_dicomdir(
+        (
+            f.entry if f.entry.file_id == f.file_id else f.entry.with_file_id(f.file_id)
+            for f in files
+        ),
         fileset_id=fileset_id,
         fileset_uid=fileset_uid,
         implementation_class_uid=IMPLEMENTATION_CLASS_UID,
         implementation_version_name=IMPLEMENTATION_VERSION_NAME,
     )
+    path = folder / DICOMDIR_NAME
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise MediaError(f"could not write the DICOMDIR in {folder}: {os_reason(exc)}") from exc
+    return path, ManifestRow(DICOMDIR_NAME, "", *hash_bytes(data))
 
 
 _HASH_WORKERS = 2
+_TMP = ".trialship-disc-"  # the staging folder's prefix, beside the image
 _FIRST = 3  # DICOMDIR, MANIFEST.CSV and README.TXT come first in the list of image files
 
 
@@ -235,20 +239,20 @@ class _Manifest:
     def __init__(self, files: Sequence[DiscFile], sizes: Sequence[int], head: list[ManifestRow]):
         self.files, self.sizes, self.head = files, sizes, head
         self.pool: HashPool | None = None
-        self._copied = [0] * len(files)
         self.rows: list[ManifestRow] = []
         self.data = b""
         self.complete = all(f.sha256 is not None for f in files)
         if self.complete:
             self._finish([f.sha256 or "" for f in files])
 
-    def copied(self, index: int, chunk: bytes) -> None:
+    def copied(self, index: int, chunk: bytes, last: bool) -> None:
         """A chunk of the file at `index` in the image's list, as pycdlib copies it."""
         assert self.pool is not None
         n = index - _FIRST
+        if n < 0:
+            return  # the DICOMDIR, staged on disk, was hashed when it was made
         self.pool.update(n, chunk)
-        self._copied[n] += len(chunk)
-        if self._copied[n] == self.sizes[n]:
+        if last:
             self.pool.finish(n)
 
     def later(self) -> Deferred:

@@ -89,8 +89,9 @@ def interchange_level(medium: Medium) -> int:
     return 1 if medium.is_cd else 3
 
 
-OnData = Callable[[int, bytes], None]
-"""Called with the index of a path-sourced file in `files` and each chunk of it, as copied."""
+OnData = Callable[[int, bytes, bool], None]
+"""Called with the index of a path-sourced file in `files` and each chunk of it, as copied,
+and whether the chunk is its last (the file's size reached, or its end)."""
 Placement = tuple[int, int, str]
 """Where a file's data is in the image: (offset, length) in bytes, and its name."""
 OnLayout = Callable[[list[Placement]], None]
@@ -451,10 +452,11 @@ class _Source:
                 self._fp = open(self.source, "rb", buffering=0)  # noqa: SIM115 (closed below)
                 self._check_stamp(self._fp)
             chunk = self._fp.read(want) or b""
-            if self.on_data is not None:
-                self.on_data(self.index, chunk)
         self._pos += len(chunk)
-        if len(chunk) < want or self._pos >= self.size:
+        last = len(chunk) < want or self._pos >= self.size
+        if self.on_data is not None and isinstance(self.source, Path):
+            self.on_data(self.index, chunk, last)
+        if last:
             self._release()
         return chunk
 
