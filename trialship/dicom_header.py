@@ -75,16 +75,20 @@ class RawHeader:
     media_sop_instance_uid: str = ""
     dataset_offset: int = 0  # where the dataset starts, after the file meta group
 
-    def text(self, tag: int) -> str:
-        """The value as `str(value).strip()` of pydicom would give it ('' when absent)."""
+    def text(self, tag: int, *, shared: bool = True) -> str:
+        """The value as `str(value).strip()` of pydicom would give it ('' when absent).
+
+        A `shared` value is interned: the files of a study repeat most values (its UID, dates,
+        IDs), and a disc's records hold them for every file. A value unique to each file (its
+        SOP Instance UID) is not: the interpreter's table would only grow by one entry a file.
+        """
         found = self.values.get(tag)
         if found is None:
             return ""
         vr, raw = found
         if raw.isascii() and b"\\" not in raw and b"\x1b" not in raw:
-            # Interned: the files of a study repeat most values (its UID, dates, IDs), and a
-            # disc's records hold them for every file.
-            return sys.intern(raw.decode("ascii").rstrip("\x00 ").strip())
+            text = raw.decode("ascii").rstrip("\x00 ").strip()
+            return sys.intern(text) if shared else text
         value = self._convert(tag, vr, raw)
         return "" if value is None else str(value).strip()
 
@@ -122,14 +126,14 @@ def read_raw_header(path: Path | str, tags: Collection[int]) -> RawHeader:
             raise NotDicom(f"{path} has no DICOM preamble")
         meta = _walk_meta(reader)
         offset = reader.offset + reader.pos
-        syntax = _uid(meta.get(_TRANSFER_SYNTAX))
+        syntax = sys.intern(_uid(meta.get(_TRANSFER_SYNTAX)))  # (a few values for all files)
         if not syntax or syntax in _NOT_LITTLE_ENDIAN_EXPLICIT:
             raise Unsupported(f"transfer syntax {syntax or 'missing'}")
         values: dict[int, tuple[str, bytes]] = {}
         _walk(reader, explicit=syntax != IMPLICIT_VR_LE, wanted=wanted, stop=stop, into=values)
     return RawHeader(
         syntax,
-        _uid(meta.get(_MEDIA_SOP_CLASS)),
+        sys.intern(_uid(meta.get(_MEDIA_SOP_CLASS))),
         values,
         media_sop_instance_uid=_uid(meta.get(_MEDIA_SOP_INSTANCE)),
         dataset_offset=offset,

@@ -191,7 +191,7 @@ def build_disc(
         nbytes,
         image_sha256,
         len(files),
-        manifest_sha256=hash_bytes(manifest.data)[1],
+        manifest_sha256=manifest.sha256,
         rows=tuple(manifest.rows),
     )
 
@@ -240,10 +240,11 @@ class _Manifest:
         self.files, self.sizes, self.head = files, sizes, head
         self.pool: HashPool | None = None
         self.rows: list[ManifestRow] = []
-        self.data = b""
+        self.data = b""  # when complete: written last otherwise, and only then let go
+        self.sha256 = ""
         self.complete = all(f.sha256 is not None for f in files)
         if self.complete:
-            self._finish([f.sha256 or "" for f in files])
+            self.data = self._finish([f.sha256 or "" for f in files])
 
     def copied(self, index: int, chunk: bytes, last: bool) -> None:
         """A chunk of the file at `index` in the image's list, as pycdlib copies it."""
@@ -264,10 +265,10 @@ class _Manifest:
 
     def _content(self) -> bytes:
         assert self.pool is not None
-        digests = self.pool.digests()  # every file was copied by now: pycdlib writes this last
+        # Every file was copied by now: pycdlib writes this last.
         hashes = []
         for n, (f, size) in enumerate(zip(self.files, self.sizes, strict=True)):
-            copied, sha256 = digests.get(n, (0, hashlib.sha256().hexdigest()))
+            copied, sha256 = self.pool.take(n) or (0, hashlib.sha256().hexdigest())
             if copied != size:
                 raise MediaError(
                     f"{f.src_path} changed while the disc image was written "
@@ -276,14 +277,15 @@ class _Manifest:
             if f.sha256 is not None and f.sha256 != sha256:
                 raise _changed(f, size, sha256, f.sha256)
             hashes.append(sha256)
-        self._finish(hashes)
-        return self.data
+        return self._finish(hashes)
 
-    def _finish(self, hashes: Sequence[str]) -> None:
+    def _finish(self, hashes: Sequence[str]) -> bytes:
         rows = list(self.head)
         for f, size, sha256 in zip(self.files, self.sizes, hashes, strict=True):
             rows.append(ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, sha256))
-        self.rows, self.data = rows, manifest_csv(rows)
+        data = manifest_csv(rows)
+        self.rows, self.sha256 = rows, hash_bytes(data)[1]
+        return data
 
 
 def _changed(f: DiscFile, size: int, sha256: str, expected: str) -> SourceChangedError:

@@ -124,7 +124,7 @@ def read_entry(
             modality=raw.text(0x00080060),
             series_number=raw.number(0x00200011),
             sop_class_uid=sop_class,
-            sop_instance_uid=raw.text(0x00080018),
+            sop_instance_uid=raw.text(0x00080018, shared=False),
             transfer_syntax_uid=raw.transfer_syntax_uid,
             instance_number=raw.number(0x00200013),
             file_id=file_id,

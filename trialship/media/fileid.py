@@ -9,9 +9,8 @@ directory levels below the root stay well inside the limits of eight (PS3.10 8.2
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from trialship.media.errors import FileIdError
 
@@ -32,33 +31,40 @@ def is_conformant_component(name: str) -> bool:
     return _COMPONENT.fullmatch(name) is not None
 
 
-@dataclass(frozen=True, order=True, slots=True)
+@dataclass(frozen=True, order=True, slots=True, init=False)
 class FileId:
-    """A validated File ID: what ReferencedFileID holds, and where the file sits on the disc."""
+    """A validated File ID: what ReferencedFileID holds, and where the file sits on the disc.
 
-    components: tuple[str, ...]
-    posix: str = field(init=False, repr=False, compare=False)
-    """"DICOM/P0000001/...": made once, so every manifest row, image file and hash that names
-    the file shares one string (a disc may hold tens of thousands)."""
+    Made from its components, kept as "DICOM/P0000001/..." only: every manifest row, image
+    file and hash that names the file shares that one string (a disc may hold tens of
+    thousands). Ordered as its components are: "/" sorts before every allowed character.
+    """
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "posix", "/".join(self.components))
-        if not self.components:
+    posix: str
+
+    def __init__(self, components: tuple[str, ...]) -> None:
+        posix = "/".join(components)
+        if not components:
             raise FileIdError("a File ID needs at least one component")
-        if len(self.components) > MAX_COMPONENTS:
+        if len(components) > MAX_COMPONENTS:
             raise FileIdError(
-                f"File ID {self.posix} has {len(self.components)} components; "
+                f"File ID {posix} has {len(components)} components; "
                 f"PS3.10 allows at most {MAX_COMPONENTS}"
             )
         # Directories = components - 1, plus the root.
-        if len(self.components) > MAX_ISO_DIRECTORY_DEPTH:
-            raise FileIdError(f"File ID {self.posix} is nested deeper than ISO 9660 allows")
-        for part in self.components:
+        if len(components) > MAX_ISO_DIRECTORY_DEPTH:
+            raise FileIdError(f"File ID {posix} is nested deeper than ISO 9660 allows")
+        for part in components:
             if not is_conformant_component(part):
                 raise FileIdError(
-                    f"File ID component {part!r} of {self.posix} is not allowed: use 1-8 "
+                    f"File ID component {part!r} of {posix} is not allowed: use 1-8 "
                     "characters from A-Z, 0-9 and _ (PS3.10 8.5, ISO 9660 Level 1)"
                 )
+        object.__setattr__(self, "posix", posix)
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        return tuple(self.posix.split("/"))
 
     @classmethod
     def parse(cls, text: str) -> FileId:
@@ -82,15 +88,8 @@ def instance_file_id(patient: int, study: int, series: int, instance: int) -> Fi
     numbers = (patient, study, series, instance)
     if any(n < 1 or n > 9_999_999 for n in numbers):
         raise FileIdError(f"File ID counters out of range 1..9999999: {numbers}")
-    # Interned: the folders' names are the same for all their files.
     return FileId(
-        (
-            ROOT_FOLDER,
-            sys.intern(f"P{patient:07d}"),
-            sys.intern(f"S{study:07d}"),
-            sys.intern(f"E{series:07d}"),
-            sys.intern(f"I{instance:07d}"),
-        )
+        (ROOT_FOLDER, f"P{patient:07d}", f"S{study:07d}", f"E{series:07d}", f"I{instance:07d}")
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import queue
 import threading
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -33,6 +33,22 @@ def _result(value: bytes | tuple[int, Any]) -> tuple[int, str]:
         return int.from_bytes(value[:8], "little"), value[8:].hex()
     size, digest = value
     return size, str(digest.hexdigest())
+
+
+class _Digests(Mapping[Key, tuple[int, str]]):
+    __slots__ = ("_values",)
+
+    def __init__(self, values: dict[Key, Any]) -> None:
+        self._values = values
+
+    def __getitem__(self, key: Key) -> tuple[int, str]:
+        return _result(self._values[key])
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
 
 
 class HashPool:
@@ -78,13 +94,25 @@ class HashPool:
         self._owner[key] = -1 - owner  # (still known, so that a later update is refused)
         self._queues[owner].put((key, _DONE))
 
-    def digests(self) -> dict[Key, tuple[int, str]]:
-        """(size, SHA-256 hex) of every stream; waits until all given chunks are hashed."""
+    def digests(self) -> Mapping[Key, tuple[int, str]]:
+        """(size, SHA-256 hex) of every stream; waits until all given chunks are hashed. Each
+        is decoded when it is looked up: for tens of thousands of streams, a dict of tuples
+        and hex strings would take three times the memory."""
         self.close()
-        out: dict[Key, tuple[int, str]] = {}
+        merged: dict[Key, Any] = {}
         for results in self._results:
-            out.update((key, _result(value)) for key, value in results.items())
-        return out
+            merged.update(results)
+        return _Digests(merged)
+
+    def take(self, key: Key) -> tuple[int, str] | None:
+        """(size, SHA-256 hex) of one stream, which the pool then forgets; None if it was
+        never given. Waits as digests() does. For a caller that walks tens of thousands of
+        streams, one at a time."""
+        self.close()
+        owner = self._owner.pop(key, None)
+        if owner is None:
+            return None
+        return _result(self._results[owner if owner >= 0 else -1 - owner].pop(key))
 
     def close(self) -> None:
         if self._closed:

@@ -16,10 +16,10 @@ from __future__ import annotations
 import io
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, cast
 
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
@@ -67,7 +67,7 @@ class ReadBack:
     image: Path
     image_bytes: int
     image_sha256: str
-    files: dict[str, tuple[int, str]]
+    files: Mapping[str, tuple[int, str]]
 
 
 def iso_path_of(name: str) -> str:
@@ -246,7 +246,7 @@ def hash_extents(
     progress: Progress | None = None,
     workers: int = 2,
     written: Watermark | None = None,
-) -> tuple[dict[str, tuple[int, str]], tuple[int, str]]:
+) -> tuple[Mapping[str, tuple[int, str]], tuple[int, str]]:
     """(size, SHA-256) of each file's bytes by path (a file in several extents has one
     placement per extent), and of the whole image, from one sequential read of the image
     (following `written` while the image is being written). The image stream has a worker to
@@ -290,6 +290,7 @@ def hash_extents(
                 progress(min(done, total), total)
         if done != (total if written is None else written.size):
             raise MediaError(f"the disc image {image} changed while it was read back")
-        digests = pool.digests()
-    image_digest = digests.pop(_IMAGE)
-    return {str(key): value for key, value in digests.items()}, image_digest
+        image_digest = pool.take(_IMAGE)
+        assert image_digest is not None  # (given its first chunk above)
+        # Every other key is a path.
+        return cast(Mapping[str, tuple[int, str]], pool.digests()), image_digest

@@ -67,3 +67,15 @@ def test_extents_in_several_runs_hash_as_one_file(tmp_path: Path) -> None:
     part = data[3 * 1024 * 1024 + 100 : 3 * 1024 * 1024 + 5100]
     assert files["SMALL"] == (5000, hashlib.sha256(part).hexdigest())
     assert whole == (len(data), hashlib.sha256(data).hexdigest())
+
+
+def test_streams_taken_one_at_a_time_finished_or_not_are_forgotten() -> None:
+    with HashPool(2) as pool:
+        pool.update("done", b"x" * 5000)
+        pool.finish("done")
+        pool.update("open", b"y" * 3000)
+        assert pool.take("done") == (5000, hashlib.sha256(b"x" * 5000).hexdigest())
+        assert pool.take("open") == (3000, hashlib.sha256(b"y" * 3000).hexdigest())
+        assert pool.take("never given") is None
+        assert pool.take("done") is None
+        assert pool.digests() == {}
