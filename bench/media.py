@@ -101,13 +101,12 @@ def run_trialship(src: Path, out: Path, verify: bool) -> dict[str, float]:
     from trialship.media.build import DiscFile, build_disc
     from trialship.media.capacity import Medium
     from trialship.media.dicomdir import number_entries
-    from trialship.services.media_build import read_sources
+    from trialship.services.media_build import collect_paths, read_sources
 
     start = time.perf_counter()
-    paths = sorted(p for p in (src / "DICOM").rglob("I*") if p.is_file())
     # As `media build` reads its sources: every header (the files are hashed as they are
     # copied onto the disc).
-    sources, _ = read_sources(paths, out.parent)
+    sources, _ = read_sources(list(collect_paths([src / "DICOM"])), out.parent)
     by_sop = {s.entry.sop_instance_uid: s for s in sources}
     files = []
     for e in number_entries(s.entry for s in sources):
@@ -115,7 +114,7 @@ def run_trialship(src: Path, out: Path, verify: bool) -> dict[str, float]:
         assert e.file_id is not None
         files.append(DiscFile(source.path, e.file_id, source.entry, source.sha256, source.stamp))
     headers = time.perf_counter()
-    total = sum(f.src_path.stat().st_size for f in files)
+    total = sum(os.stat(f.src_path).st_size for f in files)
     medium = Medium.CD80 if total < 650e6 else Medium.DVD if total < 4.5e9 else Medium.DVD_DL
     built = build_disc(
         files,

@@ -57,7 +57,7 @@ class DiscFile:
     `stamp` (taken before its header was read) then tells whether it changed in between.
     Give files in File ID order (see write_iso)."""
 
-    src_path: Path
+    src_path: str
     file_id: FileId
     entry: DirEntry
     sha256: str | None = None
@@ -225,9 +225,9 @@ _TMP = ".trialship-disc-"  # the staging folder's prefix, beside the image
 _FIRST = 3  # DICOMDIR, MANIFEST.CSV and README.TXT come first in the list of image files
 
 
-def _size(path: Path) -> int:
+def _size(path: str) -> int:
     try:
-        return path.stat().st_size
+        return os.stat(path).st_size
     except OSError as exc:
         raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from exc
 

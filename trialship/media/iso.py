@@ -54,11 +54,11 @@ class Deferred:
 @dataclass(frozen=True, slots=True)
 class ImageFile:
     """A file to put on the disc: `name` relative to the root ("DICOM/P0000001/.../I0000001",
-    "README.TXT"), content from a path (read while the image is written), from bytes, or
-    `Deferred` (written last, at the end of the image)."""
+    "README.TXT"), content from a path (str or Path, read while the image is written), from
+    bytes, or `Deferred` (written last, at the end of the image)."""
 
     name: str
-    source: Path | bytes | Deferred
+    source: str | Path | bytes | Deferred
     stamp: FileStamp | None = None
     """For a path: what the file system said of it when its header was read; a file whose
     stamp differs when it is copied has changed since (SourceChangedError)."""
@@ -406,7 +406,7 @@ class _Source:
     def __init__(
         self,
         name: str,
-        source: Path | bytes | Deferred,
+        source: str | Path | bytes | Deferred,
         index: int,
         on_data: OnData | None,
         on_first_read: Callable[[], None],
@@ -419,7 +419,7 @@ class _Source:
         elif isinstance(source, bytes):
             self.size = len(source)
         else:  # the stamp's size is the file's when its header was read (checked on opening)
-            self.size = stamp.size if stamp is not None else source.stat().st_size
+            self.size = stamp.size if stamp is not None else os.stat(source).st_size
         self._fp: io.FileIO | None = None
         self._data: bytes | None = None
         self._pos = 0
@@ -454,7 +454,7 @@ class _Source:
             chunk = self._fp.read(want) or b""
         self._pos += len(chunk)
         last = len(chunk) < want or self._pos >= self.size
-        if self.on_data is not None and isinstance(self.source, Path):
+        if self.on_data is not None and isinstance(self.source, str | Path):
             self.on_data(self.index, chunk, last)
         if last:
             self._release()

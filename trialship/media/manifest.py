@@ -72,19 +72,19 @@ class FileStamp:
         return cls(st.st_size, packed)
 
     @classmethod
-    def of_path(cls, path: Path) -> FileStamp:
+    def of_path(cls, path: str | Path) -> FileStamp:
         try:
-            return cls.of(path.stat())
+            return cls.of(os.stat(path))
         except OSError as exc:
             raise MediaError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> tuple[int, str]:
+def hash_file(path: str | Path, progress: Callable[[int], None] | None = None) -> tuple[int, str]:
     """(size, SHA-256 hex) of a file, read in 1 MiB chunks; `progress` gets each chunk's size."""
     digest = hashlib.sha256()
     size = 0
     try:
-        with path.open("rb") as fp:
+        with open(path, "rb") as fp:
             while chunk := fp.read(CHUNK):
                 digest.update(chunk)
                 size += len(chunk)

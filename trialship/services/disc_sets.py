@@ -410,9 +410,9 @@ def _media_exam(
         ):
             raise _changed(exam, instance)
     files, skipped = mb.read_sources(
-        [data_dir / i.path for i in instances],
+        [str(data_dir / i.path) for i in instances],
         workdir,
-        recorded={data_dir / i.path: i.output_sha256 for i in instances},
+        recorded={str(data_dir / i.path): i.output_sha256 for i in instances},
     )
     if skipped:
         raise TrialshipError(f"exam {exam.id}: {len(skipped)} file(s) are not DICOM")

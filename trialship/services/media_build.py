@@ -19,7 +19,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +76,7 @@ Progress = Callable[[str, int, int], None]
 class IdentifiedFilesError(ValidationError):
     """Files without PatientIdentityRemoved YES; `paths` lists every one of them."""
 
-    def __init__(self, paths: Sequence[Path]) -> None:
+    def __init__(self, paths: Sequence[str]) -> None:
         listing = "\n".join(f"  {p}" for p in paths)
         super().__init__(
             f"{len(paths)} file(s) are not marked de-identified (PatientIdentityRemoved is not "
@@ -89,10 +89,11 @@ class IdentifiedFilesError(ValidationError):
 @dataclass(frozen=True, slots=True)
 class SourceFile:
     """One input file as the disc needs it. `path` is the file to put on the disc (a converted
-    copy when the original was implicit VR or deflated); `original` where it came from."""
+    copy when the original was implicit VR or deflated); `original` where it came from. Paths
+    are strings: a disc's worth of Path objects would take 400 bytes a file more."""
 
-    path: Path
-    original: Path
+    path: str
+    original: str
     entry: DirEntry
     subject: str
     timepoint: str
@@ -156,7 +157,7 @@ class MediaBuildResult:
     discs: tuple[BuiltDiscRecord, ...]
     medium: Medium
     index: Path
-    skipped: tuple[Path, ...]
+    skipped: tuple[str, ...]
     converted: int
     type1_tree: Path | None = None
     zips: tuple[WrittenZip, ...] = ()
@@ -242,37 +243,43 @@ def build_media(
     return result
 
 
-def collect_paths(sources: Iterable[Path]) -> Iterable[Path]:
-    """Every file under `sources` (folders recursively, in name order); DICOMDIRs are skipped:
-    a disc gets its own."""
+def collect_paths(sources: Iterable[Path]) -> Iterator[str]:
+    """Every file under `sources` (folders recursively, in name order as Paths sort, each
+    folder's files before its subfolders' only by name), as path strings; DICOMDIRs are
+    skipped: a disc gets its own."""
     for source in sources:
         if source.is_dir():
-            for path in sorted(source.rglob("*")):
-                if path.is_file() and path.name.upper() != "DICOMDIR":
-                    yield path
+            found = [
+                os.path.join(folder, name)
+                for folder, _, names in os.walk(source)
+                for name in names
+                if name.upper() != "DICOMDIR"
+            ]
+            found.sort(key=lambda path: path.split(os.sep))  # component by component
+            yield from (path for path in found if os.path.isfile(path))
         elif source.is_file():
-            yield source
+            yield str(source)
         else:
             raise ValidationError(f"{source} does not exist")
 
 
 def read_sources(
-    paths: Sequence[Path],
+    paths: Sequence[str],
     workdir: Path,
     *,
     allow_identified: bool = False,
     progress: Progress | None = None,
-    recorded: Mapping[Path, str] | None = None,
-) -> tuple[list[SourceFile], list[Path]]:
+    recorded: Mapping[str, str] | None = None,
+) -> tuple[list[SourceFile], list[str]]:
     """Read every header (never pixel data), once per file. A file's SHA-256 is the one
     `recorded` for it, or none: `build_disc` then hashes it as it copies it, and its stamp
     (taken here, before its header is read) tells whether it changed in between. Files that
     are not DICOM are skipped and returned; implicit VR and deflated files are rewritten as
     Explicit VR Little Endian into `workdir`."""
     report = progress or _quiet
-    refused: list[Path] = []
-    skipped: list[Path] = []
-    headers: list[tuple[Path, DirEntry, dict[str, str], FileStamp]] = []
+    refused: list[str] = []
+    skipped: list[str] = []
+    files: list[SourceFile] = []
     hashes = recorded or {}
     for done, path in enumerate(paths, 1):
         report("reading headers", done, len(paths))
@@ -286,46 +293,28 @@ def read_sources(
             if isinstance(exc.__cause__, OSError):
                 raise TrialshipError(str(exc)) from exc
             raise ValidationError(str(exc)) from exc
-        if values["PatientIdentityRemoved"].upper() != "YES":
+        source = _source_file(path, entry, values, hashes.get(path), stamp)
+        if not source.identity_removed:
             refused.append(path)
-        headers.append((path, entry, values, stamp))
+        files.append(source)
     if refused and not allow_identified:
         raise IdentifiedFilesError(refused)
-    if not headers:
+    if not files:
         raise ValidationError(f"none of the {len(paths)} input files is a DICOM file")
-    files = [
-        _source_file(path, e, v, workdir, n, hashes.get(path), stamp)
-        for n, (path, e, v, stamp) in enumerate(headers)
-    ]
+    for n, source in enumerate(files):  # only once no file is refused
+        if source.entry.transfer_syntax_uid in CONVERTIBLE:
+            files[n] = _converted(source, workdir / f"{n:08d}.dcm")
     _reject_duplicate_instances(files)
     return files, skipped
 
 
 def _source_file(
-    path: Path,
-    entry: DirEntry,
-    values: dict[str, str],
-    workdir: Path,
-    n: int,
-    sha256: str | None,
-    stamp: FileStamp,
+    path: str, entry: DirEntry, values: dict[str, str], sha256: str | None, stamp: FileStamp
 ) -> SourceFile:
-    target = path
-    if entry.transfer_syntax_uid in CONVERTIBLE:
-        target = workdir / f"{n:08d}.dcm"
-        try:
-            to_explicit_vr_little_endian(path, target)
-            entry = entry_from_file(target)
-            sha256 = None if sha256 is None else hash_file(target)[1]
-            stamp = FileStamp.of_path(target)
-        except DicomdirError as exc:
-            raise ValidationError(str(exc)) from exc
-        except MediaBaseError as exc:
-            raise TrialshipError(str(exc)) from exc
     if not entry.study_instance_uid or not entry.sop_instance_uid:
         raise ValidationError(f"{path} has no StudyInstanceUID or SOPInstanceUID")
     return SourceFile(
-        path=target,
+        path=path,
         original=path,
         entry=entry,
         subject=values["ClinicalTrialSubjectID"] or entry.patient_id,
@@ -335,15 +324,33 @@ def _source_file(
         protocol_name=values["ClinicalTrialProtocolName"],
         deid_method=values["DeidentificationMethod"],
         series_description=values["SeriesDescription"],
-        size=target.stat().st_size,
+        size=stamp.size,
         identity_removed=values["PatientIdentityRemoved"].upper() == "YES",
         sha256=sha256,
         stamp=stamp,
     )
 
 
+def _converted(source: SourceFile, target: Path) -> SourceFile:
+    """`source` rewritten as Explicit VR Little Endian at `target`."""
+    try:
+        to_explicit_vr_little_endian(Path(source.path), target)
+        entry = entry_from_file(target)
+        stamp = FileStamp.of_path(target)
+        sha256 = None if source.sha256 is None else hash_file(target)[1]
+    except DicomdirError as exc:
+        raise ValidationError(str(exc)) from exc
+    except MediaBaseError as exc:
+        raise TrialshipError(str(exc)) from exc
+    if not entry.study_instance_uid or not entry.sop_instance_uid:
+        raise ValidationError(f"{source.path} has no StudyInstanceUID or SOPInstanceUID")
+    return dataclasses.replace(
+        source, path=str(target), entry=entry, size=stamp.size, sha256=sha256, stamp=stamp
+    )
+
+
 def _reject_duplicate_instances(files: Sequence[SourceFile]) -> None:
-    seen: dict[str, Path] = {}
+    seen: dict[str, str] = {}
     for f in files:
         first = seen.setdefault(f.entry.sop_instance_uid, f.original)
         if first != f.original:
@@ -518,7 +525,7 @@ def _write_type1(
 def _type1_instance(f: SourceFile) -> Type1Instance:
     e = f.entry
     return Type1Instance(
-        source=f.path,
+        source=Path(f.path),
         size=f.size,
         subject=f.subject,
         study_date=e.study_date,

@@ -52,7 +52,7 @@ def disc_files(paths: list[Path]) -> list[DiscFile]:
         by_uid[e.sop_instance_uid] = path
         entries.append(e)
     numbered = number_entries(entries)
-    return [DiscFile(by_uid[e.sop_instance_uid], e.file_id, e) for e in numbered if e.file_id]
+    return [DiscFile(str(by_uid[e.sop_instance_uid]), e.file_id, e) for e in numbered if e.file_id]
 
 
 def build(paths: list[Path], out: Path, medium: Medium) -> Path:

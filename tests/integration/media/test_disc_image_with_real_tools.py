@@ -37,7 +37,7 @@ def disc_files(paths: list[Path]) -> list[DiscFile]:
         by_uid[entry.sop_instance_uid] = path
         entries.append(entry)
     return [
-        DiscFile(by_uid[e.sop_instance_uid], e.file_id, e)
+        DiscFile(str(by_uid[e.sop_instance_uid]), e.file_id, e)
         for e in number_entries(entries)
         if e.file_id is not None
     ]

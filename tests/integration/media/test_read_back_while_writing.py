@@ -38,7 +38,7 @@ def _files(tmp_path: Path, count: int, *, hashed: bool) -> list[DiscFile]:
     numbered = number_entries(e for _, e in by_uid.values())
     return [
         DiscFile(
-            by_uid[e.sop_instance_uid][0],
+            str(by_uid[e.sop_instance_uid][0]),
             e.file_id,
             e,
             hash_file(by_uid[e.sop_instance_uid][0])[1] if hashed else None,
@@ -190,7 +190,7 @@ def test_a_source_that_changes_before_it_is_copied_fails_the_build(
         for f in files:  # written an hour ago, so a change now gives another time to the ns
             os.utime(f.src_path, (time.time() - 3600,) * 2)
         files = [dataclasses.replace(f, stamp=FileStamp.of_path(f.src_path)) for f in files]
-    victim = files[1].src_path
+    victim = Path(files[1].src_path)
     real = build_module.write_iso
 
     def change_then_write(*args: object, **kwargs: object) -> tuple[int, bool]:
