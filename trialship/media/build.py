@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import tempfile
 import threading
@@ -180,7 +181,7 @@ def build_disc(
         )
     try:
         image_sha256 = _check_and_keep(
-            part, out_iso, files, manifest.rows, medium, flusher, follower, in_order, meter
+            part, out_iso, files, manifest, medium, flusher, follower, in_order, meter
         )
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -234,17 +235,28 @@ def _size(path: str) -> int:
 
 class _Manifest:
     """MANIFEST.CSV: `complete` at once when every file's SHA-256 is given; otherwise laid out
-    with placeholder hashes and written once the files are hashed as they are copied."""
+    with placeholder hashes and written once the files are hashed as they are copied. Its
+    rows are then made only when asked for, after the image is written: while pycdlib writes
+    MANIFEST.CSV it holds the image's directory, and memory is scarcest."""
 
     def __init__(self, files: Sequence[DiscFile], sizes: Sequence[int], head: list[ManifestRow]):
         self.files, self.sizes, self.head = files, sizes, head
         self.pool: HashPool | None = None
-        self.rows: list[ManifestRow] = []
-        self.data = b""  # when complete: written last otherwise, and only then let go
+        self._rows: list[ManifestRow] = []
+        self.data = b""  # when complete (else written last, and let go)
         self.sha256 = ""
         self.complete = all(f.sha256 is not None for f in files)
         if self.complete:
-            self.data = self._finish([f.sha256 or "" for f in files])
+            self._rows = [*head, *self._given_rows()]
+            self.data = manifest_csv(self._rows)
+            self.sha256 = hash_bytes(self.data)[1]
+
+    @property
+    def rows(self) -> list[ManifestRow]:
+        """DICOMDIR, README.TXT, then every file with its size and SHA-256."""
+        if not self._rows:
+            self._rows = [*self.head, *self._copied_rows()]
+        return self._rows
 
     def copied(self, index: int, chunk: bytes, last: bool) -> None:
         """A chunk of the file at `index` in the image's list, as pycdlib copies it."""
@@ -257,18 +269,30 @@ class _Manifest:
             self.pool.finish(n)
 
     def later(self) -> Deferred:
-        placeholder = [
+        placeholder = (
             ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, "0" * 64)
             for f, size in zip(self.files, self.sizes, strict=True)
-        ]
-        return Deferred(len(manifest_csv([*self.head, *placeholder])), self._content)
+        )
+        return Deferred(len(manifest_csv(itertools.chain(self.head, placeholder))), self._content)
 
     def _content(self) -> bytes:
+        # Every file was copied by now: pycdlib writes this last. One row at a time.
+        data = manifest_csv(itertools.chain(self.head, self._copied_rows()))
+        self.sha256 = hash_bytes(data)[1]
+        return data
+
+    def _given_rows(self) -> Iterator[ManifestRow]:
+        for f, size in zip(self.files, self.sizes, strict=True):
+            yield ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, f.sha256 or "")
+
+    def _copied_rows(self) -> Iterator[ManifestRow]:
+        """Each file's row with the SHA-256 of its copy, which must have its size (and, when
+        given, the SHA-256 it was recorded with)."""
         assert self.pool is not None
-        # Every file was copied by now: pycdlib writes this last.
-        hashes = []
+        digests = self.pool.digests()
+        empty = (0, hashlib.sha256().hexdigest())
         for n, (f, size) in enumerate(zip(self.files, self.sizes, strict=True)):
-            copied, sha256 = self.pool.take(n) or (0, hashlib.sha256().hexdigest())
+            copied, sha256 = digests.get(n, empty)
             if copied != size:
                 raise MediaError(
                     f"{f.src_path} changed while the disc image was written "
@@ -276,16 +300,7 @@ class _Manifest:
                 )
             if f.sha256 is not None and f.sha256 != sha256:
                 raise _changed(f, size, sha256, f.sha256)
-            hashes.append(sha256)
-        return self._finish(hashes)
-
-    def _finish(self, hashes: Sequence[str]) -> bytes:
-        rows = list(self.head)
-        for f, size, sha256 in zip(self.files, self.sizes, hashes, strict=True):
-            rows.append(ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, sha256))
-        data = manifest_csv(rows)
-        self.rows, self.sha256 = rows, hash_bytes(data)[1]
-        return data
+            yield ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, sha256)
 
 
 def _changed(f: DiscFile, size: int, sha256: str, expected: str) -> SourceChangedError:
@@ -300,7 +315,7 @@ def _check_and_keep(
     part: Path,
     out_iso: Path,
     files: Sequence[DiscFile],
-    rows: Sequence[ManifestRow],
+    manifest: _Manifest,
     medium: Medium,
     flusher: _Flusher,
     follower: _Follower | None,
@@ -316,6 +331,7 @@ def _check_and_keep(
                 back = follower.result()
             else:  # what the follower read may have changed after: read the image again
                 back, _ = read_back(part)
+            rows = manifest.rows  # (made now that the read-back's copy of the directory is gone)
             try:
                 check_read_back(back, rows, medium)
             except ManifestMismatch as exc:

@@ -43,7 +43,7 @@ _NEXT_TAG = b"\x04\x00\x00\x14UL\x04\x00"
 _LOWER_TAG = b"\x04\x00\x20\x14UL\x04\x00"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Node:
     """A record under construction: its bytes, and the records of the entity below it."""
 

@@ -255,7 +255,10 @@ def collect_paths(sources: Iterable[Path]) -> Iterator[str]:
                 for name in names
                 if name.upper() != "DICOMDIR"
             ]
-            found.sort(key=lambda path: path.split(os.sep))  # component by component
+            # Component by component: with the separators as NULs, which sort before every
+            # other character, a plain string comparison does it (one string a file, not a
+            # list of its components).
+            found.sort(key=lambda path: path.replace(os.sep, "\0"))
             yield from (path for path in found if os.path.isfile(path))
         elif source.is_file():
             yield str(source)
