@@ -13,10 +13,11 @@ same ones.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn, cast
@@ -122,34 +123,36 @@ def follow(
     Once the image is complete, its own directory must give every file exactly that place:
     then the hashes are those of the files a reader will see."""
     digests, whole = hash_extents(image, layout, progress=progress, written=written)
-    directory, _ = read_directory(image)
-    for offset, length, path in layout:
-        on_disc = directory.pop(path, None)
-        if on_disc is None or not _same_place(on_disc, (offset, length)):
-            _misplaced(image, path)
-    if directory:
-        _misplaced(image, min(directory))
+    _check_placed(image, layout)
     return ReadBack(image, whole[0], whole[1], digests)
+
+
+def _check_placed(image: Path, layout: Sequence[Placement]) -> None:
+    """Every file record of the image's directory must lie where `layout` placed its file
+    (a file in several extents: end to end from there; an empty file's extent means
+    nothing), and every file of `layout` must be there whole. Checked record by record, as
+    pycdlib lists them: no second copy of the directory."""
+    where = {placement[2]: placement for placement in layout}
+    found: dict[str, int] = {}  # bytes of each file seen so far
+    with _parsed(image) as iso:
+        for path, offset, length in _records(iso):
+            placed, done = where.get(path), found.get(path, 0)
+            if (
+                placed is None
+                or done + length > placed[1]
+                or (length and offset != placed[0] + done)
+            ):
+                _misplaced(image, path)
+            found[path] = done + length
+    for _, length, path in layout:
+        if found.get(path) != length:
+            _misplaced(image, path)
 
 
 def _misplaced(image: Path, path: str) -> NoReturn:
     raise MediaError(
         f"the directory of the disc image {image} does not place {path} where it was written"
     )
-
-
-def _same_place(extent: Extent, run: tuple[int, int]) -> bool:
-    """Whether the directory's runs of a file are the one run it was written to (a file over
-    4 GiB has several records, end to end; an empty file's extent means nothing)."""
-    offset, length = run
-    if extent.size != length:
-        return False
-    at = offset
-    for start, size in extent.runs:
-        if size and start != at:
-            return False
-        at += size
-    return True
 
 
 def check_read_back(
@@ -194,33 +197,42 @@ def check_fits(image: Path, image_bytes: int, medium: Medium | None) -> None:
 def read_directory(image: Path, *, with_manifest: bool = False) -> tuple[dict[str, Extent], bytes]:
     """Every file on the image by manifest-style path ("DICOM/P0000001/.../I0000001"), with
     its extents, as the image's directory records say; and MANIFEST.CSV's bytes if asked."""
-    found = _read_directory(image, with_manifest)
-    free_directories()
-    return found
+    runs: dict[str, list[tuple[int, int]]] = {}
+    manifest = b""
+    with _parsed(image) as iso:
+        for path, offset, length in _records(iso):
+            runs.setdefault(path, []).append((offset, length))
+        if with_manifest:
+            buffer = io.BytesIO()
+            iso.get_file_from_iso_fp(buffer, iso_path=iso_path_of(MANIFEST_NAME))
+            manifest = buffer.getvalue()
+    return {path: Extent(path, tuple(r)) for path, r in runs.items()}, manifest
 
 
-def _read_directory(image: Path, with_manifest: bool) -> tuple[dict[str, Extent], bytes]:
+@contextlib.contextmanager
+def _parsed(image: Path) -> Iterator[pycdlib.PyCdlib]:
+    """pycdlib's parse of `image`; its errors, and the image's, as MediaError. Its records are
+    freed on leaving (free_directories): this is when a disc of many files needs the most
+    memory."""
     iso = pycdlib.PyCdlib()
     try:
-        iso.open(str(image))
         try:
-            extents = _walk(iso)
-            manifest = b""
-            if with_manifest:
-                buffer = io.BytesIO()
-                iso.get_file_from_iso_fp(buffer, iso_path=iso_path_of(MANIFEST_NAME))
-                manifest = buffer.getvalue()
+            iso.open(str(image))
+            yield iso
         finally:
-            iso.close()
+            with contextlib.suppress(PyCdlibException):
+                iso.close()
+            del iso
+            free_directories()
     except PyCdlibException as exc:
         raise MediaError(f"cannot read the disc image {image}: {exc}") from exc
     except OSError as exc:
         raise MediaError(f"cannot read the disc image {image}: {exc.strerror}") from exc
-    return extents, manifest
 
 
-def _walk(iso: pycdlib.PyCdlib) -> dict[str, Extent]:
-    runs: dict[str, list[tuple[int, int]]] = {}
+def _records(iso: pycdlib.PyCdlib) -> Iterator[tuple[str, int, int]]:
+    """(manifest-style path, byte offset, length) of every file record. A file over 4 GiB
+    (Level 3) has one record per extent, in order, all with its name."""
     folders = ["/"]
     while folders:
         folder = folders.pop()
@@ -232,11 +244,7 @@ def _walk(iso: pycdlib.PyCdlib) -> dict[str, Extent]:
                 folders.append(folder.rstrip("/") + "/" + name)
                 continue
             path = (folder.rstrip("/") + "/" + name.split(";")[0].rstrip(".")).lstrip("/")
-            # A file over 4 GiB (Level 3) has one record per extent, all with its name.
-            runs.setdefault(path, []).append(
-                (record.extent_location() * SECTOR, record.get_data_length())
-            )
-    return {path: Extent(path, tuple(r)) for path, r in runs.items()}
+            yield path, record.extent_location() * SECTOR, record.get_data_length()
 
 
 def hash_extents(

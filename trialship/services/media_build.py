@@ -730,7 +730,9 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
     part = path.with_name(f".{path.name}.{os.getpid()}.part")
-    part.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    with part.open("w", encoding="utf-8") as fp:  # streamed: discs.json lists every file
+        json.dump(document, fp, indent=2)
+        fp.write("\n")
     part.replace(path)
 
 
