@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
+from trialship.media.arenas import use_one_malloc_arena
 from trialship.media.capacity import Medium
 from trialship.media.dicomdir import DirEntry, build_dicomdir
 from trialship.media.errors import ManifestMismatch, MediaError, SourceChangedError
@@ -36,6 +37,7 @@ from trialship.media.manifest import (
     hash_bytes,
     hash_file,
     manifest_csv,
+    manifest_lines,
 )
 from trialship.media.verify import ReadBack, check_fits, check_read_back, follow, read_back
 from trialship.media.watermark import Watermark
@@ -136,6 +138,7 @@ def build_disc(
     """
     if not files:
         raise MediaError("no files to put on disc")
+    use_one_malloc_arena()  # before the threads below (see arenas.py)
     fileset_id = validate_volume_id(fileset_id)
     check_transfer_syntaxes(files, medium)
     sizes = [f.stamp.size if f.stamp else _size(f.src_path) for f in files]  # (stat once)
@@ -164,12 +167,16 @@ def build_disc(
         # sources comes before the image, while the disk would idle.
         nbytes, in_order = write_iso(
             out_iso,
-            [
-                ImageFile(DICOMDIR_NAME, dicomdir),
-                ImageFile(MANIFEST_NAME, manifest.data if manifest.complete else manifest.later()),
-                ImageFile(README_NAME, readme),
-                *(ImageFile(f.file_id.posix, f.src_path, f.stamp) for f in files),
-            ],
+            itertools.chain(
+                [
+                    ImageFile(DICOMDIR_NAME, dicomdir),
+                    ImageFile(
+                        MANIFEST_NAME, manifest.data if manifest.complete else manifest.later()
+                    ),
+                    ImageFile(README_NAME, readme),
+                ],
+                (ImageFile(f.file_id.posix, f.src_path, f.stamp) for f in files),
+            ),
             volume_id=fileset_id,
             medium=medium,
             progress=meter.counter(0, payload),
@@ -275,11 +282,13 @@ class _Manifest:
         )
         return Deferred(len(manifest_csv(itertools.chain(self.head, placeholder))), self._content)
 
-    def _content(self) -> bytes:
+    def _content(self) -> Iterator[bytes]:
         # Every file was copied by now: pycdlib writes this last. One row at a time.
-        data = manifest_csv(itertools.chain(self.head, self._copied_rows()))
-        self.sha256 = hash_bytes(data)[1]
-        return data
+        digest = hashlib.sha256()
+        for line in manifest_lines(itertools.chain(self.head, self._copied_rows())):
+            digest.update(line)
+            yield line
+        self.sha256 = digest.hexdigest()
 
     def _given_rows(self) -> Iterator[ManifestRow]:
         for f, size in zip(self.files, self.sizes, strict=True):

@@ -14,7 +14,7 @@ import os
 import re
 import threading
 import time as _time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -44,11 +44,12 @@ class Deferred:
     SHA-256s, computed while they are copied). Its size must be known before: pycdlib lays the
     image out before it writes a byte. Its data is written last and gets the image's last
     extent (wherever its name is listed), so the image is still written from start to end.
-    `content()` is called once and must return `size` bytes.
+    `content()` is called once and must give `size` bytes in all, as chunks of any size (a
+    manifest of 40,000 files is written row by row, never whole in memory).
     """
 
     size: int
-    content: Callable[[], bytes]
+    content: Callable[[], Iterable[bytes]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +75,15 @@ class ImageFile:
                 "(1-8 characters A-Z, 0-9, _ and an optional extension of up to 3)"
             )
 
-    @property
-    def iso_path(self) -> str:
-        # A name without extension is written "NAME.;1" (PS3.12 F.1.2.1, ECMA-119 7.5).
-        return "/" + self.name + ("" if "." in self.name.rsplit("/", 1)[-1] else ".") + ";1"
 
-    @property
-    def folders(self) -> list[str]:
-        parts = self.name.split("/")[:-1]
-        return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+def _iso_path(name: str) -> str:
+    # A name without extension is written "NAME.;1" (PS3.12 F.1.2.1, ECMA-119 7.5).
+    return "/" + name + ("" if "." in name.rsplit("/", 1)[-1] else ".") + ";1"
+
+
+def _folders(name: str) -> list[str]:
+    parts = name.split("/")[:-1]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def interchange_level(medium: Medium) -> int:
@@ -228,7 +229,7 @@ pycdlib.pycdlib._reassign_vd_dirrecord_extents = _deferred_data_last
 
 def write_iso(
     out: Path,
-    files: Sequence[ImageFile],
+    files: Iterable[ImageFile],
     *,
     volume_id: str,
     medium: Medium,
@@ -286,7 +287,7 @@ def free_directories() -> None:
 
 def _write(
     part: Path,
-    files: Sequence[ImageFile],
+    files: Iterable[ImageFile],
     volume_id: str,
     medium: Medium,
     progress: Callable[[int, int], None] | None,
@@ -359,25 +360,28 @@ def _layout(iso: pycdlib.PyCdlib) -> list[Placement]:
 
 def _add_all(
     iso: pycdlib.PyCdlib,
-    files: Sequence[ImageFile],
+    files: Iterable[ImageFile],
     on_data: OnData | None,
     on_first_read: Callable[[], None],
 ) -> list[_Source]:
-    listed = [f.name for f in files]
-    if len(set(listed)) != len(listed):
+    # One reader per file; the ImageFile itself is let go at once (a disc may have 40,000).
+    readers = [
+        _Source(f.name, f.source, index, on_data, on_first_read, f.stamp)
+        for index, f in enumerate(files)
+    ]
+    names = {reader.name for reader in readers}
+    if len(names) != len(readers):
+        listed = [reader.name for reader in readers]
         duplicate = next(n for n in listed if listed.count(n) > 1)
         raise MediaError(f"{duplicate} is listed twice for the disc image")
     # Parents before children; sorted so the same files always give the same image layout.
-    folders = {folder for f in files for folder in f.folders}
+    folders = {folder for name in names for folder in _folders(name)}
     for folder in sorted(folders, key=lambda p: (p.count("/"), p)):
         iso.add_directory(folder)
     # pycdlib keeps each reader and its size, and reads the files during write_fp in the order
     # they were added: deferred content last (a stable sort keeps the others' order).
-    readers: list[_Source] = []
-    for index, f in sorted(enumerate(files), key=lambda item: isinstance(item[1].source, Deferred)):
-        reader = _Source(f.name, f.source, index, on_data, on_first_read, f.stamp)
-        readers.append(reader)
-        iso.add_fp(cast(BinaryIO, reader), reader.size, f.iso_path)
+    for reader in sorted(readers, key=lambda r: isinstance(r.source, Deferred)):
+        iso.add_fp(cast(BinaryIO, reader), reader.size, _iso_path(reader.name))
     return readers
 
 
@@ -391,6 +395,7 @@ class _Source:
 
     mode = "rb"  # (what pycdlib checks a file object by)
     __slots__ = (
+        "_chunks",
         "_data",
         "_fp",
         "_pos",
@@ -422,6 +427,7 @@ class _Source:
             self.size = stamp.size if stamp is not None else os.stat(source).st_size
         self._fp: io.FileIO | None = None
         self._data: bytes | None = None
+        self._chunks: _Chunks | None = None
         self._pos = 0
 
     def readable(self) -> bool:
@@ -441,11 +447,13 @@ class _Source:
         if want <= 0:
             self._release()
             return b""
-        if isinstance(self.source, bytes | Deferred):
+        if isinstance(self.source, bytes):
             if self._data is None:
                 self.on_first_read()
-                self._data = self._content(self.source)
+                self._data = self.source
             chunk = self._data[self._pos : self._pos + want]
+        elif isinstance(self.source, Deferred):
+            chunk = self._deferred(self.source, want)
         else:
             if self._fp is None:
                 self.on_first_read()
@@ -460,13 +468,15 @@ class _Source:
             self._release()
         return chunk
 
-    def _content(self, source: bytes | Deferred) -> bytes:
-        if isinstance(source, bytes):
-            return source
-        data = source.content()
-        if len(data) != self.size:
-            raise MediaError(f"deferred content is {len(data)} bytes, {self.size} were laid out")
-        return data
+    def _deferred(self, source: Deferred, want: int) -> bytes:
+        if self._chunks is None:
+            self.on_first_read()
+            self._chunks = _Chunks(source.content())
+        chunk = self._chunks.take(want)
+        end = self._pos + len(chunk)
+        if end < self.size if len(chunk) < want else end == self.size and self._chunks.left():
+            raise MediaError(f"deferred content is not the {self.size} bytes laid out")
+        return chunk
 
     def _check_stamp(self, fp: io.FileIO) -> None:
         if self.stamp is not None and FileStamp.of(os.fstat(fp.fileno())) != self.stamp:
@@ -480,10 +490,34 @@ class _Source:
         if self._fp is not None:
             self._fp.close()
             self._fp = None
-        self._data = None
+        self._data = self._chunks = None
 
     def close(self) -> None:
         self._release()
+
+
+class _Chunks:
+    """Bytes from an iterable of chunks of any size, taken in reads of a given size."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._buffer = bytearray()
+
+    def take(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buffer += chunk
+        taken = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        return taken
+
+    def left(self) -> bool:
+        """Whether any byte is left (looks one chunk ahead)."""
+        if not self._buffer:
+            self._buffer += next(self._chunks, b"")
+        return bool(self._buffer)
 
 
 def _adapt(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import itertools
 import os
 import struct
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,12 +33,20 @@ class ManifestRow:
 
 def manifest_csv(rows: Iterable[ManifestRow]) -> bytes:
     """The CSV (RFC 4180, CRLF line ends so Windows tools open it as-is)."""
+    return b"".join(manifest_lines(rows))
+
+
+def manifest_lines(rows: Iterable[ManifestRow]) -> Iterator[bytes]:
+    """manifest_csv's bytes, a line at a time."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(HEADER)
-    for row in rows:
-        writer.writerow((row.path, row.sop_instance_uid, row.size, row.sha256))
-    return buffer.getvalue().encode("ascii")
+    for row in itertools.chain(
+        [HEADER], ((r.path, r.sop_instance_uid, r.size, r.sha256) for r in rows)
+    ):
+        writer.writerow(row)
+        yield buffer.getvalue().encode("ascii")
+        buffer.seek(0)
+        buffer.truncate()
 
 
 def parse_manifest(data: bytes) -> list[ManifestRow]:

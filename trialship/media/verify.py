@@ -34,6 +34,9 @@ from trialship.media.watermark import Watermark
 
 SECTOR = 2048
 _READ = 4 * 1024 * 1024
+# Blocks read but not yet hashed, at most (each up to _READ bytes): enough for the hashing
+# threads never to wait for the reader, few enough that memory stays flat when they lag.
+_PENDING = 4
 _IMAGE = ("the whole image",)  # a pool key no manifest path can equal
 
 Progress = Callable[[int, int], None]
@@ -266,7 +269,7 @@ def hash_extents(
         os.stat(image).st_size if written is None else max((o + n for o, n, _ in runs), default=1)
     )
     done = 0
-    with HashPool(workers) as pool, open(image, "rb", buffering=0) as fp:
+    with HashPool(workers, max_pending=_PENDING) as pool, open(image, "rb", buffering=0) as fp:
         pool.update(_IMAGE, b"", worker=0)
         file_worker = 1 if workers > 1 else 0
         left = Counter(path for _, _, path in runs)  # runs to go, by path (one unless 4 GiB+)
