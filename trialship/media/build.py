@@ -130,7 +130,9 @@ def build_disc(
     parses its own directory, which must place every file there, and every file's SHA-256 is
     compared with the manifest (had pycdlib written out of order, the image is read back again
     once complete). The image is flushed to disk (beside the work) and only then renamed to
-    `out_iso`; a failure leaves no image.
+    `out_iso`; a failure leaves no image. The DICOMDIR waits in a staging folder beside the
+    image until it is copied, and MANIFEST.CSV is made row by row as it is written: memory
+    grows with the number of files by what pycdlib and the checks need, about 3 KB a file.
     `progress(done, total)` counts bytes written and read back. Without `verify` nothing is
     read back, and the image's SHA-256 is not known (`sha256` is ""). With `timestamp`
     (seconds since the epoch) the image's dates are that instant, so the same files give the

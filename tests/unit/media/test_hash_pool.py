@@ -79,13 +79,3 @@ def test_streams_taken_one_at_a_time_finished_or_not_are_forgotten() -> None:
         assert pool.take("never given") is None
         assert pool.take("done") is None
         assert pool.digests() == {}
-
-
-def test_one_malloc_arena_is_asked_for_once_on_glibc() -> None:
-    import platform
-
-    from trialship.media.arenas import use_one_malloc_arena
-
-    assert use_one_malloc_arena() is use_one_malloc_arena()  # once per process
-    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-        assert use_one_malloc_arena() is True
