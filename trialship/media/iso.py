@@ -76,8 +76,9 @@ class ImageFile:
             )
 
 
-def _iso_path(name: str) -> str:
-    # A name without extension is written "NAME.;1" (PS3.12 F.1.2.1, ECMA-119 7.5).
+def iso_path_of(name: str) -> str:
+    """ISO 9660 path of a file's name on the disc: "DICOM/P1/I1" -> "/DICOM/P1/I1.;1" (a name
+    without extension is written "NAME.;1": PS3.12 F.1.2.1, ECMA-119 7.5)."""
     return "/" + name + ("" if "." in name.rsplit("/", 1)[-1] else ".") + ";1"
 
 
@@ -381,7 +382,7 @@ def _add_all(
     # pycdlib keeps each reader and its size, and reads the files during write_fp in the order
     # they were added: deferred content last (a stable sort keeps the others' order).
     for reader in sorted(readers, key=lambda r: isinstance(r.source, Deferred)):
-        iso.add_fp(cast(BinaryIO, reader), reader.size, _iso_path(reader.name))
+        iso.add_fp(cast(BinaryIO, reader), reader.size, iso_path_of(reader.name))
     return readers
 
 

@@ -28,7 +28,7 @@ from pycdlib.pycdlibexception import PyCdlibException
 from trialship.media.capacity import Medium
 from trialship.media.errors import ManifestMismatch, MediaError
 from trialship.media.hashing import HashPool
-from trialship.media.iso import Placement, free_directories
+from trialship.media.iso import Placement, free_directories, iso_path_of
 from trialship.media.manifest import MANIFEST_NAME, ManifestRow, parse_manifest
 from trialship.media.watermark import Watermark
 
@@ -72,12 +72,6 @@ class ReadBack:
     image_bytes: int
     image_sha256: str
     files: Mapping[str, tuple[int, str]]
-
-
-def iso_path_of(name: str) -> str:
-    """ISO 9660 path of a manifest path: "DICOM/P1/I1" -> "/DICOM/P1/I1.;1"."""
-    leaf = name.rsplit("/", 1)[-1]
-    return "/" + name + ("" if "." in leaf else ".") + ";1"
 
 
 def verify_image(

@@ -40,6 +40,7 @@ from trialship.media.entries import (
     read_entry,
 )
 from trialship.media.errors import DicomdirError, MediaBaseError
+from trialship.media.iso import iso_path_of
 from trialship.media.manifest import (
     MANIFEST_NAME,
     FileStamp,
@@ -49,7 +50,6 @@ from trialship.media.manifest import (
 )
 from trialship.media.planning import DiscPlan, PlannedDisc, plan_discs
 from trialship.media.type1 import Type1Instance, WrittenZip, plan_tree, write_tree, write_zips
-from trialship.media.verify import iso_path_of
 
 INDEX_NAME = "discs.json"
 TYPE1_FOLDER = "TYPE1"
