@@ -9,9 +9,11 @@ its reason and nothing of it is left in the output.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import functools
+import gc
 import io
 import json
 import os
@@ -220,6 +222,9 @@ def _token() -> str:
 def _init_worker(worker: _Worker) -> None:
     _STATE["worker"] = worker
     skip_validation()
+    # What the worker inherited (modules, the profile) lives as long as it does: out of the
+    # collector's sight, a full collection does not walk it (nor copy its pages from the parent).
+    gc.freeze()
 
 
 def _process(task: _Task) -> _Done:
@@ -346,10 +351,13 @@ class _Collector:
 
     def __init__(self, out: Path) -> None:
         self.out = out
+        # Paths as strings: a Path per file (joined, then its parent) costs more than the rename.
+        self.root = os.fspath(out)
         self.outcomes: dict[int, Outcome] = {}
         self.by_uid: dict[str, tuple[str, str]] = {}
         self.names: set[str] = set()
-        self.folders: set[Path] = set()
+        self.folders: set[str] = set()
+        self.safe: dict[Assignment, tuple[str, str]] = {}
         self.exams: dict[tuple[str, str, str], _Exam] = {}
         self.exam_counts: dict[tuple[str, str], int] = {}
 
@@ -361,10 +369,11 @@ class _Collector:
             outcome = Outcome(done.label, "rejected", reason=done.reason or "not written")
             self.outcomes[done.index] = outcome
             return outcome
-        partial = Path(done.partial)
+        partial = done.partial
         seen = self.by_uid.get(done.sop_instance_uid)
         if seen is not None:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
             first_label, first_sha = seen
             if first_sha == done.input_sha256:
                 outcome = Outcome(
@@ -384,14 +393,13 @@ class _Collector:
             return outcome
         self.by_uid[done.sop_instance_uid] = (done.label, done.input_sha256)
         who = done.assignment
-        subject = safe_name(who.subject_id, "SUBJECT")
-        timepoint = safe_name(who.timepoint_id, "NO_TIMEPOINT")
-        relative = self._name(subject, timepoint, done.series_number, done.instance_number)
-        target = self.out / relative
-        if target.parent not in self.folders:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            self.folders.add(target.parent)
-        os.replace(partial, target)
+        subject, timepoint = self._folder_names(who)
+        folder = f"{subject}/{timepoint}/S{done.series_number:04d}"
+        relative = self._name(folder, done.instance_number)
+        if folder not in self.folders:
+            os.makedirs(os.path.join(self.root, folder), exist_ok=True)
+            self.folders.add(folder)
+        os.replace(partial, os.path.join(self.root, relative))
         exam = self._exam(subject, timepoint, done.study_instance_uid, who)
         exam.inputs[relative] = done.input_sha256
         exam.outputs[relative] = done.output_sha256
@@ -409,8 +417,18 @@ class _Collector:
         self.outcomes[done.index] = outcome
         return outcome
 
-    def _name(self, subject: str, timepoint: str, series: int, instance: int) -> str:
-        base = f"{subject}/{timepoint}/S{series:04d}/I{instance:05d}"
+    def _folder_names(self, who: Assignment) -> tuple[str, str]:
+        names = self.safe.get(who)
+        if names is None:
+            names = (
+                safe_name(who.subject_id, "SUBJECT"),
+                safe_name(who.timepoint_id, "NO_TIMEPOINT"),
+            )
+            self.safe[who] = names
+        return names
+
+    def _name(self, folder: str, instance: int) -> str:
+        base = f"{folder}/I{instance:05d}"
         relative, counter = f"{base}.dcm", 1
         while relative in self.names:
             counter += 1
@@ -434,18 +452,10 @@ def run_deid(run: DeidRun, *, progress: Callable[[Outcome], None] | None = None)
     scratch.mkdir(parents=True, exist_ok=True)
     created = run.created_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
     collector = _Collector(out)
-    tasks: list[_Task] = []
-    for index, entry in enumerate(iter_sources(run.sources, run.zip_limits)):
-        if isinstance(entry, SourceRejection):
-            collector.reject(index, entry.label, entry.reason)
-            if progress:
-                progress(collector.outcomes[index])
-        else:
-            tasks.append(_Task(index, entry))
     worker = _Worker(run.profile, run.assign, run.subject_map, scratch)
     try:
         with _pool(run.jobs, worker) as process:
-            for done in process(tasks):
+            for done in process(_tasks(run, collector, progress)):
                 outcome = collector.add(done)
                 if progress:
                     progress(outcome)
@@ -457,6 +467,20 @@ def run_deid(run: DeidRun, *, progress: Callable[[Outcome], None] | None = None)
     outcomes = [collector.outcomes[index] for index in sorted(collector.outcomes)]
     report = _write_report(run, outcomes, created)
     return RunResult(outcomes=outcomes, receipts=receipts, report=report)
+
+
+def _tasks(
+    run: DeidRun, collector: _Collector, progress: Callable[[Outcome], None] | None
+) -> Iterator[_Task]:
+    """The inputs to process, as they are listed: the pool starts on the first while the rest
+    of the folder is still being read. Inputs refused on sight are recorded on the way."""
+    for index, entry in enumerate(iter_sources(run.sources, run.zip_limits)):
+        if isinstance(entry, SourceRejection):
+            collector.reject(index, entry.label, entry.reason)
+            if progress:
+                progress(collector.outcomes[index])
+        else:
+            yield _Task(index, entry)
 
 
 def _options(profile: Profile) -> dict[str, Any]:
