@@ -15,6 +15,7 @@ import datetime as dt
 import functools
 import gc
 import io
+import itertools
 import json
 import os
 import re
@@ -25,7 +26,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -65,6 +66,7 @@ MAP_COLUMNS = (
     "accession_number",
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -331,10 +333,40 @@ def _pool(jobs: int, worker: _Worker) -> Iterator[Callable[[Iterable[_Task]], It
         return
     with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(worker,)) as executor:
         # One thread per process here: with a process per core the cores are already busy.
-        yield lambda tasks: executor.map(_process, tasks, chunksize=4)
+        yield lambda tasks: itertools.chain.from_iterable(
+            executor.map(_process_chunk, chunks(iter(tasks), jobs))
+        )
 
 
 _THREADS = 2
+MIN_CHUNK = 4
+MAX_CHUNK = 32
+
+
+def chunks(tasks: Iterator[_T], jobs: int) -> Iterator[list[_T]]:
+    """`tasks` in order, in lists handed to the workers one at a time.
+
+    Each list costs the parent a few wakeups of its pool threads (about 0.3 ms: with 4 files a
+    list, a tenth of its CPU went there). So: one small list per worker right away (they start
+    while the folder is still being listed), then lists of up to `MAX_CHUNK` files, shrinking
+    to `MIN_CHUNK` as the end nears so the workers finish together. A list of contiguous files
+    keeps a patient's files together too, and with them what the engine remembers per patient.
+    """
+    for _ in range(jobs):
+        first = list(itertools.islice(tasks, MIN_CHUNK))
+        if not first:
+            return
+        yield first
+    rest = list(tasks)
+    start = 0
+    while start < len(rest):
+        size = min(MAX_CHUNK, max(MIN_CHUNK, (len(rest) - start) // (4 * jobs)))
+        yield rest[start : start + size]
+        start += size
+
+
+def _process_chunk(tasks: list[_Task]) -> list[_Done]:
+    return [_process(task) for task in tasks]
 
 
 @dataclass
