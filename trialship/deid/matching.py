@@ -27,20 +27,44 @@ def _digit_bounded(value: str) -> str:
     return pattern
 
 
-def word_regex(values: Iterable[str]) -> re.Pattern[str] | None:
-    """Case-insensitive whole-word match (no letter or digit on either side)."""
+def word_pattern(values: Iterable[str]) -> str | None:
+    """Whole-word match (no letter or digit on either side); compile it case-insensitive."""
     alternation = _alternation(values)
     if not alternation:
         return None
-    return re.compile(rf"(?<![0-9a-z])(?:{alternation})(?![0-9a-z])", re.IGNORECASE)
+    return rf"(?<![0-9a-z])(?:{alternation})(?![0-9a-z])"
 
 
-def token_regex(values: Iterable[str]) -> re.Pattern[str] | None:
-    """Case-insensitive substring match with digit-bounded numeric edges."""
+def token_pattern(values: Iterable[str]) -> str | None:
+    """Substring match with digit-bounded numeric edges; compile it case-insensitive."""
     ordered = sorted(set(values), key=lambda v: (-len(v), v))
     if not ordered:
         return None
-    return re.compile("|".join(_digit_bounded(value) for value in ordered), re.IGNORECASE)
+    return "|".join(_digit_bounded(value) for value in ordered)
+
+
+def _compiled(pattern: str | None) -> re.Pattern[str] | None:
+    return None if pattern is None else re.compile(pattern, re.IGNORECASE)
+
+
+def word_regex(values: Iterable[str]) -> re.Pattern[str] | None:
+    """`word_pattern`, compiled case-insensitive."""
+    return _compiled(word_pattern(values))
+
+
+def token_regex(values: Iterable[str]) -> re.Pattern[str] | None:
+    """`token_pattern`, compiled case-insensitive."""
+    return _compiled(token_pattern(values))
+
+
+def kind_patterns(identifiers: Identifiers) -> dict[str, str | None]:
+    """The pattern of each identifier kind but names (the leak check's kinds, in its order)."""
+    return {
+        "id": token_pattern(identifiers.ids),
+        "birth_date": token_pattern(identifiers.dates),
+        "address": token_pattern(identifiers.addresses),
+        "institution": word_pattern(identifiers.institutions),
+    }
 
 
 class IdentifierPatterns:
@@ -55,10 +79,7 @@ class IdentifierPatterns:
         # they are chance.
         self.short_ids = identifiers.short_ids
         self.kinds: dict[str, re.Pattern[str] | None] = {
-            "id": token_regex(identifiers.ids),
-            "birth_date": token_regex(identifiers.dates),
-            "address": token_regex(identifiers.addresses),
-            "institution": word_regex(identifiers.institutions),
+            kind: _compiled(pattern) for kind, pattern in kind_patterns(identifiers).items()
         }
         # Original UIDs differ per instance, so a compiled regex would be rebuilt every time;
         # plain substring tests on a small set are cheaper (see `has_uid`).

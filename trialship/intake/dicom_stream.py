@@ -118,7 +118,8 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None, mtime: float | None) -> 
     instance = Instance(dataset=ds, size=size)
     if start >= size:
         return instance
-    header = fp.read(12)
+    # The bytes are in hand when the file was read whole: no read (and seeks) of the file again.
+    header = data[start : start + 12] if data is not None else fp.read(12)
     implicit, little = _encoding(ds)
     order = "<" if little else ">"
     if len(header) < 8:

@@ -166,3 +166,39 @@ def test_the_run_leaves_no_original_value_in_the_engines_caches(cli: Cli, tmp_pa
     assert result.exit_code == 0, result.output
     assert scrubber_for.cache_info().currsize == 0
     assert remap_uid.cache_info().currsize == 0
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_inputs_refused_on_sight_keep_their_place_among_the_processed(
+    tmp_path: Path, jobs: int
+) -> None:
+    from trialship.deid import parse_profile
+    from trialship.services.deid_files import Assignment, DeidRun, Outcome, run_deid
+    from trialship.signing import load_or_create_signing_key
+
+    src = tmp_path / "src"
+    for number in range(1, 10):
+        write(instance(number), src / f"a{number}.dcm")
+    os.mkfifo(src / "a5x.fifo")  # listed between a5 and a6, refused as not a regular file
+    seen: list[Outcome] = []
+    result = run_deid(
+        DeidRun(
+            sources=(src,),
+            out=tmp_path / "out",
+            profile=parse_profile(
+                '[trial]\nsponsor_name = "S"\nprotocol_id = "P-1"\n\n'
+                '[deid]\nname = "t"\nuid_secret = "secret-0123456789abcdef"\n'
+            ),
+            signing_key=load_or_create_signing_key(tmp_path / "key"),
+            assign=Assignment(subject_id="S-1", timepoint_id="BL"),
+            jobs=jobs,
+        ),
+        progress=seen.append,
+    )
+    labels = [Path(outcome.label).name for outcome in result.outcomes]
+    assert labels == [f"a{n}.dcm" for n in range(1, 6)] + ["a5x.fifo"] + [
+        f"a{n}.dcm" for n in range(6, 10)
+    ]
+    assert [outcome.status for outcome in result.outcomes].count("rejected") == 1
+    assert result.outcomes[5].reason == "not a regular file"
+    assert sorted(id(outcome) for outcome in seen) == sorted(id(o) for o in result.outcomes)
