@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import click
+import pytest
 
 from trialship.cli import COMMANDS, main
 
@@ -35,11 +36,16 @@ def test_help_lists_every_command() -> None:
     assert all(main.get_command(ctx, name) is not None for name in COMMANDS)
 
 
-def test_media_build_loads_neither_the_database_layer_nor_the_web_app() -> None:
+@pytest.mark.parametrize(
+    "command", [["media", "build"], ["deid"], ["receipt", "verify"], ["send"]], ids=" ".join
+)
+def test_standalone_commands_load_neither_the_database_layer_nor_the_web_app(
+    command: list[str],
+) -> None:
     code = (
         "import sys\n"
         "from trialship.cli import main\n"
-        "main(['media', 'build', '--help'], standalone_mode=False)\n"
+        f"main({[*command, '--help']!r}, standalone_mode=False)\n"
         "print(sorted(m for m in ('sqlalchemy', 'flask', 'trialship.app') if m in sys.modules))\n"
     )
     out = subprocess.run(

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 
 from trialship import __version__
+from trialship.config import load_settings
 from trialship.errors import TrialshipError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,6 +73,18 @@ class TrialshipGroup(click.Group):
         except TrialshipError as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(exc.exit_code)
+
+
+def settings_overrides(ctx: click.Context) -> dict[str, Any] | None:
+    """What the group's options set over the environment and the instance file."""
+    data = ctx.ensure_object(dict).get("data")
+    return {"data_dir": data} if data else None
+
+
+def data_dir(ctx: click.Context) -> Path:
+    """The data folder, from the settings alone: for the standalone commands (`deid`, `send`),
+    which need its keys and journals but not the registry, its database or the web app."""
+    return load_settings(settings_overrides(ctx)).data_dir
 
 
 def trial_option(func: F) -> F:

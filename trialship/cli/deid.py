@@ -9,8 +9,7 @@ from typing import Any
 
 import click
 
-from trialship.cli import main
-from trialship.cli.runtime import get_runtime
+from trialship.cli import data_dir, main
 from trialship.deid import ProfileError, parse_profile
 from trialship.deid.receipt import verify_receipt
 from trialship.errors import ValidationError
@@ -101,7 +100,7 @@ def deid(
         if subject is not None
         else None
     )
-    key = load_or_create_signing_key(get_runtime(ctx).settings.data_dir)
+    key = load_or_create_signing_key(data_dir(ctx))
     run = DeidRun(
         sources=sources,
         out=out,
@@ -162,7 +161,7 @@ def receipt_verify(
         document = json.loads(receipt_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         _fail(f"cannot read the receipt: {exc}", 1)
-    key_path = public_key or get_runtime(ctx).settings.data_dir / PUBLIC_KEY_FILE
+    key_path = public_key or data_dir(ctx) / PUBLIC_KEY_FILE
     try:
         key = load_public_key(key_path)
     except (OSError, ValueError) as exc:

@@ -15,6 +15,7 @@ import click
 from sqlalchemy.orm import Session
 
 from trialship.app import Runtime, bootstrap
+from trialship.cli import settings_overrides
 from trialship.registry.models import Trial
 from trialship.services import trials
 from trialship.services.authz import Actor
@@ -23,8 +24,7 @@ from trialship.services.authz import Actor
 def get_runtime(ctx: click.Context) -> Runtime:
     obj = ctx.ensure_object(dict)
     if "runtime" not in obj:
-        overrides = {"data_dir": obj["data"]} if obj.get("data") else None
-        obj["runtime"] = bootstrap(overrides)
+        obj["runtime"] = bootstrap(settings_overrides(ctx))
     runtime: Runtime = obj["runtime"]
     return runtime
 

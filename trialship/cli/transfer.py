@@ -26,8 +26,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from trialship.cli import main
-from trialship.cli.runtime import get_runtime
+from trialship.cli import data_dir, main
 from trialship.errors import ValidationError
 from trialship.signing import load_or_create_signing_key
 from trialship.transfer import (
@@ -133,9 +132,9 @@ def send_command(
 ) -> None:
     """Send SOURCES (files; folders by their contents, recursively) to URL; resumes."""
     destination = _destination(url, identity, password_env, known_hosts, calling_aet)
-    data_dir = get_runtime(ctx).settings.data_dir
+    folder = data_dir(ctx)
     key = journal_key(sources, destination.describe())
-    journal_path = journal_path or data_dir / "journals" / f"{key}.jsonl"
+    journal_path = journal_path or folder / "journals" / f"{key}.jsonl"
     package = build_package(sources, hashed=False)  # the senders hash what they send
     started = time.monotonic()
     console = Console(stderr=True)
@@ -163,8 +162,8 @@ def send_command(
 
         receipt = send(package, destination, journal, advance, allow_identified=allow_identified)
     when = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    receipt_path = receipt_path or data_dir / "receipts" / f"send-{key[:12]}-{when}.json"
-    _write_receipt(receipt, receipt_path, data_dir)
+    receipt_path = receipt_path or folder / "receipts" / f"send-{key[:12]}-{when}.json"
+    _write_receipt(receipt, receipt_path, folder)
     elapsed = max(time.monotonic() - started, 1e-6)
     resumed = sum(1 for f in receipt.files if f.resumed)
     confirmed = sum(1 for f in receipt.files if f.confirmed)
