@@ -282,7 +282,8 @@ class _Manifest:
             ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, "0" * 64)
             for f, size in zip(self.files, self.sizes, strict=True)
         )
-        return Deferred(len(manifest_csv(itertools.chain(self.head, placeholder))), self._content)
+        size = sum(map(len, manifest_lines(itertools.chain(self.head, placeholder))))
+        return Deferred(size, self._content)
 
     def _content(self) -> Iterator[bytes]:
         # Every file was copied by now: pycdlib writes this last. One row at a time.

@@ -14,6 +14,7 @@ import os
 import re
 import threading
 import time as _time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -372,8 +373,8 @@ def _add_all(
     ]
     names = {reader.name for reader in readers}
     if len(names) != len(readers):
-        listed = [reader.name for reader in readers]
-        duplicate = next(n for n in listed if listed.count(n) > 1)
+        counts = Counter(reader.name for reader in readers)
+        duplicate = next(name for name, count in counts.items() if count > 1)
         raise MediaError(f"{duplicate} is listed twice for the disc image")
     # Parents before children; sorted so the same files always give the same image layout.
     folders = {folder for name in names for folder in _folders(name)}
@@ -397,7 +398,6 @@ class _Source:
     mode = "rb"  # (what pycdlib checks a file object by)
     __slots__ = (
         "_chunks",
-        "_data",
         "_fp",
         "_pos",
         "index",
@@ -427,7 +427,6 @@ class _Source:
         else:  # the stamp's size is the file's when its header was read (checked on opening)
             self.size = stamp.size if stamp is not None else os.stat(source).st_size
         self._fp: io.FileIO | None = None
-        self._data: bytes | None = None
         self._chunks: _Chunks | None = None
         self._pos = 0
 
@@ -449,10 +448,9 @@ class _Source:
             self._release()
             return b""
         if isinstance(self.source, bytes):
-            if self._data is None:
+            if self._pos == 0:
                 self.on_first_read()
-                self._data = self.source
-            chunk = self._data[self._pos : self._pos + want]
+            chunk = self.source[self._pos : self._pos + want]
         elif isinstance(self.source, Deferred):
             chunk = self._deferred(self.source, want)
         else:
@@ -475,7 +473,7 @@ class _Source:
             self._chunks = _Chunks(source.content())
         chunk = self._chunks.take(want)
         end = self._pos + len(chunk)
-        if end < self.size if len(chunk) < want else end == self.size and self._chunks.left():
+        if len(chunk) < want or (end == self.size and self._chunks.left()):
             raise MediaError(f"deferred content is not the {self.size} bytes laid out")
         return chunk
 
@@ -491,7 +489,7 @@ class _Source:
         if self._fp is not None:
             self._fp.close()
             self._fp = None
-        self._data = self._chunks = None
+        self._chunks = None
 
     def close(self) -> None:
         self._release()
@@ -515,10 +513,13 @@ class _Chunks:
         return taken
 
     def left(self) -> bool:
-        """Whether any byte is left (looks one chunk ahead)."""
-        if not self._buffer:
-            self._buffer += next(self._chunks, b"")
-        return bool(self._buffer)
+        """Whether any byte is left (looks ahead as far as the next non-empty chunk)."""
+        while not self._buffer:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return False
+            self._buffer += chunk
+        return True
 
 
 def _adapt(

@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import NoReturn, TypeVar, cast
 
 import pycdlib
 from pycdlib.pycdlibexception import PyCdlibException
@@ -130,8 +130,9 @@ def _check_placed(image: Path, layout: Sequence[Placement]) -> None:
     nothing), and every file of `layout` must be there whole. Checked record by record, as
     pycdlib lists them: no second copy of the directory."""
     where = {placement[2]: placement for placement in layout}
-    found: dict[str, int] = {}  # bytes of each file seen so far
-    with _parsed(image) as iso:
+
+    def seen(iso: pycdlib.PyCdlib) -> dict[str, int]:
+        found: dict[str, int] = {}  # bytes of each file seen so far
         for path, offset, length in _records(iso):
             placed, done = where.get(path), found.get(path, 0)
             if (
@@ -141,6 +142,9 @@ def _check_placed(image: Path, layout: Sequence[Placement]) -> None:
             ):
                 _misplaced(image, path)
             found[path] = done + length
+        return found
+
+    found = _with_directory(image, seen)
     for _, length, path in layout:
         if found.get(path) != length:
             _misplaced(image, path)
@@ -194,28 +198,33 @@ def check_fits(image: Path, image_bytes: int, medium: Medium | None) -> None:
 def read_directory(image: Path, *, with_manifest: bool = False) -> tuple[dict[str, Extent], bytes]:
     """Every file on the image by manifest-style path ("DICOM/P0000001/.../I0000001"), with
     its extents, as the image's directory records say; and MANIFEST.CSV's bytes if asked."""
-    runs: dict[str, list[tuple[int, int]]] = {}
-    manifest = b""
-    with _parsed(image) as iso:
+
+    def read(iso: pycdlib.PyCdlib) -> tuple[dict[str, Extent], bytes]:
+        runs: dict[str, list[tuple[int, int]]] = {}
         for path, offset, length in _records(iso):
             runs.setdefault(path, []).append((offset, length))
+        manifest = b""
         if with_manifest:
             buffer = io.BytesIO()
             iso.get_file_from_iso_fp(buffer, iso_path=iso_path_of(MANIFEST_NAME))
             manifest = buffer.getvalue()
-    return {path: Extent(path, tuple(r)) for path, r in runs.items()}, manifest
+        return {path: Extent(path, tuple(r)) for path, r in runs.items()}, manifest
+
+    return _with_directory(image, read)
 
 
-@contextlib.contextmanager
-def _parsed(image: Path) -> Iterator[pycdlib.PyCdlib]:
-    """pycdlib's parse of `image`; its errors, and the image's, as MediaError. Its records are
-    freed on leaving (free_directories): this is when a disc of many files needs the most
-    memory."""
+_T = TypeVar("_T")
+
+
+def _with_directory(image: Path, work: Callable[[pycdlib.PyCdlib], _T]) -> _T:
+    """`work` on pycdlib's parse of `image`; pycdlib's errors, and the image's, as MediaError.
+    The parse lives only in this frame, so that its records are freed (free_directories) as
+    soon as `work` is done: this is when a disc of many files needs the most memory."""
     iso = pycdlib.PyCdlib()
     try:
         try:
             iso.open(str(image))
-            yield iso
+            return work(iso)
         finally:
             with contextlib.suppress(PyCdlibException):
                 iso.close()

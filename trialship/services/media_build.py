@@ -244,9 +244,8 @@ def build_media(
 
 
 def collect_paths(sources: Iterable[Path]) -> Iterator[str]:
-    """Every file under `sources` (folders recursively, in name order as Paths sort, each
-    folder's files before its subfolders' only by name), as path strings; DICOMDIRs are
-    skipped: a disc gets its own."""
+    """Every file under `sources` (folders recursively, in name order, component by
+    component as Paths sort), as path strings; DICOMDIRs are skipped: a disc gets its own."""
     for source in sources:
         if source.is_dir():
             found = [
@@ -314,8 +313,7 @@ def read_sources(
 def _source_file(
     path: str, entry: DirEntry, values: dict[str, str], sha256: str | None, stamp: FileStamp
 ) -> SourceFile:
-    if not entry.study_instance_uid or not entry.sop_instance_uid:
-        raise ValidationError(f"{path} has no StudyInstanceUID or SOPInstanceUID")
+    _check_uids(path, entry)
     return SourceFile(
         path=path,
         original=path,
@@ -334,6 +332,11 @@ def _source_file(
     )
 
 
+def _check_uids(path: str, entry: DirEntry) -> None:
+    if not entry.study_instance_uid or not entry.sop_instance_uid:
+        raise ValidationError(f"{path} has no StudyInstanceUID or SOPInstanceUID")
+
+
 def _converted(source: SourceFile, target: Path) -> SourceFile:
     """`source` rewritten as Explicit VR Little Endian at `target`."""
     try:
@@ -345,8 +348,7 @@ def _converted(source: SourceFile, target: Path) -> SourceFile:
         raise ValidationError(str(exc)) from exc
     except MediaBaseError as exc:
         raise TrialshipError(str(exc)) from exc
-    if not entry.study_instance_uid or not entry.sop_instance_uid:
-        raise ValidationError(f"{source.path} has no StudyInstanceUID or SOPInstanceUID")
+    _check_uids(source.path, entry)
     return dataclasses.replace(
         source, path=str(target), entry=entry, size=stamp.size, sha256=sha256, stamp=stamp
     )

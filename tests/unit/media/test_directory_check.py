@@ -3,8 +3,6 @@ written, record by record (a file over 4 GiB has one record per extent, end to e
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +17,7 @@ GIB4 = 0xFFFFF800  # the largest extent a Level 3 record describes
 def directory(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
     records: list[tuple[str, int, int]] = []
 
-    @contextlib.contextmanager
-    def parsed(image: Path) -> Iterator[object]:
-        yield object()
-
-    monkeypatch.setattr(verify, "_parsed", parsed)
+    monkeypatch.setattr(verify, "_with_directory", lambda image, work: work(object()))
     monkeypatch.setattr(verify, "_records", lambda iso: iter(records))
     return records
 
