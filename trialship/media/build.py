@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
-from trialship.media.arenas import use_one_malloc_arena
+from trialship.media.arenas import use_steady_malloc
 from trialship.media.capacity import Medium
 from trialship.media.dicomdir import DirEntry, build_dicomdir
 from trialship.media.errors import ManifestMismatch, MediaError, SourceChangedError
@@ -140,7 +140,7 @@ def build_disc(
     """
     if not files:
         raise MediaError("no files to put on disc")
-    use_one_malloc_arena()  # before the threads below (see arenas.py)
+    use_steady_malloc()  # before the threads below (see arenas.py)
     fileset_id = validate_volume_id(fileset_id)
     check_transfer_syntaxes(files, medium)
     sizes = [f.stamp.size if f.stamp else _size(f.src_path) for f in files]  # (stat once)
