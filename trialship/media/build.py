@@ -15,7 +15,7 @@ from pathlib import Path
 from trialship.deid.uids import IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME
 from trialship.media.arenas import use_steady_malloc
 from trialship.media.capacity import Medium
-from trialship.media.dicomdir import DirEntry, build_dicomdir
+from trialship.media.dicomdir import DirEntry, write_dicomdir
 from trialship.media.errors import ManifestMismatch, MediaError, SourceChangedError
 from trialship.media.fileid import FileId, validate_volume_id
 from trialship.media.hashing import HashPool
@@ -36,7 +36,6 @@ from trialship.media.manifest import (
     ManifestRow,
     hash_bytes,
     hash_file,
-    manifest_csv,
     manifest_lines,
 )
 from trialship.media.verify import ReadBack, check_fits, check_read_back, follow, read_back
@@ -121,9 +120,9 @@ def build_disc(
 ) -> BuiltDisc:
     """Write `out_iso` holding DICOMDIR, README.TXT, MANIFEST.CSV and `files` at their File IDs.
 
-    When every file's SHA-256 is given, MANIFEST.CSV is complete before the image is written;
-    otherwise each file is hashed as it is copied and MANIFEST.CSV's data, written last, is at
-    the end of the image. Either way pycdlib writes the image in one pass from start to end.
+    A file's SHA-256 in MANIFEST.CSV is the one given for it; when some file has none, each
+    file is hashed as it is copied. MANIFEST.CSV's data, written last, is at the end of the
+    image: pycdlib writes the image in one pass from start to end.
     With `verify` a thread reads the image back while it is written, following the writer
     (it reads only bytes that are final) and hashing the whole image and every file, by the
     extent pycdlib laid it out at, from the bytes read. Once the image is complete pycdlib
@@ -157,7 +156,7 @@ def build_disc(
         manifest = _Manifest(
             files, sizes, [dicomdir_row, ManifestRow(README_NAME, "", *hash_bytes(readme))]
         )
-        copied = None if manifest.complete else stack.enter_context(HashPool(_HASH_WORKERS))
+        copied = stack.enter_context(HashPool(_HASH_WORKERS)) if manifest.hashed else None
         manifest.pool = copied
         # The read-back follows the copy on a thread of its own (the copy waits mostly for the
         # kernel and the disk): it hashes the image, and every file in it, as it is written.
@@ -172,9 +171,7 @@ def build_disc(
             itertools.chain(
                 [
                     ImageFile(DICOMDIR_NAME, dicomdir),
-                    ImageFile(
-                        MANIFEST_NAME, manifest.data if manifest.complete else manifest.later()
-                    ),
+                    ImageFile(MANIFEST_NAME, manifest.later()),
                     ImageFile(README_NAME, readme),
                 ],
                 (ImageFile(f.file_id.posix, f.src_path, f.stamp) for f in files),
@@ -209,25 +206,32 @@ def build_disc(
 def _stage_dicomdir(
     files: Sequence[DiscFile], fileset_id: str, fileset_uid: str, folder: Path
 ) -> tuple[Path, ManifestRow]:
-    """Write the DICOMDIR into `folder`; its path and manifest row. It waits there, not in
-    memory (250 bytes a file), until it is copied into the image; so do the entries with
-    their File IDs, made here and let go."""
-    data = build_dicomdir(
-        (
-            f.entry if f.entry.file_id == f.file_id else f.entry.with_file_id(f.file_id)
-            for f in files
-        ),
-        fileset_id=fileset_id,
-        fileset_uid=fileset_uid,
-        implementation_class_uid=IMPLEMENTATION_CLASS_UID,
-        implementation_version_name=IMPLEMENTATION_VERSION_NAME,
-    )
+    """Write the DICOMDIR into `folder`, record by record, hashing it as it goes; its path
+    and manifest row. It waits there, not in memory (400 bytes a file), until it is copied
+    into the image; so do the entries with their File IDs, made here and let go."""
     path = folder / DICOMDIR_NAME
+    digest = hashlib.sha256()
     try:
-        path.write_bytes(data)
+        with path.open("wb") as fp:
+
+            def write(data: bytes) -> None:
+                fp.write(data)
+                digest.update(data)
+
+            size = write_dicomdir(
+                write,
+                (
+                    f.entry if f.entry.file_id == f.file_id else f.entry.with_file_id(f.file_id)
+                    for f in files
+                ),
+                fileset_id=fileset_id,
+                fileset_uid=fileset_uid,
+                implementation_class_uid=IMPLEMENTATION_CLASS_UID,
+                implementation_version_name=IMPLEMENTATION_VERSION_NAME,
+            )
     except OSError as exc:
         raise MediaError(f"could not write the DICOMDIR in {folder}: {os_reason(exc)}") from exc
-    return path, ManifestRow(DICOMDIR_NAME, "", *hash_bytes(data))
+    return path, ManifestRow(DICOMDIR_NAME, "", size, digest.hexdigest())
 
 
 _HASH_WORKERS = 2
@@ -243,28 +247,25 @@ def _size(path: str) -> int:
 
 
 class _Manifest:
-    """MANIFEST.CSV: `complete` at once when every file's SHA-256 is given; otherwise laid out
-    with placeholder hashes and written once the files are hashed as they are copied. Its
-    rows are then made only when asked for, after the image is written: while pycdlib writes
-    MANIFEST.CSV it holds the image's directory, and memory is scarcest."""
+    """MANIFEST.CSV, laid out with placeholder hashes and written last, row by row. A file's
+    SHA-256 is the one given for it; when some file has none, every file is hashed as it is
+    copied (`pool`), and a given one must match. Its rows are made only when asked for, after
+    the image is written: while pycdlib writes MANIFEST.CSV it holds the image's directory,
+    and memory is scarcest (40,000 rows take 16 MB)."""
 
     def __init__(self, files: Sequence[DiscFile], sizes: Sequence[int], head: list[ManifestRow]):
         self.files, self.sizes, self.head = files, sizes, head
         self.pool: HashPool | None = None
         self._rows: list[ManifestRow] = []
-        self.data = b""  # when complete (else written last, and let go)
-        self.sha256 = ""
-        self.complete = all(f.sha256 is not None for f in files)
-        if self.complete:
-            self._rows = [*head, *self._given_rows()]
-            self.data = manifest_csv(self._rows)
-            self.sha256 = hash_bytes(self.data)[1]
+        self.sha256 = ""  # once written
+        self.hashed = any(f.sha256 is None for f in files)
+        """Whether the files are hashed as they are copied (else every SHA-256 is given)."""
 
     @property
     def rows(self) -> list[ManifestRow]:
         """DICOMDIR, README.TXT, then every file with its size and SHA-256."""
         if not self._rows:
-            self._rows = [*self.head, *self._copied_rows()]
+            self._rows = [*self.head, *self._file_rows()]
         return self._rows
 
     def copied(self, index: int, chunk: bytes, last: bool) -> None:
@@ -288,19 +289,19 @@ class _Manifest:
     def _content(self) -> Iterator[bytes]:
         # Every file was copied by now: pycdlib writes this last. One row at a time.
         digest = hashlib.sha256()
-        for line in manifest_lines(itertools.chain(self.head, self._copied_rows())):
+        for line in manifest_lines(itertools.chain(self.head, self._file_rows())):
             digest.update(line)
             yield line
         self.sha256 = digest.hexdigest()
 
-    def _given_rows(self) -> Iterator[ManifestRow]:
-        for f, size in zip(self.files, self.sizes, strict=True):
-            yield ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, f.sha256 or "")
-
-    def _copied_rows(self) -> Iterator[ManifestRow]:
-        """Each file's row with the SHA-256 of its copy, which must have its size (and, when
-        given, the SHA-256 it was recorded with)."""
-        assert self.pool is not None
+    def _file_rows(self) -> Iterator[ManifestRow]:
+        """Each file's row: its given SHA-256, or that of its copy, which must have its size
+        (and, when given, the SHA-256 it was recorded with)."""
+        if self.pool is None:
+            for f, size in zip(self.files, self.sizes, strict=True):
+                assert f.sha256 is not None
+                yield ManifestRow(f.file_id.posix, f.entry.sop_instance_uid, size, f.sha256)
+            return
         digests = self.pool.digests()
         empty = (0, hashlib.sha256().hexdigest())
         for n, (f, size) in enumerate(zip(self.files, self.sizes, strict=True)):

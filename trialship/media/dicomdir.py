@@ -9,10 +9,10 @@ of the File Meta Information).
 
 from __future__ import annotations
 
+import io
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import DataElement
@@ -60,7 +60,32 @@ def build_dicomdir(
     implementation_class_uid: str,
     implementation_version_name: str = "",
 ) -> bytes:
-    """Encode a DICOMDIR for `entries` (each with its File ID) and return the file's bytes.
+    """Encode a DICOMDIR for `entries` (each with its File ID) and return the file's bytes
+    (see write_dicomdir)."""
+    out = io.BytesIO()
+    write_dicomdir(
+        out.write,
+        entries,
+        fileset_id=fileset_id,
+        fileset_uid=fileset_uid,
+        implementation_class_uid=implementation_class_uid,
+        implementation_version_name=implementation_version_name,
+    )
+    return out.getvalue()
+
+
+def write_dicomdir(
+    write: Callable[[bytes], object],
+    entries: Iterable[DirEntry],
+    *,
+    fileset_id: str,
+    fileset_uid: str,
+    implementation_class_uid: str,
+    implementation_version_name: str = "",
+) -> int:
+    """Encode a DICOMDIR for `entries` (each with its File ID), handing its bytes to `write`
+    record by record (a disc of 40,000 files has a DICOMDIR of 15 MB, and its records take
+    as much again while they are linked); returns the number of bytes.
 
     Patients, studies and series appear in the order of their first entry; instances in the
     order given. Raises DicomdirError on a missing key, a duplicate SOP Instance UID or File
@@ -83,19 +108,13 @@ def build_dicomdir(
     struct.pack_into("<I", header, len(header) - 26, roots[0].offset)
     struct.pack_into("<I", header, len(header) - 14, roots[-1].offset)
     sequence_length = position - len(head) - len(header) - 12
-    out = bytearray(head)
-    out += header
-    out += b"\x04\x00\x20\x12SQ\x00\x00" + struct.pack("<I", sequence_length)
-    for node in ordered:
-        out += _ITEM + struct.pack("<I", len(node.body)) + node.body
-    return bytes(out)
-
-
-def write_dicomdir(path: Path, entries: Iterable[DirEntry], **kwargs: str) -> int:
-    """Write build_dicomdir(entries, **kwargs) to `path`; returns the number of bytes."""
-    data = build_dicomdir(entries, **kwargs)
-    path.write_bytes(data)
-    return len(data)
+    write(head + header + b"\x04\x00\x20\x12SQ\x00\x00" + struct.pack("<I", sequence_length))
+    del roots
+    ordered.reverse()  # taken from the end: each record is let go once it is written
+    while ordered:
+        body = ordered.pop().body
+        write(_ITEM + struct.pack("<I", len(body)) + body)
+    return position
 
 
 def _place(nodes: Sequence[_Node], position: int, ordered: list[_Node]) -> int:

@@ -33,10 +33,11 @@ from trialship.media.manifest import MANIFEST_NAME, ManifestRow, parse_manifest
 from trialship.media.watermark import Watermark
 
 SECTOR = 2048
-_READ = 4 * 1024 * 1024
+_READ = 1024 * 1024
 # Blocks read but not yet hashed, at most (each up to _READ bytes): enough for the hashing
-# threads never to wait for the reader, few enough that memory stays flat when they lag.
-_PENDING = 4
+# threads never to wait for the reader, few enough that memory stays flat when they lag
+# (4 MiB blocks, 4 pending: 16 MB more at the peak of a full DVD of small files).
+_PENDING = 8
 _IMAGE = ("the whole image",)  # a pool key no manifest path can equal
 
 Progress = Callable[[int, int], None]
@@ -276,8 +277,6 @@ def hash_extents(
         pool.update(_IMAGE, b"", worker=0)
         file_worker = 1 if workers > 1 else 0
         left = Counter(path for _, _, path in runs)  # runs to go, by path (one unless 4 GiB+)
-        for path in left:
-            pool.update(path, b"", worker=file_worker)
         first = 0  # runs before this index end before the current block
         while True:
             want = _READ if written is None else min(_READ, written.wait_for(done + _READ) - done)
@@ -291,8 +290,11 @@ def hash_extents(
             while n < len(runs) and runs[n][0] < end:
                 offset, length, path = runs[n]
                 lo, hi = max(offset, start), min(offset + length, end)
-                if lo < hi:
-                    pool.update(path, view[lo - start : hi - start])
+                # (A file's stream starts at its first extent, not before: a hash object
+                # takes a few hundred bytes, and a disc may have 40,000 files.)
+                pool.update(
+                    path, view[lo - start : hi - start] if lo < hi else b"", worker=file_worker
+                )
                 if offset + length <= end and n == first:
                     first += 1
                     left[path] -= 1
@@ -304,6 +306,8 @@ def hash_extents(
                 progress(min(done, total), total)
         if done != (total if written is None else written.size):
             raise MediaError(f"the disc image {image} changed while it was read back")
+        for path in (path for path, runs_left in left.items() if runs_left):
+            pool.update(path, b"", worker=file_worker)  # empty, at the image's very end
         image_digest = pool.take(_IMAGE)
         assert image_digest is not None  # (given its first chunk above)
         # Every other key is a path.

@@ -15,8 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import shutil
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +27,14 @@ from trialship.labels import LabelError, list_templates, load_template, preview_
 from trialship.media.build import EXPLICIT_VR_LE
 from trialship.media.capacity import ExamSize, Medium
 from trialship.media.convert import CONVERTIBLE
-from trialship.media.errors import SourceChangedError
 from trialship.media.planning import DiscPlan, Policy
 from trialship.registry.discs import Disc, DiscSet, DiscSetState, DiscState
 from trialship.registry.imaging import Instance
 from trialship.registry.models import Exam, ExamState, Job, JobState, Subject, Trial, User
-from trialship.services import audit
+from trialship.services import audit, disc_images
 from trialship.services import media_build as mb
 from trialship.services.authz import Actor, Capability, require
+from trialship.services.disc_images import Report
 from trialship.services.exams import exam_instances
 from trialship.services.fields import get_in_trial
 from trialship.services.jobs import ProgressWriter, create_job, finish_job, start_job
@@ -46,10 +45,6 @@ MEDIA_CHOICES = ("auto", *(m.key for m in Medium))
 POLICY_CHOICES = tuple(p.value for p in Policy)
 NOT_ON_DISC = "not_on_disc"
 """A state filter: de-identified exams on no ready disc yet."""
-_STEPS_PER_DISC = 1000
-
-Report = Callable[[int, int, str], None]
-"""Called with done, total and what is being done."""
 
 
 @dataclass(frozen=True)
@@ -336,67 +331,44 @@ def _build(
     trial = disc_set.trial
     shutil.rmtree(folder, ignore_errors=True)  # an earlier, failed attempt
     folder.mkdir(parents=True)
-    total = len(plan.discs) * _STEPS_PER_DISC
-    with tempfile.TemporaryDirectory(dir=folder, prefix=".convert-") as tmp:
-        media_exams = {
-            exam.id: _media_exam(
-                session, exam, data_dir, Path(tmp), lambda what: report(0, total, what)
-            )
-            for exam in exams
-        }
-        suffix = f"_{disc_set.id}"
-        prefix = mb.disc_id_prefix(trial.protocol_id)[: 11 - len(suffix)] + suffix
+    suffix = f"_{disc_set.id}"
+    order = disc_images.ImageOrder(
+        discs=plan.discs,
+        exams=tuple(_exam_files(session, exam, data_dir) for exam in exams),
+        folder=folder,
+        prefix=mb.disc_id_prefix(trial.protocol_id)[: 11 - len(suffix)] + suffix,
+        template=template,
         # The set's creation time dates its images: a rebuild gives the same bytes.
-        stamp = disc_set.created_at.replace(tzinfo=dt.UTC).timestamp()
-        discs = []
-        for planned in plan.discs:
-            base = (planned.index - 1) * _STEPS_PER_DISC
-
-            def on_disc(what: str, done: int, of: int, base: int = base) -> None:
-                step = _STEPS_PER_DISC * done // of if of else 0
-                report(base + step, total, f"{what}: {100 * done // max(of, 1)} %")
-
-            chosen = tuple(media_exams[int(e.exam_key)] for e in planned.exams)
-            try:
-                built = mb.build_one_disc(
-                    planned,
-                    len(plan.discs),
-                    chosen,
-                    folder,
-                    prefix,
-                    template,
-                    on_disc,
-                    timestamp=stamp,
-                )
-            except TrialshipError as exc:
-                if isinstance(exc.__cause__, SourceChangedError):
-                    raise _changed_file(session, exams, data_dir, exc.__cause__.path) from exc
-                raise
-            discs.append(
-                Disc(
-                    index=planned.index,
-                    medium=built.medium.key,
-                    fileset_id=built.disc_id,
-                    iso_path=built.iso.relative_to(data_dir).as_posix(),
-                    label_path=built.label.relative_to(data_dir).as_posix(),
-                    image_bytes=built.image_bytes,
-                    sha256=built.sha256,
-                    manifest_sha256=built.manifest_sha256,
-                    state=DiscState.READY,
-                    exams=[session.get(Exam, int(e.exam_key)) for e in planned.exams],
-                )
-            )
-    return discs
+        timestamp=disc_set.created_at.replace(tzinfo=dt.UTC).timestamp(),
+    )
+    try:
+        built = disc_images.build_images(order, report)
+    except disc_images.SourceChanged as exc:
+        raise _changed_file(session, exams, data_dir, exc.path) from exc
+    by_id = {str(exam.id): exam for exam in exams}
+    return [
+        Disc(
+            index=image.index,
+            medium=image.medium.key,
+            fileset_id=image.disc_id,
+            iso_path=image.iso.relative_to(data_dir).as_posix(),
+            label_path=image.label.relative_to(data_dir).as_posix(),
+            image_bytes=image.image_bytes,
+            sha256=image.sha256,
+            manifest_sha256=image.manifest_sha256,
+            state=DiscState.READY,
+            exams=[by_id[key] for key in image.exam_keys],
+        )
+        for image in built
+    ]
 
 
-def _media_exam(
-    session: Session, exam: Exam, data_dir: Path, workdir: Path, note: Callable[[str], None]
-) -> mb.Exam:
-    """The exam as the disc builder sees it. Every file must still be there with its imported
-    size; its SHA-256 is checked against the registry's as it is copied onto the disc (one
-    read), or here for the rare file that is rewritten as Explicit VR Little Endian first."""
+def _exam_files(session: Session, exam: Exam, data_dir: Path) -> disc_images.ExamFiles:
+    """The exam's files as the disc builder gets them. Every file must still be there with its
+    imported size; its SHA-256 is checked against the registry's as it is copied onto the
+    disc (one read), or here for the rare file that is rewritten as Explicit VR Little Endian
+    first."""
     instances = exam_instances(session, exam)
-    note(f"reading exam {exam.id}: {len(instances)} files")
     for instance in instances:
         try:
             size = (data_dir / instance.path).stat().st_size
@@ -409,25 +381,16 @@ def _media_exam(
             and _sha256(data_dir / instance.path) != instance.output_sha256
         ):
             raise _changed(exam, instance)
-    files, skipped = mb.read_sources(
-        [str(data_dir / i.path) for i in instances],
-        workdir,
-        recorded={str(data_dir / i.path): i.output_sha256 for i in instances},
-    )
-    if skipped:
-        raise TrialshipError(f"exam {exam.id}: {len(skipped)} file(s) are not DICOM")
-    first = files[0]
-    modalities = tuple(sorted({f.entry.modality for f in files if f.entry.modality}))
-    return mb.Exam(
+    return disc_images.ExamFiles(
         key=str(exam.id),
-        study_uid=first.entry.study_instance_uid,
         subject=exam.subject.subject_id,
         timepoint=exam.timepoint.timepoint_id if exam.timepoint else "",
         date=exam.study_date.isoformat() if exam.study_date else "",
-        modalities=modalities or ((exam.modality,) if exam.modality else ()),
+        modality=exam.modality,
         description=exam.description,
-        site=exam.subject.site.site_id if exam.subject.site else first.site,
-        files=tuple(files),
+        site=exam.subject.site.site_id if exam.subject.site else "",
+        paths=tuple(str(data_dir / i.path) for i in instances),
+        sha256s=tuple(i.output_sha256 for i in instances),
     )
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
+import signal
 import subprocess
 from pathlib import Path
 
@@ -338,3 +341,53 @@ def test_a_disk_full_on_the_second_disc_leaves_no_disc_ready(
         assert disc_set.state == DiscSetState.FAILED and disc_set.message == job.message
         assert session.scalar(select(Disc)) is None
         assert not disc_sets.set_folder(data, disc_set).exists()
+
+
+def run_with_progress(runtime: Runtime, trial: Trial, progress: disc_sets.Report) -> DiscSet:
+    with runtime.db.unit_of_work() as session:
+        t = session.merge(trial)
+        exams = disc_sets.choose_exams(session, t)
+        disc_set = disc_sets.create_disc_set(session, SYSTEM, t, exams, today=runtime.today())
+        session.commit()
+        assert disc_set.job_id is not None
+        disc_sets.run_build_job(
+            session, disc_set.job_id, data_dir=runtime.settings.data_dir, progress=progress
+        )
+        session.expunge(disc_set)
+        return disc_set
+
+
+def test_the_images_are_written_by_a_child_process_that_is_gone_after(
+    runtime: Runtime, trial: Trial
+) -> None:
+    seen: set[str] = set()
+
+    def progress(done: int, total: int, what: str) -> None:
+        seen.update(p.name for p in multiprocessing.active_children())
+
+    disc_set = run_with_progress(runtime, trial, progress)
+    assert disc_set.state == DiscSetState.READY, disc_set.message
+    assert seen == {"trialship-disc-images"}
+    assert not multiprocessing.active_children()
+
+
+def test_a_killed_image_process_fails_the_set_with_its_exit_code(
+    runtime: Runtime, trial: Trial
+) -> None:
+    def kill_the_writer(done: int, total: int, what: str) -> None:
+        for child in multiprocessing.active_children():
+            assert child.pid is not None
+            os.kill(child.pid, signal.SIGKILL)
+            child.join()
+
+    disc_set = run_with_progress(runtime, trial, kill_the_writer)
+    assert disc_set.state == DiscSetState.FAILED
+    assert disc_set.message == (
+        "disc build failed: the process writing the disc images ended without a result "
+        "(exit code -9)"
+    )
+    with runtime.db.unit_of_work() as session:
+        assert session.scalar(select(Disc)) is None
+        job = session.get(Job, disc_set.job_id)
+        assert job is not None and job.state == JobState.FAILED
+    assert not disc_sets.set_folder(runtime.settings.data_dir, disc_set).exists()
