@@ -7,7 +7,7 @@ from, they are not given back to the system. A full DVD of 40,000 files peaked a
 RSS that way, and at 180 MB with one arena, in the same time: the threads wait on the disk or
 inside hashlib, not on malloc.
 
-Those buffers (1 MiB copied, 4 MiB read back) are above glibc's threshold for allocating by
+Those buffers (1 MiB blocks, copied and read back) are above glibc's threshold for allocating by
 mmap, or, once it has raised it, are given back to the system by trimming the heap as soon as
 a few are freed: either way every new buffer starts as fresh pages the kernel must fault in
 and zero, which cost as much as copying the data (1,000 files of 490 KB: 0.37-0.52 s to copy
