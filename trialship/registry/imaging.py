@@ -8,6 +8,7 @@ from sqlalchemy import (
     BigInteger,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -53,7 +54,7 @@ class Instance(Base):
     input_sha256: Mapped[str] = mapped_column(String(64))
     output_sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
-    path: Mapped[str] = mapped_column(String(512))
+    path: Mapped[str] = mapped_column(String(512), index=True)  # (looked up on every import)
     original_path: Mapped[str] = mapped_column(String(512), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
@@ -81,6 +82,8 @@ class QuarantinedFile(Base):
     """An input that was not imported, with the reason (no PHI in the reason or the name)."""
 
     __tablename__ = "quarantined_files"
+    # Every imported file clears its earlier quarantine by hash.
+    __table_args__ = (Index("ix_quarantined_files_trial_id_sha256", "trial_id", "sha256"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), index=True)
