@@ -211,6 +211,8 @@ class _Run:
     summary: ImportSummary = field(default_factory=ImportSummary)
     changed_exams: set[int] = field(default_factory=set)
     keys: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
+    contexts: dict[tuple[int, int | None], DeidContext] = field(default_factory=dict)
+    matches: dict[tuple[str, str], int | str] = field(default_factory=dict)
 
     @property
     def scratch(self) -> Path:
@@ -271,27 +273,53 @@ class _Run:
             return self.subject
         if not header.patient_id:
             raise _Quarantine("no patient ID to match a subject by")
-        no_issuer = self.vault.keyed_hash("")
-        issuers = [no_issuer]
-        if header.issuer:
-            issuers.append(self.vault.keyed_hash(header.issuer))
+        value_hash = self.vault.keyed_hash(header.patient_id)
+        issuer_hash = self.vault.keyed_hash(header.issuer) if header.issuer else ""
+        # A study's files share a patient: one query per patient and run, not per file (by the
+        # keyed hashes: the run keeps no patient ID). An identifier registered while the run
+        # goes on counts from the next run: importing the quarantined files again matches them.
+        key = (value_hash, issuer_hash)
+        found = self.matches.get(key)
+        if found is None:
+            found = self.matches[key] = self._find_subject(value_hash, issuer_hash)
+        if isinstance(found, str):
+            raise _Quarantine(found)
+        subject = self.session.get(Subject, found)
+        assert subject is not None  # (subjects are not deleted while their trial imports)
+        return subject
+
+    def _find_subject(self, value_hash: str, issuer_hash: str) -> int | str:
+        """The id of the one subject with this patient ID (and issuer), or why there is none."""
+        issuers = [self.vault.keyed_hash("")]
+        if issuer_hash:
+            issuers.append(issuer_hash)
         subjects = list(
             self.session.scalars(
-                select(Subject)
+                select(Subject.id)
                 .join(SubjectIdentifier, SubjectIdentifier.subject_pk == Subject.id)
                 .where(
                     SubjectIdentifier.trial_id == self.trial.id,
-                    SubjectIdentifier.value_hash == self.vault.keyed_hash(header.patient_id),
+                    SubjectIdentifier.value_hash == value_hash,
                     or_(*(SubjectIdentifier.issuer_hash == issuer for issuer in issuers)),
                 )
                 .distinct()
             )
         )
         if not subjects:
-            raise _Quarantine("no subject of the trial has this patient ID (and issuer)")
+            return "no subject of the trial has this patient ID (and issuer)"
         if len(subjects) > 1:
-            raise _Quarantine("the patient ID matches several subjects of the trial")
+            return "the patient ID matches several subjects of the trial"
         return subjects[0]
+
+    def context(self, subject: Subject, timepoint: TimePoint | None) -> DeidContext:
+        """The engine's context of a subject at a time point, made once a run: decrypting the
+        subject's identifiers and compiling their patterns took 0.8 ms a file. (A subject
+        edited while the run goes on is seen by the next run.)"""
+        key = (subject.id, timepoint.id if timepoint else None)
+        ctx = self.contexts.get(key)
+        if ctx is None:
+            ctx = self.contexts[key] = deid_context(self.vault, self.profile, subject, timepoint)
+        return ctx
 
     def exam_for(self, header: _Header, subject: Subject) -> tuple[Exam | None, str]:
         """The exam this study joins (None: a new one) and its study hash."""
@@ -349,8 +377,7 @@ class _Run:
                 timepoint, confirmed = choose_timepoint(
                     self.timepoints, subject.baseline_date, header.study_date
                 )
-            ctx = deid_context(self.vault, self.profile, subject, timepoint)
-            result = deidentify(ds, self.profile, ctx)
+            result = deidentify(ds, self.profile, self.context(subject, timepoint))
             if result.leaks:
                 where = ", ".join(sorted({f"{leak.kind} in {leak.path}" for leak in result.leaks}))
                 raise _Quarantine(
