@@ -42,4 +42,5 @@ def use_steady_malloc() -> bool:
     except (OSError, AttributeError):  # not glibc
         return False
     settings = ((_M_ARENA_MAX, 1), (_M_MMAP_THRESHOLD, _MMAP), (_M_TRIM_THRESHOLD, _TRIM))
+    # (A list, not a generator: each setting is asked for, whatever the others answer.)
     return all([bool(mallopt(ctypes.c_int(key), ctypes.c_int(value))) for key, value in settings])

@@ -31,13 +31,9 @@ class ManifestRow:
     sha256: str
 
 
-def manifest_csv(rows: Iterable[ManifestRow]) -> bytes:
-    """The CSV (RFC 4180, CRLF line ends so Windows tools open it as-is)."""
-    return b"".join(manifest_lines(rows))
-
-
 def manifest_lines(rows: Iterable[ManifestRow]) -> Iterator[bytes]:
-    """manifest_csv's bytes, a line at a time."""
+    """MANIFEST.CSV, a line at a time (RFC 4180, CRLF line ends so Windows tools open it
+    as-is)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     for row in itertools.chain(

@@ -36,7 +36,7 @@ SECTOR = 2048
 _READ = 1024 * 1024
 # Blocks read but not yet hashed, at most (each up to _READ bytes): enough for the hashing
 # threads never to wait for the reader, few enough that memory stays flat when they lag
-# (4 MiB blocks, 4 pending: 16 MB more at the peak of a full DVD of small files).
+# (with 4 MiB blocks, 4 pending, a full DVD of small files peaked 16 MB higher).
 _PENDING = 8
 _IMAGE = ("the whole image",)  # a pool key no manifest path can equal
 

@@ -79,17 +79,9 @@ class BuiltImage:
     exam_keys: tuple[str, ...]
 
 
-class SourceChanged(TrialshipError):
-    """A file changed since it was imported (`path`), found while its disc was written."""
-
-    def __init__(self, message: str, *, path: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
 def build_images(order: ImageOrder, report: Report) -> list[BuiltImage]:
     """Build every disc of `order` in a child process; `report` sees its progress. Raises
-    TrialshipError with the child's message (SourceChanged for a changed file), or when the
+    TrialshipError with the child's message (SourceChangedError for a changed file), or when the
     child ends without a result (killed, out of memory)."""
     context = multiprocessing.get_context("spawn")
     receiver, sender = context.Pipe(duplex=False)
@@ -115,7 +107,7 @@ def build_images(order: ImageOrder, report: Report) -> list[BuiltImage]:
                 built: list[BuiltImage] = rest[0]
                 return built
             elif kind == "changed":
-                raise SourceChanged(rest[0], path=rest[1])
+                raise SourceChangedError(rest[0], path=rest[1])
             elif kind == "failed":
                 raise TrialshipError(rest[0])
             else:  # "crashed": a bug, not bad input; its traceback says where

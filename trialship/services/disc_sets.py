@@ -27,6 +27,7 @@ from trialship.labels import LabelError, list_templates, load_template, preview_
 from trialship.media.build import EXPLICIT_VR_LE
 from trialship.media.capacity import ExamSize, Medium
 from trialship.media.convert import CONVERTIBLE
+from trialship.media.errors import SourceChangedError
 from trialship.media.planning import DiscPlan, Policy
 from trialship.registry.discs import Disc, DiscSet, DiscSetState, DiscState
 from trialship.registry.imaging import Instance
@@ -343,7 +344,7 @@ def _build(
     )
     try:
         built = disc_images.build_images(order, report)
-    except disc_images.SourceChanged as exc:
+    except SourceChangedError as exc:
         raise _changed_file(session, exams, data_dir, exc.path) from exc
     by_id = {str(exam.id): exam for exam in exams}
     return [
