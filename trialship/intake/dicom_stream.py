@@ -343,14 +343,17 @@ def read_chunks(fp: BinaryIO, start: int, end: int) -> Iterator[bytes]:
         yield chunk
 
 
-def write_instance(instance: Instance, source: BinaryIO, target: IO[bytes]) -> tuple[str, str]:
+def write_instance(
+    instance: Instance, source: BinaryIO, target: IO[bytes], *, input_sha256: str | None = None
+) -> tuple[str, str]:
     """Write the de-identified `instance` to `target`; returns (input, output) SHA-256 hex.
 
     The header is encoded first (so an encoding error leaves `target` empty), then the pixel
-    data bytes are copied from `source` in chunks, then any trailing elements.
+    data bytes are copied from `source` in chunks, then any trailing elements. `input_sha256`:
+    the input's hash when the caller took it as it stored the file (it is not taken again).
     """
     ds = instance.dataset
-    hash_in, hash_out = hashlib.sha256(), hashlib.sha256()
+    hash_in, hash_out = _Known(input_sha256) if input_sha256 else hashlib.sha256(), hashlib.sha256()
     if not instance.streamed or instance.pixel_start is None:
         data = _encode_whole(ds)
         if instance.data is not None:
@@ -386,6 +389,19 @@ def write_instance(instance: Instance, source: BinaryIO, target: IO[bytes]) -> t
     hash_out.update(trailing)
     target.write(trailing)
     return hash_in.hexdigest(), hash_out.hexdigest()
+
+
+class _Known:
+    """A hasher whose digest is known already: what it is fed is not hashed."""
+
+    def __init__(self, digest: str) -> None:
+        self.digest = digest
+
+    def update(self, data: Any) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return self.digest
 
 
 def _pixel_header(instance: Instance, implicit: bool, little: bool) -> bytes:

@@ -35,6 +35,7 @@ from trialship.deid import (
     make_context,
     profile_hash,
 )
+from trialship.deid.elements import text_value
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import Conflict, ValidationError
 from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
@@ -165,14 +166,15 @@ class _Header:
 
     @classmethod
     def of(cls, ds: Dataset) -> _Header:
+        # Read without converting the elements: the engine keeps (and writes) raw ones fastest.
         return cls(
-            patient_id=text(ds.get("PatientID")),
-            issuer=text(ds.get("IssuerOfPatientID")),
-            accession=text(ds.get("AccessionNumber")),
-            study_uid=text(ds.get("StudyInstanceUID")),
-            series_uid=text(ds.get("SeriesInstanceUID")),
-            sop_uid=text(ds.get("SOPInstanceUID")),
-            study_date=dicom_date(ds.get("StudyDate")),
+            patient_id=text_value(ds, "PatientID"),
+            issuer=text_value(ds, "IssuerOfPatientID"),
+            accession=text_value(ds, "AccessionNumber"),
+            study_uid=text_value(ds, "StudyInstanceUID"),
+            series_uid=text_value(ds, "SeriesInstanceUID"),
+            sop_uid=text_value(ds, "SOPInstanceUID"),
+            study_date=dicom_date(text_value(ds, "StudyDate")),
         )
 
 
@@ -213,6 +215,16 @@ class _Run:
     keys: dict[int, set[tuple[str, str]]] = field(default_factory=dict)
     contexts: dict[tuple[int, int | None], DeidContext] = field(default_factory=dict)
     matches: dict[tuple[str, str], int | str] = field(default_factory=dict)
+    # Rows found or made by this run, by what it looks them up by: a study's files come
+    # together, and a query per file for its exam, series and free file names cost more than
+    # de-identifying it. Held here (the session holds them weakly; they stay loaded across
+    # commits) and dropped with any rollback (a row made since the last commit may be gone).
+    exams: dict[str, Exam] = field(default_factory=dict)
+    series: dict[tuple[int, str], Series] = field(default_factory=dict)
+    paths: dict[int, set[str]] = field(default_factory=dict)
+    quarantined: set[str] | None = None
+    """SHA-256s of the trial's quarantined files (read once): an imported file's row is
+    deleted only when there is one, not by a DELETE statement per file."""
 
     @property
     def scratch(self) -> Path:
@@ -246,6 +258,9 @@ class _Run:
     ) -> FileOutcome:
         self.session.rollback()
         self.keys.clear()
+        self.exams.clear()
+        self.series.clear()
+        self.paths.clear()
         seen = self.session.scalar(
             select(QuarantinedFile.id).where(
                 QuarantinedFile.trial_id == self.trial.id,
@@ -264,7 +279,17 @@ class _Run:
                     reason=reason,
                 )
             )
+        self.quarantined_sha256s().add(sha)
         return FileOutcome(label, Status.QUARANTINED, reason)
+
+    def quarantined_sha256s(self) -> set[str]:
+        if self.quarantined is None:
+            self.quarantined = set(
+                self.session.scalars(
+                    select(QuarantinedFile.sha256).where(QuarantinedFile.trial_id == self.trial.id)
+                )
+            )
+        return self.quarantined
 
     # -- matching --
 
@@ -326,9 +351,13 @@ class _Run:
         if not header.study_uid:
             raise _Quarantine("no Study Instance UID")
         study_hash = self.vault.keyed_hash(header.study_uid)
-        exam = self.session.scalar(
-            select(Exam).where(Exam.trial_id == self.trial.id, Exam.study_uid_hash == study_hash)
-        )
+        exam = self.exams.get(study_hash)
+        if exam is None:
+            exam = self.session.scalar(
+                select(Exam).where(
+                    Exam.trial_id == self.trial.id, Exam.study_uid_hash == study_hash
+                )
+            )
         if exam is not None and exam.subject_pk != subject.id:
             raise _Quarantine("the study was imported for another subject")
         return exam, study_hash
@@ -352,17 +381,18 @@ class _Run:
             ds = instance.dataset
             header = _Header.of(ds)
             sop_hash = self.vault.keyed_hash(header.sop_uid)
-            recorded = self.session.scalar(
-                select(Instance).where(
-                    Instance.trial_id == self.trial.id, Instance.original_sop_hash == sop_hash
-                )
-            )
+            # Two columns, not the ORM object: this runs for every file, and most are new.
+            recorded = self.session.execute(
+                select(Instance.input_sha256, Series.exam_pk)
+                .join(Series)
+                .where(Instance.trial_id == self.trial.id, Instance.original_sop_hash == sop_hash)
+            ).first()
             if recorded is not None:
-                if recorded.input_sha256 != sha:
+                recorded_sha, exam_pk = recorded
+                if recorded_sha != sha:
                     raise _Quarantine(
                         "same SOP Instance UID as an imported instance, with different content"
                     )
-                exam_pk = recorded.series.exam_pk
                 state = self.session.scalar(select(Exam.state).where(Exam.id == exam_pk))
                 if state != ExamState.DEIDENTIFIED:
                     self.changed_exams.add(exam_pk)  # a run killed before its receipt
@@ -391,37 +421,48 @@ class _Run:
                     timepoint_confirmed=confirmed,
                     study_date=header.study_date,
                     study_uid_hash=study_hash,
-                    study_instance_uid=text(ds.get("StudyInstanceUID")),
-                    modality=text(ds.get("Modality"))[:16],
-                    description=text(ds.get("StudyDescription"))[:64],
+                    study_instance_uid=text_value(ds, "StudyInstanceUID"),
+                    modality=text_value(ds, "Modality")[:16],
+                    description=text_value(ds, "StudyDescription")[:64],
                     state=ExamState.RECEIVED,
                 )
                 self.session.add(exam)
                 self.session.flush()
+            self.exams[study_hash] = exam
             relative = self.output_path(exam, ds)
             target = self.data_dir / relative
             restricted_folder(target.parent)
             partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
             try:
                 with partial.open("wb") as out:
-                    input_sha, output_sha = write_instance(instance, source, out)
+                    input_sha, output_sha = write_instance(instance, source, out, input_sha256=sha)
                 os.replace(partial, target)
             finally:
                 partial.unlink(missing_ok=True)
         self.record(exam, ds, header, relative, sop_hash, input_sha, output_sha, stored, result)
-        self.session.commit()
+        # Written here, so that a row the database refuses quarantines this file alone; the run
+        # commits it with its progress (one commit a file: each took about 1 ms).
+        self.session.flush()
         return FileOutcome(label, Status.IMPORTED, "", exam.id)
 
     def output_path(self, exam: Exam, ds: Dataset) -> str:
         base = (
-            f"{EXAMS_DIR}/{self.trial.id}/{exam.id}/S{integer(ds.get('SeriesNumber')):04d}/"
-            f"I{integer(ds.get('InstanceNumber')):05d}"
+            f"{EXAMS_DIR}/{self.trial.id}/{exam.id}/S{integer(text_value(ds, 'SeriesNumber')):04d}/"
+            f"I{integer(text_value(ds, 'InstanceNumber')):05d}"
         )
+        taken = self.paths.get(exam.id)
+        if taken is None:
+            # A file on disk without a row is what a killed run left: it is overwritten.
+            taken = self.paths[exam.id] = set(
+                self.session.scalars(
+                    select(Instance.path).join(Series).where(Series.exam_pk == exam.id)
+                )
+            )
         relative, counter = f"{base}.dcm", 1
-        # A file on disk without a row is what a killed run left: it is overwritten.
-        while self.session.scalar(select(Instance.id).where(Instance.path == relative)):
+        while relative in taken:
             counter += 1
             relative = f"{base}_{counter}.dcm"
+        taken.add(relative)
         return relative
 
     def record(
@@ -436,32 +477,35 @@ class _Run:
         stored: str,
         result: Any,
     ) -> None:
-        series_uid = text(ds.get("SeriesInstanceUID"))
-        series = self.session.scalar(
-            select(Series).where(
-                Series.exam_pk == exam.id, Series.series_instance_uid == series_uid
+        series_uid = text_value(ds, "SeriesInstanceUID")
+        series = self.series.get((exam.id, series_uid))
+        if series is None:
+            series = self.session.scalar(
+                select(Series).where(
+                    Series.exam_pk == exam.id, Series.series_instance_uid == series_uid
+                )
             )
-        )
         if series is None:
             series = Series(
                 exam_pk=exam.id,
                 series_instance_uid=series_uid,
-                series_number=integer(ds.get("SeriesNumber")) or None,
-                modality=text(ds.get("Modality"))[:16],
-                description=text(ds.get("SeriesDescription"))[:64],
+                series_number=integer(text_value(ds, "SeriesNumber")) or None,
+                modality=text_value(ds, "Modality")[:16],
+                description=text_value(ds, "SeriesDescription")[:64],
             )
             self.session.add(series)
             self.session.flush()
+        self.series[(exam.id, series_uid)] = series
         out_size = (self.data_dir / relative).stat().st_size
         meta = ds.file_meta
         self.session.add(
             Instance(
                 trial_id=self.trial.id,
                 series_pk=series.id,
-                sop_instance_uid=text(ds.get("SOPInstanceUID")),
-                sop_class_uid=text(ds.get("SOPClassUID")),
+                sop_instance_uid=text_value(ds, "SOPInstanceUID"),
+                sop_class_uid=text_value(ds, "SOPClassUID"),
                 transfer_syntax_uid=text(meta.get("TransferSyntaxUID")) if meta else "",
-                instance_number=integer(ds.get("InstanceNumber")) or None,
+                instance_number=integer(text_value(ds, "InstanceNumber")) or None,
                 original_sop_hash=sop_hash,
                 input_sha256=input_sha,
                 output_sha256=output_sha,
@@ -473,11 +517,11 @@ class _Run:
         self.add_keys(
             exam,
             [
-                ("patient_id", header.patient_id, text(ds.get("PatientID"))),
-                ("accession_number", header.accession, text(ds.get("AccessionNumber"))),
-                ("study_instance_uid", header.study_uid, text(ds.get("StudyInstanceUID"))),
+                ("patient_id", header.patient_id, text_value(ds, "PatientID")),
+                ("accession_number", header.accession, text_value(ds, "AccessionNumber")),
+                ("study_instance_uid", header.study_uid, text_value(ds, "StudyInstanceUID")),
                 ("series_instance_uid", header.series_uid, series_uid),
-                ("sop_instance_uid", header.sop_uid, text(ds.get("SOPInstanceUID"))),
+                ("sop_instance_uid", header.sop_uid, text_value(ds, "SOPInstanceUID")),
             ],
         )
         exam.file_count += 1
@@ -488,11 +532,14 @@ class _Run:
         if not exam.modality:
             exam.modality = series.modality
         exam.state = ExamState.RECEIVED
-        self.session.execute(
-            delete(QuarantinedFile).where(
-                QuarantinedFile.trial_id == self.trial.id, QuarantinedFile.sha256 == input_sha
+        quarantined = self.quarantined_sha256s()
+        if input_sha in quarantined:
+            self.session.execute(
+                delete(QuarantinedFile).where(
+                    QuarantinedFile.trial_id == self.trial.id, QuarantinedFile.sha256 == input_sha
+                )
             )
-        )
+            quarantined.discard(input_sha)
         self.changed_exams.add(exam.id)
 
     def add_keys(self, exam: Exam, entries: list[tuple[str, str, str]]) -> None:
