@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from waitress import wasyncore
 from waitress.server import create_server
 
 from trialship.app import Runtime
@@ -38,11 +39,22 @@ def live_server(runtime: Runtime) -> Iterator[str]:
     app = create_app(runtime=runtime)
     port = _free_port()
     server = create_server(app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stop = threading.Event()
+
+    def serve() -> None:
+        # One poll at a time, and the sockets closed here between two: closed from the test's
+        # thread while this one waited in select(), select failed on a closed descriptor.
+        while not stop.is_set():
+            server.asyncore.loop(timeout=0.1, map=server._map, count=1)
+        server.task_dispatcher.shutdown()
+        wasyncore.close_all(server._map)
+
+    thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{port}"
-    server.close()
+    stop.set()
     thread.join(timeout=5)
+    assert not thread.is_alive(), "the test server did not stop"
 
 
 @pytest.fixture
