@@ -33,6 +33,7 @@ import os
 import random
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -356,12 +357,14 @@ def main(args: list[str] | None = None) -> None:
     runs = scratch / "runs"
     runs.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, float]] = {}
+    times: dict[str, list[float]] = {tool: [] for tool in tools}
     try:
         if "cp" in tools:
             _measure("cp", corpus, runs)  # warm the page cache
         for _ in range(max(1, options.repeat)):
             for tool in tools:
                 row = _measure(tool, corpus, runs)
+                times[tool].append(row["seconds"])
                 if tool not in rows or row["seconds"] < rows[tool]["seconds"]:
                     rows[tool] = row
     finally:
@@ -369,22 +372,26 @@ def main(args: list[str] | None = None) -> None:
         if not options.keep and not options.corpus:
             shutil.rmtree(scratch, ignore_errors=True)
     base = rows.get("dicognito", {}).get("seconds")
+    base_median = statistics.median(times["dicognito"]) if times.get("dicognito") else None
     floor = rows.get("cp", {}).get("seconds")
     print(
         f"{'tool':<14}{'seconds':>9}{'files/s':>10}{'MB/s':>9}{'peak RSS MB':>13}"
-        f"{'x cp time':>11}{'vs dicognito':>14}{'CPU s':>8}"
+        f"{'x cp time':>11}{'vs dicognito':>14}{'CPU s':>8}{'median s':>10}{'median vs':>11}"
     )
     for tool, row in rows.items():
         seconds = row["seconds"]
+        median = statistics.median(times[tool])
         rss = max(row["rss_kb"], row["children_rss_kb"]) / 1024
         print(
             f"{tool:<14}{seconds:>9.2f}{len(files) / seconds:>10.0f}{size / 1e6 / seconds:>9.0f}"
             f"{rss:>13.0f}{(seconds / floor if floor else 0):>11.1f}"
             f"{(base / seconds if base else 0):>13.1f}x{row.get('cpu_seconds', 0):>8.2f}"
+            f"{median:>10.2f}{(base_median / median if base_median else 0):>10.1f}x"
         )
     print(
         "CPU s: user + system time of the tool's process and its children (on a shared "
-        "machine it moves less than the wall time)"
+        "machine it moves less than the wall time); the first columns are each tool's fastest "
+        "run, median s and median vs its median run"
     )
 
 
