@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,19 @@ def _read_profile(path: Path) -> Any:
     return profile
 
 
+MAX_DEFAULT_JOBS = 8
+"""Beyond this many processes the disk, not the CPU, sets the pace."""
+
+
+def default_jobs() -> int:
+    """One job per CPU core this process may run on (a container's limit included)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # (not on every platform)
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_JOBS))
+
+
 @main.command("deid")
 @click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
@@ -62,7 +76,12 @@ def _read_profile(path: Path) -> Any:
 @click.option("--site", default="", help="The site ID (with --subject).")
 @click.option("--site-name", default="", help="The site name (with --subject).")
 @click.option("--timepoint", default="", help="The time point ID (with --subject).")
-@click.option("--jobs", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--jobs",
+    type=click.IntRange(1, 64),
+    help=f"Files de-identified at once, each job a process [default: one per CPU core, at most "
+    f"{MAX_DEFAULT_JOBS}].",
+)
 @click.pass_context
 def deid(
     ctx: click.Context,
@@ -74,7 +93,7 @@ def deid(
     site: str,
     site_name: str,
     timepoint: str,
-    jobs: int,
+    jobs: int | None,
 ) -> None:
     """De-identify SOURCES (files, folders, zips) into OUT with PROFILE.toml, no database.
 
@@ -108,7 +127,7 @@ def deid(
         signing_key=key,
         assign=assign,
         subject_map=subject_map,
-        jobs=jobs,
+        jobs=jobs or default_jobs(),
     )
     result = _run_with_progress(run)
     done = sum(1 for outcome in result.outcomes if outcome.status != "rejected")

@@ -12,6 +12,8 @@ import pytest
 from deid_samples import PHI, STUDY, Cli, instance, write
 from pydicom.data import get_testdata_files
 
+from trialship.cli.deid import MAX_DEFAULT_JOBS, default_jobs
+
 
 @pytest.fixture
 def cli(tmp_path: Path) -> Cli:
@@ -86,12 +88,21 @@ def test_uids_are_stable_across_runs_and_jobs(cli: Cli, tmp_path: Path) -> None:
     for number in range(1, 7):
         write(instance(number, series=number % 2 + 1), src / f"{number}.dcm")
     runs = {}
-    for name, jobs in (("one", "1"), ("again", "1"), ("two", "2")):
+    for name, jobs in (("one", ["1"]), ("again", ["1"]), ("two", ["2"]), ("default", [])):
         out = tmp_path / name
-        assert cli.deid(str(src), "--jobs", jobs, out=out).exit_code == 0
+        assert cli.deid(str(src), *(["--jobs", *jobs] if jobs else []), out=out).exit_code == 0
         runs[name] = {p.relative_to(out).as_posix(): p.read_bytes() for p in _outputs(out)}
-    assert runs["one"] == runs["again"] == runs["two"]
+    assert runs["one"] == runs["again"] == runs["two"] == runs["default"]
     assert len(runs["one"]) == 6
+
+
+def test_jobs_default_to_one_per_usable_core_and_at_most_eight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert default_jobs() == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
+    assert default_jobs() == MAX_DEFAULT_JOBS == 8
 
 
 def test_map_matches_by_accession_then_patient_id(cli: Cli, tmp_path: Path) -> None:
