@@ -216,12 +216,11 @@ class _Run:
     contexts: dict[tuple[int, int | None], DeidContext] = field(default_factory=dict)
     matches: dict[tuple[str, str], int | str] = field(default_factory=dict)
     # Rows found or made by this run, by what it looks them up by: a study's files come
-    # together, and a query per file for its exam, series and free file names cost more than
-    # de-identifying it. Held here (the session holds them weakly; they stay loaded across
-    # commits) and dropped with any rollback (a row made since the last commit may be gone).
+    # together, and a query per file for its exam and series cost more than de-identifying
+    # it. Held here (the session holds them weakly; they stay loaded across commits) and
+    # dropped with any rollback (a row made since the last commit may be gone).
     exams: dict[str, Exam] = field(default_factory=dict)
     series: dict[tuple[int, str], Series] = field(default_factory=dict)
-    paths: dict[int, set[str]] = field(default_factory=dict)
     quarantined: set[str] | None = None
     """SHA-256s of the trial's quarantined files (read once): an imported file's row is
     deleted only when there is one, not by a DELETE statement per file."""
@@ -260,7 +259,6 @@ class _Run:
         self.keys.clear()
         self.exams.clear()
         self.series.clear()
-        self.paths.clear()
         seen = self.session.scalar(
             select(QuarantinedFile.id).where(
                 QuarantinedFile.trial_id == self.trial.id,
@@ -450,19 +448,13 @@ class _Run:
             f"{EXAMS_DIR}/{self.trial.id}/{exam.id}/S{integer(text_value(ds, 'SeriesNumber')):04d}/"
             f"I{integer(text_value(ds, 'InstanceNumber')):05d}"
         )
-        taken = self.paths.get(exam.id)
-        if taken is None:
-            # A file on disk without a row is what a killed run left: it is overwritten.
-            taken = self.paths[exam.id] = set(
-                self.session.scalars(
-                    select(Instance.path).join(Series).where(Series.exam_pk == exam.id)
-                )
-            )
         relative, counter = f"{base}.dcm", 1
-        while relative in taken:
+        # A file on disk without a row is what a killed run left: it is overwritten. (Asked of
+        # the database each time, not remembered for the run: another import may be adding
+        # files to the same exam.)
+        while self.session.scalar(select(Instance.id).where(Instance.path == relative)):
             counter += 1
             relative = f"{base}_{counter}.dcm"
-        taken.add(relative)
         return relative
 
     def record(
