@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,9 @@ def _run_with_progress(run: DeidRun) -> Any:
         return run_deid(run)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+    # Drawn from this thread, not by rich's refresh thread: the worker processes are forked
+    # while the bar is up, and a fork copies the locks another thread holds (a child that
+    # then wrote a warning to stderr could wait for the bar's lock forever).
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -153,13 +157,23 @@ def _run_with_progress(run: DeidRun) -> Any:
         TimeRemainingColumn(),
         transient=True,
         console=None,
+        auto_refresh=False,
     ) as bar:
         task = bar.add_task("de-identifying", total=None)
+        drawn = [0.0]
 
         def advance(_: Outcome) -> None:
             bar.advance(task)
+            now = time.monotonic()
+            if now - drawn[0] >= _REDRAW_EVERY:
+                drawn[0] = now
+                bar.refresh()
 
         return run_deid(run, progress=advance)
+
+
+_REDRAW_EVERY = 0.1
+"""Seconds between two drawings of the bar (as rich's own refresh, ten a second)."""
 
 
 @main.group()
