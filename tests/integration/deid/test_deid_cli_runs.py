@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pydicom
 import pytest
 from deid_samples import PHI, STUDY, Cli, instance, write
 from pydicom.data import get_testdata_files
 
+from trialship.cli import deid as deid_cli
 from trialship.cli.deid import MAX_DEFAULT_JOBS, default_jobs
 
 
@@ -103,6 +106,24 @@ def test_jobs_default_to_one_per_usable_core_and_at_most_eight(
     assert default_jobs() == 2
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(64)))
     assert default_jobs() == MAX_DEFAULT_JOBS == 8
+
+
+def test_the_terminal_progress_bar_runs_no_thread_of_its_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The worker processes are forked while the bar is up: no other thread may hold a lock.
+    seen: list[set[str]] = []
+
+    def fake_run(run: object, progress: Any = None) -> str:
+        for _ in range(3):
+            progress(None)
+            seen.append({thread.name for thread in threading.enumerate()})
+        return "done"
+
+    monkeypatch.setattr(deid_cli.sys.stderr, "isatty", lambda: True)
+    monkeypatch.setattr(deid_cli, "run_deid", fake_run)
+    assert deid_cli._run_with_progress(object()) == "done"  # type: ignore[arg-type]
+    assert seen == [{threading.main_thread().name}] * 3
 
 
 def test_map_matches_by_accession_then_patient_id(cli: Cli, tmp_path: Path) -> None:
