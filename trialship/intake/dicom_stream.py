@@ -353,12 +353,14 @@ def write_instance(
     the input's hash when the caller took it as it stored the file (it is not taken again).
     """
     ds = instance.dataset
-    hash_in, hash_out = _Known(input_sha256) if input_sha256 else hashlib.sha256(), hashlib.sha256()
+    hash_out = hashlib.sha256()
+    hash_in = _Known(input_sha256) if input_sha256 else hashlib.sha256()
+    read_to_hash = not input_sha256  # (else no byte is read only to be hashed)
     if not instance.streamed or instance.pixel_start is None:
         data = _encode_whole(ds)
         if instance.data is not None:
             hash_in.update(instance.data)
-        else:
+        elif read_to_hash:
             hash_range(source, 0, instance.size, hash_in)
         hash_out.update(data)
         target.write(data)
@@ -380,12 +382,14 @@ def write_instance(
         return hash_in.hexdigest(), hash_out.hexdigest()
     hash_out.update(header)
     target.write(header)
-    hash_range(source, 0, instance.value_start, hash_in)
+    if read_to_hash:
+        hash_range(source, 0, instance.value_start, hash_in)
     for chunk in read_chunks(source, instance.value_start, instance.pixel_end):
         hash_in.update(chunk)
         hash_out.update(chunk)
         target.write(chunk)
-    hash_range(source, instance.pixel_end, instance.size, hash_in)
+    if read_to_hash:
+        hash_range(source, instance.pixel_end, instance.size, hash_in)
     hash_out.update(trailing)
     target.write(trailing)
     return hash_in.hexdigest(), hash_out.hexdigest()

@@ -68,6 +68,9 @@ class ImageOrder:
 
 @dataclass(frozen=True)
 class BuiltImage:
+    """What the registry keeps of a `media_build.BuiltDiscRecord`: not its exams' files nor
+    its hashes, which would carry the build's memory back into the registry's process."""
+
     index: int
     medium: Medium
     disc_id: str

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from pathlib import Path
 
 import pydicom
 import pytest
 from pydicom.data import get_testdata_file
+from pydicom.uid import DeflatedExplicitVRLittleEndian
 from sqlalchemy import select
 
 from tests.integration.exams.exam_samples import (
@@ -126,6 +128,26 @@ def test_originals_are_kept_in_a_restricted_folder_named_by_hash(
         instance = session.scalars(select(Instance)).one()
         assert instance.original_path == stored.relative_to(runtime.settings.data_dir).as_posix()
         assert stored.stem == instance.input_sha256
+
+
+def test_streamed_and_deflated_files_record_the_hashes_of_their_bytes(
+    runtime: Runtime, trial: Trial, tmp_path: Path
+) -> None:
+    # The input's SHA-256 is taken once, as the original is stored: these two kinds are not
+    # read whole into memory while they are written, nor read again to be hashed.
+    big = exam_instance(1, pixels=b"\x20\x01" * (5 << 20))  # 10 MiB: copied in chunks
+    big.Rows, big.Columns = 2048, 2560
+    deflated = exam_instance(2)
+    deflated.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    sources = [write(big, tmp_path / "in" / "big.dcm"), write(deflated, tmp_path / "in" / "d.dcm")]
+    assert run_import(runtime, trial, tmp_path / "in").count("imported") == 2
+    data = runtime.settings.data_dir
+    with runtime.db.unit_of_work() as session:
+        recorded = {i.input_sha256: i for i in session.scalars(select(Instance))}
+    assert set(recorded) == {hashlib.sha256(path.read_bytes()).hexdigest() for path in sources}
+    for instance in recorded.values():
+        output = (data / instance.path).read_bytes()
+        assert hashlib.sha256(output).hexdigest() == instance.output_sha256
 
 
 def test_an_explicit_subject_and_time_point_take_files_without_a_known_mrn(
