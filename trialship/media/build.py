@@ -470,7 +470,10 @@ class _Flusher:
             raise MediaError(f"could not write the disc image: {os_reason(self.error)}")
 
 
-_FLUSH_EVERY = 0.1  # seconds
+_FLUSH_EVERY = 0.003
+"""Seconds between two fdatasyncs. Short, so the last fsync finds little left to write: every
+0.1 s, it still waited for about 0.1 s of the image's writing (a 1,000-file, 490 MB build took
+0.53-0.55 s instead of 0.46-0.48 s here). An fdatasync with nothing to write costs microseconds."""
 
 
 class _Meter:
