@@ -56,9 +56,15 @@ class ZipEntryTooLarge(Exception):
 
 
 def is_zip(path: Path) -> bool:
+    # Four bytes read with the bare system calls: a buffered file object would cost more than
+    # the read, on every input of a folder of 1,000s.
     try:
-        with path.open("rb") as fp:
-            return fp.read(4) in _ZIP_MAGIC and zipfile.is_zipfile(path)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            magic = os.read(fd, 4)
+        finally:
+            os.close(fd)
+        return magic in _ZIP_MAGIC and zipfile.is_zipfile(path)
     except OSError:
         return False
 

@@ -348,15 +348,18 @@ def chunks(tasks: Iterator[_T], jobs: int) -> Iterator[list[_T]]:
 
     Each list costs the parent a few wakeups of its pool threads (about 0.3 ms: with 4 files a
     list, a tenth of its CPU went there). So: one small list per worker right away (they start
-    while the folder is still being listed), then lists of up to `MAX_CHUNK` files, shrinking
+    while the folder is still being listed), then one larger list each (the workers would idle
+    while the rest of the folder is listed, the parent sharing their cores), then lists of up
+    to `MAX_CHUNK` files, shrinking
     to `MIN_CHUNK` as the end nears so the workers finish together. A list of contiguous files
     keeps a patient's files together too, and with them what the engine remembers per patient.
     """
-    for _ in range(jobs):
-        first = list(itertools.islice(tasks, MIN_CHUNK))
-        if not first:
-            return
-        yield first
+    for size in (MIN_CHUNK, 4 * MIN_CHUNK):
+        for _ in range(jobs):
+            first = list(itertools.islice(tasks, size))
+            if not first:
+                return
+            yield first
     rest = list(tasks)
     start = 0
     while start < len(rest):
