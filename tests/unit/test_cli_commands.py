@@ -9,7 +9,7 @@ import sys
 import click
 import pytest
 
-from trialship.cli import COMMANDS, main
+from trialship.cli import COMMANDS, SUMMARIES, TrialshipGroup, main
 
 
 def _modules(command: click.Command) -> set[str]:
@@ -51,4 +51,46 @@ def test_standalone_commands_load_neither_the_database_layer_nor_the_web_app(
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def _load_every_command() -> click.Context:
+    ctx = click.Context(main)
+    for name in COMMANDS:
+        main.get_command(ctx, name)
+    return ctx
+
+
+def test_each_summary_is_the_first_sentence_of_its_command() -> None:
+    ctx = _load_every_command()
+    assert set(SUMMARIES) == set(COMMANDS)
+    for name, summary in SUMMARIES.items():
+        command = main.get_command(ctx, name)
+        assert command is not None
+        assert command.get_short_help_str(10**6) == summary, name
+
+
+@pytest.mark.parametrize("width", [50, 60, 80, 200])
+def test_the_listing_is_clicks_own_whether_commands_are_loaded_or_not(width: int) -> None:
+    ctx = _load_every_command()
+    clicks = click.HelpFormatter(width=width)
+    click.Group.format_commands(main, ctx, clicks)
+    ours = click.HelpFormatter(width=width)
+    unloaded = TrialshipGroup(name="trialship")  # no command loaded: every row from SUMMARIES
+    unloaded.format_commands(click.Context(unloaded), ours)
+    assert ours.getvalue() == clicks.getvalue()
+    assert not unloaded.commands
+
+
+def test_help_loads_no_command() -> None:
+    code = (
+        "import sys\n"
+        "from trialship.cli import main\n"
+        "main(['--help'], standalone_mode=False)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('trialship.cli.')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "audit" in out and "worker" in out  # the listing itself
     assert out.strip().splitlines()[-1] == "[]"
