@@ -94,3 +94,40 @@ def test_help_loads_no_command() -> None:
     ).stdout
     assert "audit" in out and "worker" in out  # the listing itself
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_completion_offers_clicks_own_items_without_loading_commands() -> None:
+    ctx = _load_every_command()
+    unloaded = TrialshipGroup(name="trialship", params=list(main.params))
+
+    def items(group: click.Group, incomplete: str) -> list[tuple[str, str | None]]:
+        if group is main:
+            found = click.Group.shell_complete(main, ctx, incomplete)
+        else:
+            found = group.shell_complete(click.Context(group), incomplete)
+        return [(item.value, item.help) for item in found]
+
+    for incomplete in ("", "s", "su", "--"):
+        assert items(unloaded, incomplete) == items(main, incomplete), incomplete
+    assert not unloaded.commands
+
+
+def test_completing_a_command_name_loads_no_command() -> None:
+    code = (
+        "import os, sys\n"
+        "os.environ.update(_TRIALSHIP_COMPLETE='bash_complete', COMP_WORDS='trialship s', "
+        "COMP_CWORD='1')\n"
+        "from trialship.cli import main\n"
+        "try:\n"
+        "    main(prog_name='trialship')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('trialship.cli.')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert {"plain,send", "plain,serve", "plain,site", "plain,subject", "plain,submission"} <= set(
+        out
+    )
+    assert out[-1] == "[]"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from click.shell_completion import CompletionItem
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
 
@@ -99,14 +100,29 @@ class TrialshipGroup(click.Group):
         limit = formatter.width - 6 - max(len(name) for name in names)
         rows = []
         for name in names:
-            if name in SUMMARIES and name not in self.commands:
-                command: click.Command | None = click.Command(name, help=SUMMARIES[name])
-            else:
-                command = self.get_command(ctx, name)
+            command = self._listed(ctx, name)
             if command is not None and not command.hidden:
                 rows.append((name, command.get_short_help_str(limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        """Click's own completion, with the summaries of the commands not loaded."""
+        results = [
+            CompletionItem(name, help=command.get_short_help_str())
+            for name in self.list_commands(ctx)
+            if name.startswith(incomplete)
+            and (command := self._listed(ctx, name)) is not None
+            and not command.hidden
+        ]
+        results.extend(click.Command.shell_complete(self, ctx, incomplete))  # the options
+        return results
+
+    def _listed(self, ctx: click.Context, name: str) -> click.Command | None:
+        """The command as a listing shows it: a stand-in with its summary if not loaded."""
+        if name in SUMMARIES and name not in self.commands:
+            return click.Command(name, help=SUMMARIES[name])
+        return self.get_command(ctx, name)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         for module in COMMANDS.get(cmd_name, ()):
