@@ -48,10 +48,14 @@ def test_standalone_commands_load_neither_the_database_layer_nor_the_web_app(
         f"main({[*command, '--help']!r}, standalone_mode=False)\n"
         "print(sorted(m for m in ('sqlalchemy', 'flask', 'trialship.app') if m in sys.modules))\n"
     )
-    out = subprocess.run(
+    assert _python(code).strip().splitlines()[-1] == "[]"
+
+
+def _python(code: str) -> str:
+    """What `code` prints, run by a fresh interpreter (its own sys.modules)."""
+    return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert out.strip().splitlines()[-1] == "[]"
 
 
 def _load_every_command() -> click.Context:
@@ -89,9 +93,7 @@ def test_help_loads_no_command() -> None:
         "main(['--help'], standalone_mode=False)\n"
         "print(sorted(m for m in sys.modules if m.startswith('trialship.cli.')))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    out = _python(code)
     assert "audit" in out and "worker" in out  # the listing itself
     assert out.strip().splitlines()[-1] == "[]"
 
@@ -124,9 +126,7 @@ def test_completing_a_command_name_loads_no_command() -> None:
         "    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith('trialship.cli.')))\n"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.splitlines()
+    out = _python(code).splitlines()
     assert {"plain,send", "plain,serve", "plain,site", "plain,subject", "plain,submission"} <= set(
         out
     )

@@ -352,9 +352,9 @@ def chunks(tasks: Iterator[_T], jobs: int) -> Iterator[list[_T]]:
     list, a tenth of its CPU went there). So: one small list per worker right away (they start
     while the folder is still being listed), then one larger list each (the workers would idle
     while the rest of the folder is listed, the parent sharing their cores), then lists of up
-    to `MAX_CHUNK` files, shrinking
-    to `MIN_CHUNK` as the end nears so the workers finish together. A list of contiguous files
-    keeps a patient's files together too, and with them what the engine remembers per patient.
+    to `MAX_CHUNK` files, shrinking to `MIN_CHUNK` as the end nears so the workers finish
+    together. A list of contiguous files keeps a patient's files together too, and with them
+    what the engine remembers per patient.
     """
     for size in (MIN_CHUNK, 4 * MIN_CHUNK):
         for _ in range(jobs):
