@@ -8,6 +8,7 @@ stopped by its PID.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -47,9 +48,17 @@ def require(*programs: str) -> None:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct ports free on 127.0.0.1 of the calling thread's network namespace
+    (held together while chosen, so no two are the same)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
 
 
 def wait_for(
@@ -241,6 +250,12 @@ class NetNamespace:
     def connects(self, port: int) -> bool:
         return self.call(_connects, "127.0.0.1", port)
 
+    def free_ports(self, count: int = 1) -> list[int]:
+        """Ports free inside the namespace. A port free on the host may be taken in here: a
+        storescp given Orthanc's port failed to listen, and the test reached Orthanc instead
+        ("Called AE title not recognised")."""
+        return self.call(free_ports, count)
+
     def close(self) -> None:
         stop(self.holder, signal.SIGKILL)
 
@@ -266,7 +281,7 @@ class Storescp:
         self.aet = aet
         self.tls = tls  # (private key, certificate) PEM files: TLS only, no client certificate
         self.folder = folder
-        self.port = free_port()
+        (self.port,) = ns.free_ports()
         self.received = folder / "received"
         self.received.mkdir(parents=True, exist_ok=True)
         self.log = folder / f"storescp-{self.port}.out"
@@ -316,9 +331,7 @@ class Orthanc:
         require(ORTHANC, DICOMWEB_PLUGIN)
         self.ns = ns
         self.folder = folder
-        self.dicom_port = free_port()
-        self.http_port = free_port()
-        self.commitment_port = free_port()
+        self.dicom_port, self.http_port, self.commitment_port = ns.free_ports(3)
         folder.mkdir(parents=True, exist_ok=True)
         config = {
             "Name": "TRIALSHIP-TEST",
