@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,17 +27,11 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(runtime: Runtime) -> Iterator[str]:
     app = create_app(runtime=runtime)
-    port = _free_port()
-    server = create_server(app, host="127.0.0.1", port=port, threads=4)
+    # Port 0: the server binds a free port itself, so no other process can take it first.
+    server = create_server(app, host="127.0.0.1", port=0, threads=4)
     stop = threading.Event()
 
     def serve() -> None:
@@ -51,7 +44,7 @@ def live_server(runtime: Runtime) -> Iterator[str]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{port}"
+    yield f"http://127.0.0.1:{server.effective_port}"
     stop.set()
     thread.join(timeout=5)
     assert not thread.is_alive(), "the test server did not stop"

@@ -17,7 +17,7 @@ from waitress.server import create_server
 from tests.conftest import PASSWORD
 from tests.integration.exams.exam_samples import SYSTEM
 from tests.integration.submissions.submission_samples import import_exam, sftp_destination
-from tests.integration.transfer.peers import Sshd, free_port
+from tests.integration.transfer.peers import Sshd
 from trialship.app import Runtime, bootstrap
 from trialship.registry.models import Role, Trial
 from trialship.services.memberships import set_membership
@@ -31,7 +31,7 @@ def served(runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[
     live = bootstrap({"data_dir": runtime.settings.data_dir})
     consumer = live.queue.create_consumer(workers=1, worker_type="thread")
     consumer.start()
-    server = create_server(create_app(runtime=live), host="127.0.0.1", port=free_port(), threads=4)
+    server = create_server(create_app(runtime=live), host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}", live
