@@ -19,7 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pynetdicom import AE, evt
 
-from tests.integration.transfer.peers import NetNamespace, Orthanc, Storescp, free_port
+from tests.integration.transfer.peers import NetNamespace, Orthanc, Storescp
 from tests.integration.transfer.samples import bundled_files, ct_tree
 from trialship.dicom_header import dataset_offset
 from trialship.transfer import Journal, build_package, parse_destination, send
@@ -113,10 +113,10 @@ def test_each_instance_keeps_its_status_and_a_failed_one_is_retried(tmp_path: Pa
     for path in files:
         ds = dcmread(path, stop_before_pixels=True)
         ae.add_supported_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
-    port = free_port()
     server = ae.start_server(
-        ("127.0.0.1", port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
+        ("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)]
     )
+    port = server.server_address[1]
     try:
         destination = parse_destination(f"dicom://SCP@127.0.0.1:{port}?retries=1")
         with Journal(tmp_path / "j.jsonl", destination.describe()) as journal:
