@@ -94,17 +94,17 @@ class TrialshipGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Click's own listing, with the summaries of the commands not loaded (SUMMARIES)."""
-        names = self.list_commands(ctx)
-        if not names:
+        listed = [
+            (name, command)
+            for name in self.list_commands(ctx)
+            if (command := self._listed(ctx, name)) is not None and not command.hidden
+        ]
+        if not listed:
             return
-        limit = formatter.width - 6 - max(len(name) for name in names)
-        rows = []
-        for name in names:
-            command = self._listed(ctx, name)
-            if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit)))
+        # As click does: the help column's width from the longest name that is shown.
+        limit = formatter.width - 6 - max(len(name) for name, _ in listed)
         with formatter.section("Commands"):
-            formatter.write_dl(rows)
+            formatter.write_dl([(name, cmd.get_short_help_str(limit)) for name, cmd in listed])
 
     def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
         """Click's own completion, with the summaries of the commands not loaded."""
