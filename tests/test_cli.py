@@ -135,6 +135,33 @@ def test_db_check_passes_after_init(cli) -> None:
     assert result.exit_code == 0 and "agree" in result.output
 
 
+def test_a_folder_init_never_made_is_refused_in_a_line_and_left_as_it_was(tmp_path: Path) -> None:
+    data = tmp_path / "instance"
+    for args in (["trial", "list"], ["import", str(tmp_path), "--trial", "P1"], ["db", "check"]):
+        result = CliRunner().invoke(main, ["--data", str(data), *args])
+        assert result.exit_code == 2, result.output
+        assert result.output == (
+            f"Error: {data} is not a trialship data folder: run `trialship init` there first, "
+            "or name the folder with --data or TRIALSHIP_DATA\n"
+        )
+    assert not data.exists()
+
+
+def test_a_database_behind_or_missing_names_the_command_to_run(cli, tmp_path: Path) -> None:
+    assert cli("db", "downgrade", "0005_submissions").exit_code == 0
+    behind = cli("trial", "list")
+    assert behind.exit_code == 2
+    assert "at revision 0005_submissions" in behind.output
+    assert "run `trialship db upgrade`" in behind.output
+    assert cli("db", "upgrade").exit_code == 0
+    assert cli("trial", "list").exit_code == 0
+    (tmp_path / "instance" / "trialship.db").unlink()
+    missing = cli("trial", "list")
+    assert missing.exit_code == 2
+    assert missing.output == "Error: the database has no trialship schema: run `trialship init`\n"
+    assert not (tmp_path / "instance" / "trialship.db").exists()
+
+
 def test_trial_profile_export_and_import_keep_the_secret(cli, tmp_path: Path) -> None:
     from trialship.deid import parse_profile
 

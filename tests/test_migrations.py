@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from trialship.registry import migrate
+from trialship.registry.db import SCHEMA_REVISION
 from trialship.registry.models import Base
 
 
@@ -27,3 +28,10 @@ def test_check_fails_on_a_database_that_is_behind(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'empty.sqlite'}"
     with pytest.raises(migrate.SchemaDrift):
         migrate.check(url)
+
+
+def test_the_revision_commands_require_is_alembics_head() -> None:
+    from alembic.script import ScriptDirectory
+
+    scripts = ScriptDirectory.from_config(migrate.alembic_config("sqlite://"))
+    assert scripts.get_heads() == [SCHEMA_REVISION]

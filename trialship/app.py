@@ -42,8 +42,9 @@ class Runtime:
         return dt.datetime.now(zone).date()
 
 
-def bootstrap(overrides: Mapping[str, Any] | None = None) -> Runtime:
-    settings = with_instance_keys(load_settings(overrides))
+def bootstrap(overrides: Mapping[str, Any] | None = None, *, create: bool = True) -> Runtime:
+    """The runtime of a data folder; `create` false refuses a folder that `init` never made."""
+    settings = with_instance_keys(load_settings(overrides), create=create)
     return Runtime(
         settings=settings,
         db=Database(settings.effective_database_url),

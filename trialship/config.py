@@ -125,8 +125,19 @@ def _read_or_create_key(path: Path, make: Callable[[], str]) -> str:
     return value
 
 
-def with_instance_keys(settings: Settings) -> Settings:
-    """Fill in the secret key and the Fernet key, generating them in the data folder if new."""
+def with_instance_keys(settings: Settings, *, create: bool = True) -> Settings:
+    """Fill in the secret key and the Fernet key from the data folder, generating them there
+    if new. With `create` false a missing key means the folder was never initialised: a
+    command other than `init` must not leave a half-made data folder behind."""
+    if not create:
+        wanted = {"secret_key": settings.secret_key, "fernet.key": settings.fernet_key}
+        if any(
+            not given and not (settings.data_dir / name).is_file() for name, given in wanted.items()
+        ):
+            raise ConfigError(
+                f"{settings.data_dir.resolve()} is not a trialship data folder: run "
+                "`trialship init` there first, or name the folder with --data or TRIALSHIP_DATA"
+            )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     secret = settings.secret_key or _read_or_create_key(
         settings.data_dir / "secret_key", lambda: secrets.token_hex(32)

@@ -21,10 +21,16 @@ from trialship.services import trials
 from trialship.services.authz import Actor
 
 
-def get_runtime(ctx: click.Context) -> Runtime:
+def get_runtime(ctx: click.Context, *, create: bool = False, schema: bool = True) -> Runtime:
+    """The data folder's runtime. Only `create` (init, db upgrade) may make the folder and its
+    keys; any other command refuses, in one line, a folder `init` never made, and unless told
+    `schema=False` (the other db commands) a database not at this code's revision."""
     obj = ctx.ensure_object(dict)
     if "runtime" not in obj:
-        obj["runtime"] = bootstrap(settings_overrides(ctx))
+        made = bootstrap(settings_overrides(ctx), create=create)
+        if schema and not create:
+            made.db.require_schema()
+        obj["runtime"] = made
     runtime: Runtime = obj["runtime"]
     return runtime
 

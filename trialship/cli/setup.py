@@ -20,7 +20,7 @@ def init(admin_email: str | None, admin_name: str) -> None:
 
     The admin's password comes from TRIALSHIP_ADMIN_PASSWORD, or a prompt.
     """
-    runtime = get_runtime(click.get_current_context())
+    runtime = get_runtime(click.get_current_context(), create=True)
     migrate.upgrade(runtime.settings.effective_database_url)
     click.echo(f"Data folder {runtime.settings.data_dir.resolve()} is ready.")
     if not admin_email:
@@ -73,16 +73,14 @@ def db() -> None:
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
     """Apply the migrations up to REVISION (default: the latest)."""
-    migrate.upgrade(
-        get_runtime(click.get_current_context()).settings.effective_database_url, revision
-    )
+    migrate.upgrade(_database_url(create=True), revision)
     click.echo("Database is up to date.")
 
 
 @db.command("check")
 def db_check() -> None:
     """Exit non-zero when the models and the migrations (or the database) differ."""
-    migrate.check(get_runtime(click.get_current_context()).settings.effective_database_url)
+    migrate.check(_database_url(schema=False))
     click.echo("Models, migrations and database agree.")
 
 
@@ -90,7 +88,10 @@ def db_check() -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Revert the migrations down to REVISION (`base` empties the database)."""
-    migrate.downgrade(
-        get_runtime(click.get_current_context()).settings.effective_database_url, revision
-    )
+    migrate.downgrade(_database_url(schema=False), revision)
     click.echo(f"Database downgraded to {revision}.")
+
+
+def _database_url(*, create: bool = False, schema: bool = True) -> str:
+    runtime = get_runtime(click.get_current_context(), create=create, schema=schema)
+    return runtime.settings.effective_database_url

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
+
+from trialship.errors import ConfigError
+
+SCHEMA_REVISION = "0006_import_indexes"
+"""The newest migration, which this code's models need (a test holds it to alembic's head):
+checked with one query, because loading alembic for every command would cost half a second."""
 
 
 def make_engine(url: str) -> Engine:
@@ -50,6 +59,26 @@ class Database:
             raise
         finally:
             session.close()
+
+    def require_schema(self) -> None:
+        """Raise ConfigError, saying what to run, unless the schema is at SCHEMA_REVISION."""
+        url = make_url(self.url)
+        if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+            revisions: list[str] = []  # (connecting would create an empty database file)
+        else:
+            try:
+                with self.engine.connect() as connection:
+                    rows = connection.execute(text("SELECT version_num FROM alembic_version"))
+                    revisions = list(rows.scalars())
+            except DBAPIError:
+                revisions = []
+        if not revisions:
+            raise ConfigError("the database has no trialship schema: run `trialship init`")
+        if SCHEMA_REVISION not in revisions:
+            raise ConfigError(
+                f"the database is at revision {', '.join(revisions)}, and this trialship needs "
+                f"{SCHEMA_REVISION}: run `trialship db upgrade`"
+            )
 
     def dispose(self) -> None:
         self.engine.dispose()
