@@ -19,7 +19,7 @@ from typing import IO, Any, BinaryIO
 import pydicom
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset
 from pydicom.filewriter import write_data_element, write_dataset
@@ -34,6 +34,7 @@ from trialship.deid.elements import canonical_text, value_of
 from trialship.deid.raw_encode import LONG_VRS, sorted_keys, write_elements
 from trialship.deid.raw_parse import tag_key
 from trialship.intake.header_reader import read_header
+from trialship.intake.structure import Truncated, check_whole
 
 CHUNK = 1 << 20
 WHOLE = 8 << 20
@@ -44,6 +45,15 @@ _SOP_CLASS_UID = tag_key(0x00080016)
 _SOP_INSTANCE_UID = tag_key(0x00080018)
 _TRANSFER_SYNTAX_UID = tag_key(0x00020010)
 _SEQUENCE_END = 0xFFFEE0DD
+
+
+_CAUSES: dict[type[Exception], str] = {
+    InvalidDicomError: "no DICOM header",
+    EOFError: "truncated",
+    struct.error: "truncated",
+    BytesLengthException: "a value's length does not fit its value representation",
+}
+"""What pydicom's errors mean, as a rejection reason (anything else: malformed)."""
 
 
 class UnreadableFile(Exception):
@@ -97,11 +107,14 @@ def read_instance(fp: BinaryIO, size: int, *, mtime: float | None = None) -> Ins
 
 def _parse(fp: BinaryIO, size: int, data: bytes | None, mtime: float | None) -> Instance:
     try:
-        ds = _read_header(fp, data, mtime)
+        ds, fast = _read_header(fp, data, mtime)
     except UnreadableFile:
         raise
-    except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, TypeError) as exc:
-        raise UnreadableFile(f"not readable as DICOM ({type(exc).__name__})") from None
+    except (*_CAUSES, ValueError, KeyError, TypeError) as exc:
+        cause = next((text for kind, text in _CAUSES.items() if isinstance(exc, kind)), "malformed")
+        raise UnreadableFile(f"not readable as DICOM: {cause}") from None
+    if not fast:
+        _check_whole(fp, size, data, ds)
     if _SOP_INSTANCE_UID not in ds._dict or _SOP_CLASS_UID not in ds._dict:
         raise UnreadableFile("not a DICOM instance (no SOP Class or SOP Instance UID)")
     syntax = _syntax(ds.file_meta) if ds.file_meta else ""
@@ -153,14 +166,15 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None, mtime: float | None) -> 
     return instance
 
 
-def _read_header(fp: BinaryIO, data: bytes | None, mtime: float | None) -> FileDataset:
+def _read_header(fp: BinaryIO, data: bytes | None, mtime: float | None) -> tuple[FileDataset, bool]:
+    """The header, and whether the fast reader read it (it refuses a file cut short itself)."""
     if data is not None:
         # The common case (Explicit VR Little Endian) from the bytes in hand; pydicom otherwise.
         fast = read_header(fp, data, mtime=mtime)
         if fast is not None:
-            return fast
+            return fast, True
     try:
-        return pydicom.dcmread(fp, stop_before_pixels=True)
+        return pydicom.dcmread(fp, stop_before_pixels=True), False
     except InvalidDicomError:
         pass
     # No preamble or file meta: accept only what starts like a little endian data set.
@@ -170,7 +184,25 @@ def _read_header(fp: BinaryIO, data: bytes | None, mtime: float | None) -> FileD
     if len(first) < 8 or group not in (0x0008, 0x0010, 0x0018, 0x0020):
         raise UnreadableFile("not DICOM (no DICM prefix and no recognisable data set)")
     fp.seek(0)
-    return pydicom.dcmread(fp, stop_before_pixels=True, force=True)
+    return pydicom.dcmread(fp, stop_before_pixels=True, force=True), False
+
+
+def _check_whole(fp: BinaryIO, size: int, data: bytes | None, ds: FileDataset) -> None:
+    """Refuse a file pydicom read although it was cut short (see trialship.intake.structure)."""
+    stop = fp.tell()
+
+    def read(offset: int, count: int) -> bytes:
+        if data is not None:
+            return data[offset : offset + count]
+        fp.seek(offset)
+        return fp.read(count)
+
+    implicit, little = _encoding(ds)
+    try:
+        check_whole(read, size, stop, implicit=implicit, little=little)
+    except Truncated as exc:
+        raise UnreadableFile(str(exc)) from None
+    fp.seek(stop)
 
 
 def _set_transfer_syntax(ds: FileDataset) -> None:
