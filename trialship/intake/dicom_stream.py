@@ -54,6 +54,7 @@ _CAUSES: dict[type[Exception], str] = {
     BytesLengthException: "a value's length does not fit its value representation",
 }
 """What pydicom's errors mean, as a rejection reason (anything else: malformed)."""
+_READ_ERRORS: tuple[type[Exception], ...] = (*_CAUSES, ValueError, KeyError, TypeError)
 
 
 class UnreadableFile(Exception):
@@ -110,7 +111,7 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None, mtime: float | None) -> 
         ds, fast = _read_header(fp, data, mtime)
     except UnreadableFile:
         raise
-    except (*_CAUSES, ValueError, KeyError, TypeError) as exc:
+    except _READ_ERRORS as exc:
         cause = next((text for kind, text in _CAUSES.items() if isinstance(exc, kind)), "malformed")
         raise UnreadableFile(f"not readable as DICOM: {cause}") from None
     if not fast:
