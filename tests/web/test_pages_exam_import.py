@@ -215,3 +215,80 @@ def test_api_import_refuses_other_body_types_and_unknown_subjects(
         headers={**token, "Content-Type": "application/zip"},
     )
     assert unknown.status_code == 404 and unknown.get_json()["error"]["field"] == "subject_id"
+
+
+def _api_token(runtime: Runtime, make_user: Callable[..., User], trial: Trial, role: Role):
+    user = make_user(f"{role.value}-robot@example.org", trial=trial, role=role)
+    with runtime.db.unit_of_work() as session:
+        _, plain = users.create_token(session, SYSTEM, user, role.value)
+    return {"Authorization": f"Bearer {plain}"}
+
+
+def test_api_confirms_a_time_point_and_records_the_pixel_review(
+    client: FlaskClient, trial: Trial, token: dict[str, str], runtime: Runtime
+) -> None:
+    body = io.BytesIO(dicom_bytes(1, study_date="20240301"))
+    client.post(
+        f"/api/v1/trials/{trial.id}/imports",
+        data=body.getvalue(),
+        headers={**token, "Content-Type": "application/dicom"},
+    )
+    (exam,) = client.get(f"/api/v1/trials/{trial.id}/exams", headers=token).get_json()["items"]
+    assert exam["timepoint_confirmed"] is False
+    url = f"/api/v1/trials/{trial.id}/exams/{exam['id']}"
+    unknown = client.post(f"{url}/timepoint", json={"timepoint_id": "NOPE"}, headers=token)
+    assert unknown.status_code == 404
+    missing = client.post(f"{url}/timepoint", json={}, headers=token)
+    assert missing.status_code == 422 and missing.get_json()["error"]["field"] == "timepoint_id"
+    confirmed = client.post(f"{url}/timepoint", json={"timepoint_id": "W12"}, headers=token)
+    assert confirmed.status_code == 200, confirmed.get_data(as_text=True)
+    assert confirmed.get_json()["timepoint_id"] == "W12"
+    assert confirmed.get_json()["timepoint_confirmed"] is True
+    receipt = client.get(f"{url}/receipt", headers=token).get_json()
+    assert verify_receipt(
+        receipt, load_or_create_signing_key(runtime.settings.data_dir).public_key()
+    )
+    reviewed = client.post(f"{url}/pixel-review", headers=token)
+    assert reviewed.status_code == 200 and reviewed.get_json()["pixel_reviewed_at"]
+
+
+def test_api_lists_the_quarantine_with_reasons_and_no_names(
+    client: FlaskClient, trial: Trial, token: dict[str, str]
+) -> None:
+    client.post(
+        f"/api/v1/trials/{trial.id}/imports",
+        data={"files": [(io.BytesIO(b"not dicom at all"), f"{PHI['patient_id']}.dcm")]},
+        headers=token,
+        content_type="multipart/form-data",
+    )
+    response = client.get(f"/api/v1/trials/{trial.id}/quarantine", headers=token)
+    assert response.status_code == 200
+    (item,) = response.get_json()["items"]
+    assert item["reason"].startswith("not DICOM") and item["original_kept"] is True
+    assert PHI["patient_id"] not in response.get_data(as_text=True)
+
+
+def test_api_key_is_for_trial_admins_and_each_read_is_audited(
+    client: FlaskClient,
+    trial: Trial,
+    token: dict[str, str],
+    runtime: Runtime,
+    make_user: Callable[..., User],
+) -> None:
+    client.post(
+        f"/api/v1/trials/{trial.id}/imports",
+        data=zip_of(1),
+        headers={**token, "Content-Type": "application/zip"},
+    )
+    assert client.get(f"/api/v1/trials/{trial.id}/key", headers=token).status_code == 403
+    admin = _api_token(runtime, make_user, trial, Role.TRIAL_ADMIN)
+    entries = client.get(f"/api/v1/trials/{trial.id}/key", headers=admin)
+    assert entries.status_code == 200 and entries.headers["Cache-Control"] == "no-store"
+    assert PHI["patient_id"] in {row["original"] for row in entries.get_json()["items"]}
+    export = client.get(f"/api/v1/trials/{trial.id}/key?format=csv", headers=admin)
+    assert export.mimetype == "text/csv" and PHI["accession"] in export.get_data(as_text=True)
+    with runtime.db.unit_of_work() as session:
+        actions = sorted(
+            session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("exam.key%")))
+        )
+    assert actions == ["exam.key_export", "exam.key_view"]

@@ -1,4 +1,5 @@
-"""Exams: import files into a trial, list the exams, read the key (trial admins)."""
+"""Exams: import files into a trial, list the exams and the quarantine, confirm a time point,
+record a pixel review, read the key (trial admins)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from trialship.cli.runtime import cli_actor, find_trial, unit_of_work
 from trialship.jobs.tasks import apply_rules
 from trialship.services import exams
 from trialship.services.exam_import import FileOutcome, ImportSummary, Status, import_exams
+from trialship.services.timepoints import timepoint_by_code
 from trialship.signing import load_or_create_signing_key
 
 EXIT_QUARANTINED = 3
@@ -86,7 +88,7 @@ def _with_progress(run: Any) -> ImportSummary:
 
 @main.group()
 def exam() -> None:
-    """Imported exams: list, key."""
+    """Imported exams: list, quarantine, timepoint, reviewed, key."""
 
 
 @exam.command("list")
@@ -114,6 +116,65 @@ def exam_list(protocol_id: str) -> None:
             ],
             ["id", "subject", "timepoint", "date", "modality", "files", "state", "pixel_review"],
         )
+
+
+@exam.command("quarantine")
+@trial_option
+def exam_quarantine(protocol_id: str) -> None:
+    """List the files imports refused, newest first, with their reasons."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        print_table(
+            [
+                {
+                    "id": f.id,
+                    "when": f.created_at.strftime("%Y-%m-%d %H:%M"),
+                    "job": f.job_id or "",
+                    "bytes": f.size,
+                    "kept": "yes" if f.stored_path else "no",
+                    "reason": f.reason,
+                }
+                for f in exams.list_quarantine(session, trial)
+            ],
+            ["id", "when", "job", "bytes", "kept", "reason"],
+        )
+
+
+@exam.command("timepoint")
+@trial_option
+@click.argument("exam_id", type=int)
+@click.argument("timepoint_id")
+def exam_timepoint(protocol_id: str, exam_id: int, timepoint_id: str) -> None:
+    """Set and confirm EXAM_ID's time point (its files are de-identified again if it changes)."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        found = exams.get_exam(session, trial, exam_id)
+        data_dir = runtime.settings.data_dir
+        exams.confirm_timepoint(
+            session,
+            cli_actor(),
+            runtime.vault,
+            found,
+            timepoint_by_code(session, trial, timepoint_id).id,
+            today=runtime.today(),
+            data_dir=data_dir,
+            signing_key=load_or_create_signing_key(data_dir),
+            now=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        )
+        click.echo(f"Exam {found.id}: time point {timepoint_id} confirmed.")
+
+
+@exam.command("reviewed")
+@trial_option
+@click.argument("exam_id", type=int)
+def exam_reviewed(protocol_id: str, exam_id: int) -> None:
+    """Record that EXAM_ID's pixels were reviewed for burned-in text."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        found = exams.mark_pixels_reviewed(
+            session, cli_actor(), exams.get_exam(session, trial, exam_id), runtime.today()
+        )
+        click.echo(f"Exam {found.id}: pixels marked as reviewed.")
 
 
 @exam.command("key")

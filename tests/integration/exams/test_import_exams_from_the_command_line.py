@@ -1,4 +1,4 @@
-"""`trialship import`, `exam list` and `exam key` as an office runs them."""
+"""`trialship import` and the `exam` commands as an office runs them."""
 
 from __future__ import annotations
 
@@ -59,3 +59,29 @@ def test_an_unknown_subject_is_a_clear_error(cli, tmp_path: Path) -> None:
     write_exam(tmp_path / "in", 1)
     result = cli("import", str(tmp_path / "in"), "--trial", "ACM-301", "--subject", "NOPE")
     assert result.exit_code == 1 and "no subject 'NOPE'" in result.output
+
+
+def test_the_quarantine_is_listed_with_reasons_and_no_names(cli, tmp_path: Path) -> None:
+    write(exam_instance(1, patient_id="NOBODY"), tmp_path / "in" / f"{PHI['patient_id']}.dcm")
+    cli("import", str(tmp_path / "in"), "--trial", "ACM-301")
+    listing = cli("exam", "quarantine", "--trial", "ACM-301")
+    assert listing.exit_code == 0, listing.output
+    assert "no subject of the trial has this patient ID" in listing.output
+    assert PHI["patient_id"] not in listing.output
+
+
+def test_a_time_point_is_confirmed_and_the_pixels_reviewed_from_the_command_line(
+    cli, tmp_path: Path
+) -> None:
+    cli("timepoint", "add", "--trial", "ACM-301", "W12", "--day", "84")
+    write_exam(tmp_path / "in", 1)
+    cli("import", str(tmp_path / "in"), "--trial", "ACM-301")
+    unknown = cli("exam", "timepoint", "--trial", "ACM-301", "1", "NOPE")
+    assert unknown.exit_code == 1 and "NOPE" in unknown.output
+    confirmed = cli("exam", "timepoint", "--trial", "ACM-301", "1", "W12")
+    assert confirmed.exit_code == 0, confirmed.output
+    assert "W12 confirmed" in confirmed.output
+    listing = cli("exam", "list", "--trial", "ACM-301")
+    assert "W12" in listing.output and "(unconfirmed)" not in listing.output
+    reviewed = cli("exam", "reviewed", "--trial", "ACM-301", "1")
+    assert reviewed.exit_code == 0 and "reviewed" in reviewed.output

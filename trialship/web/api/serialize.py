@@ -10,7 +10,7 @@ import enum
 from typing import Any
 
 from trialship.registry.delivery import Destination
-from trialship.registry.imaging import Series
+from trialship.registry.imaging import QuarantinedFile, Series
 from trialship.registry.models import (
     Exam,
     Job,
@@ -195,6 +195,19 @@ def job(obj: Job) -> Json:
         "created_at": iso(obj.created_at),
         "started_at": iso(obj.started_at),
         "finished_at": iso(obj.finished_at),
+    }
+
+
+def quarantined_file(obj: QuarantinedFile) -> Json:
+    """A quarantined input: the reason, never its name (names may hold PHI)."""
+    return {
+        "id": obj.id,
+        "trial_id": obj.trial_id,
+        "job_id": obj.job_id,
+        "reason": obj.reason,
+        "size": obj.size,
+        "original_kept": bool(obj.stored_path),
+        "created_at": iso(obj.created_at),
     }
 
 

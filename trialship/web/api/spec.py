@@ -382,6 +382,35 @@ SCHEMAS: dict[str, Schema] = {
         },
     },
     "ExamList": _list_of("Exam"),
+    "TimePointConfirmation": _input(
+        {"timepoint_id": _text("the time point's ID")}, ["timepoint_id"]
+    ),
+    "QuarantinedFile": _output(
+        {
+            "id": INTEGER,
+            "trial_id": INTEGER,
+            "job_id": {"type": ["integer", "null"]},
+            "reason": {"type": "string"},
+            "size": INTEGER,
+            "original_kept": {
+                "type": "boolean",
+                "description": "the file is kept in the originals area (until the retention)",
+            },
+            "created_at": DATETIME,
+        }
+    ),
+    "QuarantinedFileList": _list_of("QuarantinedFile"),
+    "KeyEntry": _output(
+        {
+            "subject_id": {"type": "string"},
+            "exam": INTEGER,
+            "timepoint_id": {"type": "string"},
+            "kind": {"type": "string", "description": "what was replaced: patient ID, UID, ..."},
+            "original": {"type": "string", "description": "the original (identifying) value"},
+            "replacement": {"type": "string"},
+        }
+    ),
+    "KeyEntryList": _list_of("KeyEntry"),
     "Receipt": {
         "type": "object",
         "description": "the signed de-identification receipt: payload and Ed25519 signature",
@@ -717,6 +746,59 @@ PATHS: dict[str, Schema] = {
             "exams",
             ok=("Receipt", "the receipt (verify with the instance's public key)"),
             errors="403 404",
+        ),
+    },
+    "/trials/{trial_id}/exams/{exam_pk}/timepoint": {
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in [*T, "exam_pk"]],
+        "post": _operation(
+            "confirmExamTimePoint",
+            "Set and confirm the exam's time point (its files are de-identified again if it "
+            "changes)",
+            "exams",
+            ok=("Exam", "the exam"),
+            body="TimePointConfirmation",
+            errors="400 403 404 422",
+        ),
+    },
+    "/trials/{trial_id}/exams/{exam_pk}/pixel-review": {
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in [*T, "exam_pk"]],
+        "post": _operation(
+            "reviewExamPixels",
+            "Record that the exam's pixels were reviewed for burned-in text",
+            "exams",
+            ok=("Exam", "the exam"),
+            errors="403 404",
+        ),
+    },
+    "/trials/{trial_id}/quarantine": {
+        "parameters": [{"$ref": "#/components/parameters/trial_id"}],
+        "get": _operation(
+            "listQuarantine",
+            "The files an import refused, newest first, each with its reason",
+            "exams",
+            ok=("QuarantinedFileList", "the quarantined files"),
+            errors="403 404",
+        ),
+    },
+    "/trials/{trial_id}/key": {
+        "parameters": [{"$ref": "#/components/parameters/trial_id"}],
+        "get": _operation(
+            "getKey",
+            "The re-identification key (trial admins only; every read is audited)",
+            "exams",
+            ok=("KeyEntryList", "the key's entries"),
+            errors="403 404",
+            extra={
+                "parameters": [
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "string", "enum": ["json", "csv"]},
+                        "description": "csv: the key as a CSV file (audited as an export)",
+                    }
+                ]
+            },
         ),
     },
     "/trials/{trial_id}/destinations": _collection(

@@ -384,6 +384,50 @@ def get_exam_receipt(trial_id: int, exam_pk: int) -> Response:
     return _ok(exams.receipt(db(), actor(), exam, today()))
 
 
+@bp.post("/trials/<int:trial_id>/exams/<int:exam_pk>/timepoint")
+def confirm_exam_timepoint(trial_id: int, exam_pk: int) -> Response:
+    """Set and confirm the exam's time point by its ID (`{"timepoint_id": "W2"}`)."""
+    from trialship.web.views.exams import confirm
+
+    trial = _trial(trial_id)
+    exam = exams.get_exam(db(), trial, exam_pk)
+    code = json_body().get("timepoint_id")
+    if not isinstance(code, str) or not code:
+        raise ValidationError("give the time point's ID", field="timepoint_id")
+    confirm(exam, timepoints.timepoint_by_code(db(), trial, code).id)
+    return _ok(serialize.exam(exam))
+
+
+@bp.post("/trials/<int:trial_id>/exams/<int:exam_pk>/pixel-review")
+def review_exam_pixels(trial_id: int, exam_pk: int) -> Response:
+    exam = exams.get_exam(db(), _trial(trial_id), exam_pk)
+    exams.mark_pixels_reviewed(db(), actor(), exam, today())
+    commit()
+    return _ok(serialize.exam(exam))
+
+
+@bp.get("/trials/<int:trial_id>/quarantine")
+def list_quarantine(trial_id: int) -> Response:
+    files = exams.list_quarantine(db(), _trial(trial_id))
+    return _ok({"items": [serialize.quarantined_file(f) for f in files]})
+
+
+@bp.get("/trials/<int:trial_id>/key")
+def get_key(trial_id: int) -> Response:
+    """The re-identification key: trial admins only, each read audited; CSV with ?format=csv."""
+    as_csv = request.args.get("format") == "csv"
+    trial = _trial(trial_id)
+    rows = exams.read_key(db(), actor(), runtime().vault, trial, today(), export=as_csv)
+    commit()  # the audit event of this read
+    if as_csv:
+        return Response(
+            exams.key_csv(rows), mimetype="text/csv", headers={"Cache-Control": "no-store"}
+        )
+    response = _ok({"items": [row.as_dict() for row in rows]})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 # -- destinations ---------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from trialship.errors import TrialshipError
 from trialship.jobs.tasks import enqueue_import
-from trialship.registry.models import Job
+from trialship.registry.models import Exam, Job
 from trialship.services import exams as exam_service
 from trialship.services import import_jobs
 from trialship.services.authz import Capability
@@ -58,6 +58,23 @@ def queue_import(trial_ctx: dict[str, object], token: str, subject: str, timepoi
     enqueue_import(runtime(), job.id)
     db().refresh(job)
     return job
+
+
+def confirm(exam: Exam, timepoint_pk: object) -> None:
+    """Confirm the exam's time point (re-de-identifying its files if it changed), committed."""
+    data_dir = runtime().settings.data_dir
+    exam_service.confirm_timepoint(
+        db(),
+        actor(),
+        runtime().vault,
+        exam,
+        timepoint_pk,
+        today=today(),
+        data_dir=data_dir,
+        signing_key=load_or_create_signing_key(data_dir),
+        now=_now(),
+    )
+    commit()
 
 
 def _now() -> dt.datetime:
@@ -118,19 +135,7 @@ def index(trial_id: int) -> str:
 def confirm_timepoint(trial_id: int, exam_pk: int) -> Response:
     ctx = writable_trial(trial_id)
     exam = exam_service.get_exam(db(), ctx["trial"], exam_pk)
-    data_dir = runtime().settings.data_dir
-    exam_service.confirm_timepoint(
-        db(),
-        actor(),
-        runtime().vault,
-        exam,
-        request.form.get("timepoint_pk", ""),
-        today=today(),
-        data_dir=data_dir,
-        signing_key=load_or_create_signing_key(data_dir),
-        now=_now(),
-    )
-    commit()
+    confirm(exam, request.form.get("timepoint_pk", ""))
     flash(f"Exam {exam.id}: time point {exam.timepoint.timepoint_id} confirmed.", "success")  # type: ignore[union-attr]
     return redirect(url_for("exams.index", trial_id=trial_id))
 
