@@ -57,6 +57,17 @@ _CAUSES: dict[type[Exception], str] = {
 _READ_ERRORS: tuple[type[Exception], ...] = (*_CAUSES, ValueError, KeyError, TypeError)
 
 
+def read_error_cause(exc: Exception) -> str:
+    """What an error met while reading or converting a data set means, in words (never PHI:
+    pydicom's messages quote values)."""
+    for kind, text in _CAUSES.items():
+        if isinstance(exc, kind):
+            return text
+    if isinstance(exc, _READ_ERRORS):
+        return "malformed"
+    return f"unexpected error ({type(exc).__name__})"
+
+
 class UnreadableFile(Exception):
     """The input cannot be de-identified; the message is the rejection reason (never PHI)."""
 
@@ -112,8 +123,7 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None, mtime: float | None) -> 
     except UnreadableFile:
         raise
     except _READ_ERRORS as exc:
-        cause = next((text for kind, text in _CAUSES.items() if isinstance(exc, kind)), "malformed")
-        raise UnreadableFile(f"not readable as DICOM: {cause}") from None
+        raise UnreadableFile(f"not readable as DICOM: {read_error_cause(exc)}") from None
     if not fast:
         _check_whole(fp, size, data, ds)
     if _SOP_INSTANCE_UID not in ds._dict or _SOP_CLASS_UID not in ds._dict:

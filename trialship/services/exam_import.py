@@ -22,7 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydicom.dataset import Dataset
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from trialship import __version__
@@ -38,7 +38,12 @@ from trialship.deid import (
 from trialship.deid.elements import text_value
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import Conflict, ValidationError
-from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
+from trialship.intake.dicom_stream import (
+    UnreadableFile,
+    read_error_cause,
+    read_instance,
+    write_instance,
+)
 from trialship.intake.header_values import dicom_date, integer, text, without_validation
 from trialship.intake.sources import (
     SourceItem,
@@ -367,10 +372,11 @@ class _Run:
             sha, size, stored = self.store_original(path)
         try:
             return self.import_original(item.label, sha, size, stored)
-        except _Quarantine as exc:
-            return self.quarantine(item.label, str(exc), sha=sha, size=size, stored=stored)
-        except UnreadableFile as exc:
-            return self.quarantine(item.label, str(exc), sha=sha, size=size, stored=stored)
+        except (_Quarantine, UnreadableFile) as exc:
+            reason = str(exc)
+        except Exception as exc:  # the edge of one stored file: quarantine it with its original
+            reason = f"cannot import: {read_error_cause(exc)}"
+        return self.quarantine(item.label, reason, sha=sha, size=size, stored=stored)
 
     def import_original(self, label: str, sha: str, size: int, stored: str) -> FileOutcome:
         original = self.data_dir / stored
@@ -381,15 +387,23 @@ class _Run:
             sop_hash = self.vault.keyed_hash(header.sop_uid)
             # Two columns, not the ORM object: this runs for every file, and most are new.
             recorded = self.session.execute(
-                select(Instance.input_sha256, Series.exam_pk)
+                select(Instance.id, Instance.input_sha256, Instance.original_path, Series.exam_pk)
                 .join(Series)
                 .where(Instance.trial_id == self.trial.id, Instance.original_sop_hash == sop_hash)
             ).first()
             if recorded is not None:
-                recorded_sha, exam_pk = recorded
+                instance_pk, recorded_sha, kept, exam_pk = recorded
                 if recorded_sha != sha:
                     raise _Quarantine(
                         "same SOP Instance UID as an imported instance, with different content"
+                    )
+                if not kept:
+                    # Its original was purged (retention): the copy just stored is kept for
+                    # re-processing again, for another retention period (purge_originals).
+                    self.session.execute(
+                        update(Instance)
+                        .where(Instance.id == instance_pk)
+                        .values(original_path=stored)
                     )
                 state = self.session.scalar(select(Exam.state).where(Exam.id == exam_pk))
                 if state != ExamState.DEIDENTIFIED:
@@ -768,6 +782,6 @@ def _import_entry(run: _Run, entry: SourceItem | SourceRejection) -> FileOutcome
     except Exception as exc:  # the edge of one file: quarantine it, keep the import going
         return run.quarantine(
             entry.label,
-            f"cannot import ({type(exc).__name__})",
+            f"cannot import: {read_error_cause(exc)}",
             sha=run.vault.keyed_hash(entry.label),
         )

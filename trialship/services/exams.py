@@ -217,39 +217,53 @@ def purge_originals(
     session: Session, data_dir: Path, *, retention_days: int, now: dt.datetime
 ) -> int:
     """Delete stored originals older than `retention_days` (the rows stay, their original path
-    emptied). Returns how many files were deleted."""
+    emptied). Returns how many files were deleted.
+
+    A file's age is that of its row, or of the file itself when it was stored again since (an
+    import of the same file after a purge keeps it for re-processing for a new period)."""
     cutoff = now - dt.timedelta(days=retention_days)
-    old = set(
-        session.scalars(
-            select(Instance.original_path).where(
-                Instance.original_path != "", Instance.created_at < cutoff
+    old = {
+        relative
+        for relative in set(
+            session.scalars(
+                select(Instance.original_path).where(
+                    Instance.original_path != "", Instance.created_at < cutoff
+                )
             )
         )
-    ) | set(
-        session.scalars(
-            select(QuarantinedFile.stored_path).where(
-                QuarantinedFile.stored_path != "", QuarantinedFile.created_at < cutoff
+        | set(
+            session.scalars(
+                select(QuarantinedFile.stored_path).where(
+                    QuarantinedFile.stored_path != "", QuarantinedFile.created_at < cutoff
+                )
             )
         )
-    )
-    session.execute(
-        update(Instance)
-        .where(Instance.original_path != "", Instance.created_at < cutoff)
-        .values(original_path="")
-    )
-    session.execute(
-        update(QuarantinedFile)
-        .where(QuarantinedFile.stored_path != "", QuarantinedFile.created_at < cutoff)
-        .values(stored_path="")
-    )
+        if _stored_before(data_dir / relative, cutoff)
+    }
+    stale = sorted(old)
+    batches = [stale[start : start + 500] for start in range(0, len(stale), 500)]  # (IN lists)
+    for batch in batches:
+        session.execute(
+            update(Instance)
+            .where(Instance.original_path.in_(batch), Instance.created_at < cutoff)
+            .values(original_path="")
+        )
+        session.execute(
+            update(QuarantinedFile)
+            .where(QuarantinedFile.stored_path.in_(batch), QuarantinedFile.created_at < cutoff)
+            .values(stored_path="")
+        )
     session.flush()
-    still_used = set(
-        session.scalars(select(Instance.original_path).where(Instance.original_path.in_(old)))
-    ) | set(
-        session.scalars(
-            select(QuarantinedFile.stored_path).where(QuarantinedFile.stored_path.in_(old))
+    still_used: set[str] = set()
+    for batch in batches:
+        still_used.update(
+            session.scalars(select(Instance.original_path).where(Instance.original_path.in_(batch)))
         )
-    )
+        still_used.update(
+            session.scalars(
+                select(QuarantinedFile.stored_path).where(QuarantinedFile.stored_path.in_(batch))
+            )
+        )
     deleted = 0
     for relative in sorted(old - still_used):
         path = data_dir / relative
@@ -264,3 +278,13 @@ def purge_originals(
             details={"files": deleted, "retention_days": retention_days},
         )
     return deleted
+
+
+def _stored_before(path: Path, cutoff: dt.datetime) -> bool:
+    """Whether the file was written before `cutoff` (naive UTC, as the rows' times); a file
+    that is gone counts as old, so that its row lets go of it."""
+    try:
+        written = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).replace(tzinfo=None)
+    except FileNotFoundError:
+        return True
+    return written < cutoff

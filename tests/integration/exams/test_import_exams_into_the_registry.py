@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from pathlib import Path
 
 import pydicom
@@ -29,6 +30,7 @@ from trialship.services import exams
 from trialship.services.deid_files import verify_receipt_files
 from trialship.services.exam_import import (
     ImportSummary,
+    Status,
     choose_timepoint,
     exam_folder,
     import_exams,
@@ -403,3 +405,55 @@ def test_retention_deletes_old_originals_and_keeps_the_rows(
     with runtime.db.unit_of_work() as session:
         rows = list(session.scalars(select(Instance)))
         assert len(rows) == 2 and all(r.original_path == "" for r in rows)
+
+
+def test_an_import_after_the_purge_keeps_the_originals_again_for_a_new_period(
+    runtime: Runtime, trial: Trial, tmp_path: Path
+) -> None:
+    write_exam(tmp_path / "in", 2)
+    run_import(runtime, trial, tmp_path / "in")
+    data = runtime.settings.data_dir
+    later = dt.datetime.now() + dt.timedelta(days=91)
+    with runtime.db.unit_of_work() as session:
+        assert exams.purge_originals(session, data, retention_days=90, now=later) == 2
+    again = run_import(runtime, trial, tmp_path / "in")
+    assert again.count(Status.SKIPPED) == 2
+    with runtime.db.unit_of_work() as session:
+        kept = [row.original_path for row in session.scalars(select(Instance))]
+    assert all(kept) and all((data / relative).is_file() for relative in kept)
+    assert sorted(p.relative_to(data).as_posix() for p in (data / "originals").rglob("*.dcm")) == (
+        sorted(kept)
+    )
+    stored_again = (later - dt.timedelta(days=10)).timestamp()  # as if re-imported then
+    for relative in kept:
+        os.utime(data / relative, (stored_again, stored_again))
+    with runtime.db.unit_of_work() as session:
+        assert exams.purge_originals(session, data, retention_days=90, now=later) == 0
+        end = later + dt.timedelta(days=85)
+        assert exams.purge_originals(session, data, retention_days=90, now=end) == 2
+
+
+def test_an_unexpected_error_quarantines_the_file_with_its_stored_original_once(
+    runtime: Runtime, trial: Trial, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pydicom.errors import BytesLengthException
+
+    from trialship.services import exam_import
+
+    def broken(*_: object, **__: object) -> None:
+        raise BytesLengthException(f"value {PHI['patient_id']} has the wrong length")
+
+    monkeypatch.setattr(exam_import, "deidentify", broken)
+    write_exam(tmp_path / "in", 1)
+    (source,) = (tmp_path / "in").rglob("*.dcm")
+    for _ in range(2):
+        summary = run_import(runtime, trial, tmp_path / "in")
+        assert summary.count(Status.QUARANTINED) == 1
+    with runtime.db.unit_of_work() as session:
+        (row,) = session.scalars(select(QuarantinedFile))
+        assert row.reason == (
+            "cannot import: a value's length does not fit its value representation"
+        )
+        assert row.sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
+        assert row.size == source.stat().st_size
+        assert (runtime.settings.data_dir / row.stored_path).is_file()
