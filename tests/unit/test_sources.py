@@ -81,3 +81,33 @@ def test_an_entry_larger_than_declared_stops_extraction(tmp_path: Path) -> None:
     liar = SourceItem(label="liar", path=archive, member="a.bin", size=100)
     with pytest.raises(ZipEntryTooLarge), local_file(liar, tmp_path / "scratch"):
         pass
+
+
+def test_broken_and_looping_links_are_refused_with_their_reason(tmp_path: Path) -> None:
+    (tmp_path / "a.dcm").write_bytes(b"x")
+    (tmp_path / "b_broken.dcm").symlink_to(tmp_path / "nowhere.dcm")
+    (tmp_path / "c_loop.dcm").symlink_to(tmp_path / "c_loop.dcm")
+    (tmp_path / "d.dcm").write_bytes(b"y")
+    entries = list(iter_sources([tmp_path, tmp_path / "b_broken.dcm"]))
+    assert _labels(entries) == ["a.dcm", "b_broken.dcm", "c_loop.dcm", "d.dcm", "b_broken.dcm"]
+    broken, loop = entries[1], entries[2]
+    assert isinstance(broken, SourceRejection) and isinstance(loop, SourceRejection)
+    assert broken.label == str(tmp_path / "b_broken.dcm")
+    assert broken.reason == "cannot read: broken symbolic link"
+    assert loop.reason.startswith("cannot read: ") and "symbolic links" in loop.reason
+    assert entries[-1] == broken  # named on the command line: the same reason, not "no such file"
+
+
+def test_zip_entries_with_one_name_are_each_read_with_their_own_bytes(tmp_path: Path) -> None:
+    archive = tmp_path / "dup.zip"
+    with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("scan.dcm", b"first entry")
+        zf.writestr("scan.dcm", b"second")
+    items = list(iter_sources([archive]))
+    assert all(isinstance(item, SourceItem) for item in items) and len(items) == 2
+    read = []
+    for item in items:
+        assert isinstance(item, SourceItem)
+        with local_file(item, tmp_path / "scratch") as path:
+            read.append(path.read_bytes())
+    assert read == [b"first entry", b"second"]

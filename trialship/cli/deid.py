@@ -7,7 +7,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -29,7 +29,7 @@ EXIT_REJECTED = 3
 EXIT_USAGE = 2
 
 
-def _fail(message: str, code: int = EXIT_USAGE) -> None:
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     click.echo(f"Error: {message}", err=True)
     sys.exit(code)
 
@@ -102,24 +102,20 @@ def deid(
     """
     if (map_path is None) == (subject is None):
         _fail("give either --map MAP.csv or --subject ID (with --site, --timepoint)")
-    if map_path is None and not (subject or "").strip():
-        _fail("--subject: is empty")
+    assign = (
+        _assignment(subject=subject, site=site, site_name=site_name, timepoint=timepoint)
+        if subject is not None
+        else None
+    )
     profile = _read_profile(profile_path)
     subject_map = None
     if map_path is not None:
         try:
             subject_map = load_map(map_path.read_text(encoding="utf-8"))
         except ValidationError as exc:
-            _fail(f"{map_path.name}: {exc}")
+            _fail(f"{map_path.name}: {exc.message}")
         except (OSError, UnicodeDecodeError) as exc:
             _fail(f"cannot read the map {map_path}: {exc}")
-    assign = (
-        Assignment(
-            subject_id=subject.strip(), site_id=site, site_name=site_name, timepoint_id=timepoint
-        )
-        if subject is not None
-        else None
-    )
     key = load_or_create_signing_key(data_dir(ctx))
     run = DeidRun(
         sources=sources,
@@ -130,7 +126,10 @@ def deid(
         subject_map=subject_map,
         jobs=jobs or default_jobs(),
     )
-    result = _run_with_progress(run)
+    try:
+        result = _run_with_progress(run)
+    except ValidationError as exc:  # the --out folder, refused before anything is written
+        _fail(f"--{exc}")
     done = sum(1 for outcome in result.outcomes if outcome.status != "rejected")
     for outcome in result.rejected:
         click.echo(f"rejected: {outcome.label}: {outcome.reason}", err=True)
@@ -140,6 +139,27 @@ def deid(
         f"report {result.report}"
     )
     sys.exit(EXIT_REJECTED if result.rejected else 0)
+
+
+_OPTIONS = {
+    "subject_id": "--subject",
+    "site_id": "--site",
+    "site_name": "--site-name",
+    "timepoint_id": "--timepoint",
+}
+
+
+def _assignment(*, subject: str, site: str, site_name: str, timepoint: str) -> Assignment:
+    """The --subject options as an Assignment (validated there, as the map's rows are)."""
+    try:
+        return Assignment(
+            subject_id=subject.strip(),
+            site_id=site.strip(),
+            site_name=site_name.strip(),
+            timepoint_id=timepoint.strip(),
+        )
+    except ValidationError as exc:
+        _fail(f"{_OPTIONS.get(exc.field or '', exc.field)}: {exc.message}")
 
 
 def _run_with_progress(run: DeidRun) -> Any:

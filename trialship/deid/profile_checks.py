@@ -39,6 +39,9 @@ MANAGED_KEYWORDS = frozenset(
     }
 )
 _TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+_EXCLUSIVE_DATES = frozenset(
+    {Option.RETAIN_LONGITUDINAL_FULL_DATES, Option.RETAIN_LONGITUDINAL_MODIFIED_DATES}
+)
 _MIN_SECRET = 16
 _MAX_SHIFT = 3660
 
@@ -124,6 +127,11 @@ def option_set(value: Any) -> frozenset[Option]:
             raise ProfileError(
                 "deid.options", f"unknown option {name!r} (known: {known})"
             ) from None
+    if options >= _EXCLUSIVE_DATES:
+        # Dates either stay as they are or are shifted: with both, the output would claim a
+        # shift (113107) that was never applied.
+        full, modified = sorted(option.value for option in _EXCLUSIVE_DATES)
+        raise ProfileError("deid.options", f"{full} and {modified} exclude each other: choose one")
     return frozenset(options)
 
 

@@ -8,6 +8,7 @@ zip's directory may lie, so reading an entry also stops at its declared size.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -41,6 +42,8 @@ class SourceItem:
     path: Path
     member: str | None = None
     size: int = 0
+    entry: int | None = None
+    """The zip entry's position in the archive's directory: two entries may share a name."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,7 @@ def iter_sources(
                 dirs.sort()
                 for name in sorted(files):
                     yield from _file(Path(root) / name, limits)
-        elif path.exists():
+        elif path.exists() or path.is_symlink():  # (a broken link is named as one)
             yield from _file(path, limits)
         else:
             yield SourceRejection(str(path), "no such file or folder")
@@ -93,7 +96,11 @@ def _file(path: Path, limits: ZipLimits) -> Iterator[SourceItem | SourceRejectio
         yield SourceRejection(str(path), f"cannot read: {exc.strerror}")
         return
     if stat.S_ISLNK(info.st_mode):
-        info = path.stat()
+        try:
+            info = path.stat()
+        except OSError as exc:
+            yield SourceRejection(str(path), f"cannot read: {_link_problem(exc)}")
+            return
     if not stat.S_ISREG(info.st_mode):
         yield SourceRejection(str(path), "not a regular file")
         return
@@ -101,6 +108,14 @@ def _file(path: Path, limits: ZipLimits) -> Iterator[SourceItem | SourceRejectio
         yield from zip_entries(path, limits)
         return
     yield SourceItem(label=str(path), path=path, size=info.st_size)
+
+
+def _link_problem(exc: OSError) -> str:
+    # A link whose target is missing fails with ENOENT, which the OS words as if the link itself
+    # were missing: the report would then name a file the user can see in the folder.
+    if exc.errno == errno.ENOENT:
+        return "broken symbolic link"
+    return exc.strerror or type(exc).__name__
 
 
 def unsafe_member_name(name: str) -> str | None:
@@ -122,8 +137,8 @@ def zip_entries(path: Path, limits: ZipLimits) -> Iterator[SourceItem | SourceRe
         yield SourceRejection(str(path), f"unreadable zip file ({type(exc).__name__})")
         return
     with archive:
-        infos = [info for info in archive.infolist() if not info.is_dir()]
-        total = sum(info.file_size for info in infos)
+        infos = [(n, info) for n, info in enumerate(archive.infolist()) if not info.is_dir()]
+        total = sum(info.file_size for _, info in infos)
         if len(infos) > limits.max_entries:
             yield SourceRejection(
                 str(path), f"zip bomb guard: more than {limits.max_entries} entries"
@@ -135,7 +150,7 @@ def zip_entries(path: Path, limits: ZipLimits) -> Iterator[SourceItem | SourceRe
                 f"zip bomb guard: {total} bytes uncompressed exceeds {limits.max_total_bytes}",
             )
             return
-        for info in infos:
+        for position, info in infos:
             label = f"{path}!{info.filename}"
             unsafe = unsafe_member_name(info.filename)
             if unsafe:
@@ -151,7 +166,13 @@ def zip_entries(path: Path, limits: ZipLimits) -> Iterator[SourceItem | SourceRe
                     f"zip bomb guard: compression ratio {ratio:.0f} above {limits.max_ratio:.0f}",
                 )
                 continue
-            yield SourceItem(label=label, path=path, member=info.filename, size=info.file_size)
+            yield SourceItem(
+                label=label,
+                path=path,
+                member=info.filename,
+                size=info.file_size,
+                entry=position,
+            )
 
 
 @contextmanager
@@ -167,13 +188,24 @@ def local_file(item: SourceItem, scratch: Path) -> Iterator[Path]:
     try:
         with (
             zipfile.ZipFile(item.path) as archive,
-            archive.open(item.member) as entry,
+            archive.open(_zip_info(archive, item)) as entry,
             os.fdopen(handle, "wb") as out,
         ):
             _copy_bounded(entry, out, item.size)
         yield target
     finally:
         target.unlink(missing_ok=True)
+
+
+def _zip_info(archive: zipfile.ZipFile, item: SourceItem) -> zipfile.ZipInfo:
+    """The item's own entry: by name, zipfile opens the last of the entries with that name."""
+    assert item.member is not None
+    if item.entry is None:  # (an item built by hand, without its position)
+        return archive.getinfo(item.member)
+    infos = archive.infolist()
+    if item.entry >= len(infos) or infos[item.entry].filename != item.member:
+        raise zipfile.BadZipFile("the zip file changed after it was listed")
+    return infos[item.entry]
 
 
 def _copy_bounded(entry: object, out: object, limit: int) -> None:

@@ -5,6 +5,10 @@ Each input is read without its pixel data, matched to a subject, de-identified, 
 written under a temporary name; the parent process then decides its final name (in input order,
 so `jobs` never changes the result) and renames it. A file that fails anywhere is rejected with
 its reason and nothing of it is left in the output.
+
+The output folder belongs to one run: it must be new or empty, and lie apart from the sources.
+Each folder of the tree holds one subject, time point or series, whatever their IDs, numbers
+and case: a name another owner has in the same folder is not given twice.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import fcntl
 import functools
 import gc
+import hashlib
 import io
 import itertools
 import json
@@ -21,7 +27,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +36,7 @@ from typing import Any, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from trialship import __version__
+from trialship import __version__, vr
 from trialship.deid import (
     DeidContext,
     Profile,
@@ -66,6 +72,17 @@ MAP_COLUMNS = (
     "accession_number",
 )
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?", re.IGNORECASE)
+_NAME_LIMIT = 64
+# The VR of the attributes each value is written into (deid/trial.py): the subject ID becomes
+# PatientID, PatientName and ClinicalTrialSubjectID, all of them at most 64 characters.
+ASSIGNMENT_VRS = {
+    "subject_id": "LO",
+    "site_id": "LO",
+    "site_name": "LO",
+    "timepoint_id": "LO",
+    "timepoint_description": "ST",
+}
 _T = TypeVar("_T")
 
 
@@ -80,6 +97,11 @@ class Assignment:
     timepoint_description: str = ""
     patient_id: str = ""
     accession_number: str = ""
+
+    def __post_init__(self) -> None:
+        # Checked here, once per subject, rather than found invalid in every file written.
+        for name, value_vr in ASSIGNMENT_VRS.items():
+            vr.text(name, getattr(self, name), vr=value_vr, required=name == "subject_id")
 
 
 @dataclass(frozen=True)
@@ -105,9 +127,10 @@ def load_map(csv_text: str) -> SubjectMap:
     by_patient: dict[str, Assignment] = {}
     for line, row in enumerate(reader, start=2):
         values = {column: (row.get(column) or "").strip() for column in MAP_COLUMNS}
-        if not values["subject_id"]:
-            raise ValidationError(f"line {line}: subject_id is empty", field="map")
-        assignment = Assignment(**values)
+        try:
+            assignment = Assignment(**values)
+        except ValidationError as exc:
+            raise ValidationError(f"line {line}: {exc}", field="map") from None
         if values["accession_number"]:
             key, table = values["accession_number"], by_accession
         elif values["patient_id"]:
@@ -193,6 +216,7 @@ class _Done:
     output_sha256: str = ""
     sop_instance_uid: str = ""
     study_instance_uid: str = ""
+    series_instance_uid: str = ""
     series_number: int = 0
     instance_number: int = 0
     assignment: Assignment | None = None
@@ -303,6 +327,7 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
     done.partial = partial
     done.sop_instance_uid = text_value(ds, "SOPInstanceUID")  # (written already: no conversion)
     done.study_instance_uid = text_value(ds, "StudyInstanceUID")
+    done.series_instance_uid = text_value(ds, "SeriesInstanceUID")
     done.series_number = integer(text_value(ds, "SeriesNumber"))
     done.instance_number = integer(text_value(ds, "InstanceNumber"))
     done.assignment = assignment
@@ -316,7 +341,54 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
 
 def safe_name(value: str, default: str) -> str:
     cleaned = _UNSAFE.sub("_", value.strip()).strip("._")
-    return cleaned[:64] or default
+    return cleaned[:_NAME_LIMIT] or default
+
+
+def id_folder_names(value: str, default: str) -> Iterator[str]:
+    """Folder names for a subject or time point ID, best first.
+
+    The ID itself when it is already a safe name (IDs are not PHI); else the safe name with a
+    short hash of the ID, so that `SUBJ 1` and `SUBJ/1` stay apart, whatever else is in the run.
+    """
+    plain = safe_name(value, default)
+    if (plain == value or not value) and not _WINDOWS_RESERVED.fullmatch(plain):
+        yield plain
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:8]
+    hashed = f"{plain[: _NAME_LIMIT - 16]}_{digest}"
+    yield hashed
+    yield from numbered(hashed)
+
+
+def series_folder_names(series_number: int) -> Iterator[str]:
+    """Folder names for a series: its number, then the number with `_2`, `_3`... (another series
+    of the subject's time point, in this study or another, may carry the same number)."""
+    base = f"S{series_number:04d}"
+    yield base
+    yield from numbered(base)
+
+
+def numbered(base: str) -> Iterator[str]:
+    return (f"{base}_{n}" for n in itertools.count(2))
+
+
+class UniqueNames:
+    """Names unique within their parent folder, each given once to its owner (in the order of
+    asking: the inputs' order). Compared without case: Windows, macOS, ISO 9660 and many zip
+    readers fold it, and two folders that differ only by case would merge there."""
+
+    def __init__(self) -> None:
+        self._given: dict[tuple[str, Hashable], str] = {}
+        self._owners: dict[tuple[str, str], Hashable] = {}
+
+    def name(self, parent: str, owner: Hashable, candidates: Callable[[], Iterable[str]]) -> str:
+        """The owner's name under `parent`: the first candidate no other owner has there."""
+        given = self._given.get((parent, owner))
+        if given is None:
+            folded = parent.casefold()
+            given = next(c for c in candidates() if (folded, c.casefold()) not in self._owners)
+            self._owners[(folded, given.casefold())] = owner
+            self._given[(parent, owner)] = given
+        return given
 
 
 @contextmanager
@@ -394,9 +466,9 @@ class _Collector:
         self.by_uid: dict[str, tuple[str, str]] = {}
         self.names: set[str] = set()
         self.folders: set[str] = set()
+        self.unique = UniqueNames()
         self.safe: dict[Assignment, tuple[str, str]] = {}
         self.exams: dict[tuple[str, str, str], _Exam] = {}
-        self.exam_counts: dict[tuple[str, str], int] = {}
 
     def reject(self, index: int, label: str, reason: str) -> None:
         self.outcomes[index] = Outcome(label, "rejected", reason=reason)
@@ -431,7 +503,7 @@ class _Collector:
         self.by_uid[done.sop_instance_uid] = (done.label, done.input_sha256)
         who = done.assignment
         subject, timepoint = self._folder_names(who)
-        folder = f"{subject}/{timepoint}/S{done.series_number:04d}"
+        folder = self._series_folder(f"{subject}/{timepoint}", done)
         relative = self._name(folder, done.instance_number)
         if folder not in self.folders:
             os.makedirs(os.path.join(self.root, folder), exist_ok=True)
@@ -457,12 +529,21 @@ class _Collector:
     def _folder_names(self, who: Assignment) -> tuple[str, str]:
         names = self.safe.get(who)
         if names is None:
-            names = (
-                safe_name(who.subject_id, "SUBJECT"),
-                safe_name(who.timepoint_id, "NO_TIMEPOINT"),
+            subject = self.unique.name(
+                "", who.subject_id, lambda: id_folder_names(who.subject_id, "SUBJECT")
             )
-            self.safe[who] = names
+            timepoint = self.unique.name(
+                subject, who.timepoint_id, lambda: id_folder_names(who.timepoint_id, "NO_TIMEPOINT")
+            )
+            names = self.safe[who] = (subject, timepoint)
         return names
+
+    def _series_folder(self, parent: str, done: _Done) -> str:
+        # One folder per series: by its UIDs (the remapped ones, as unique as the originals), not
+        # by its number, which another series of the time point may share.
+        series = (done.study_instance_uid, done.series_instance_uid)
+        name = self.unique.name(parent, series, lambda: series_folder_names(done.series_number))
+        return f"{parent}/{name}"
 
     def _name(self, folder: str, instance: int) -> str:
         base = f"{folder}/I{instance:05d}"
@@ -475,35 +556,101 @@ class _Collector:
 
     def _exam(self, subject: str, timepoint: str, study: str, who: Assignment) -> _Exam:
         key = (subject, timepoint, study)
-        if key not in self.exams:
-            number = self.exam_counts.get((subject, timepoint), 0) + 1
-            self.exam_counts[(subject, timepoint)] = number
-            self.exams[key] = _Exam(f"{subject}_{timepoint}_{number}", who)
-        return self.exams[key]
+        exam = self.exams.get(key)
+        if exam is None:
+            # Unique among the receipts: `A_B` + `C` and `A` + `B_C` would both make `A_B_C_1`.
+            name = self.unique.name(
+                RECEIPTS_DIR,
+                key,
+                lambda: (f"{subject}_{timepoint}_{n}" for n in itertools.count(1)),
+            )
+            exam = self.exams[key] = _Exam(name, who)
+        return exam
 
 
 def run_deid(run: DeidRun, *, progress: Callable[[Outcome], None] | None = None) -> RunResult:
-    """De-identify every input of `run` into `run.out`; see the module docstring."""
-    out = run.out
-    scratch = out / SCRATCH_DIR
-    scratch.mkdir(parents=True, exist_ok=True)
+    """De-identify every input of `run` into `run.out`; see the module docstring.
+
+    Raises ValidationError (field "out") before anything is written when `run.out` overlaps a
+    source, holds files of another run, or another run is writing into it.
+    """
     created = run.created_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
-    collector = _Collector(out)
-    worker = _Worker(run.profile, run.assign, run.subject_map, scratch)
-    try:
-        with _pool(run.jobs, worker) as process:
-            for done in process(_tasks(run, collector, progress)):
-                outcome = collector.add(done)
-                if progress:
-                    progress(outcome)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        _cached_context.cache_clear()
-        forget_cached_values()  # no original value outlives the run in this process
-    receipts = _write_receipts(run, collector, created)
-    outcomes = [collector.outcomes[index] for index in sorted(collector.outcomes)]
-    report = _write_report(run, outcomes, created)
+    collector = _Collector(run.out)
+    with claimed_out(run.sources, run.out) as scratch:
+        worker = _Worker(run.profile, run.assign, run.subject_map, scratch)
+        try:
+            with _pool(run.jobs, worker) as process:
+                for done in process(_tasks(run, collector, progress)):
+                    outcome = collector.add(done)
+                    if progress:
+                        progress(outcome)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+            _cached_context.cache_clear()
+            forget_cached_values()  # no original value outlives the run in this process
+        receipts = _write_receipts(run, collector, created)
+        outcomes = [collector.outcomes[index] for index in sorted(collector.outcomes)]
+        report = _write_report(run, outcomes, created)
     return RunResult(outcomes=outcomes, receipts=receipts, report=report)
+
+
+@contextmanager
+def claimed_out(sources: Iterable[Path], out: Path) -> Iterator[Path]:
+    """`out`, created or empty, held for this run alone (an exclusive lock on the folder while
+    the block runs); yields its new scratch folder. Raises ValidationError (field "out").
+
+    Nothing of an earlier run may be overwritten, so anything in `out` refuses it, but for the
+    scratch folder a killed run of ours left: only its temporary files live there, and the lock
+    says no live run is using it, so it is removed.
+    """
+    refuse_overlap(sources, out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise ValidationError(f"cannot use {out}: {exc.strerror}", field="out") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ValidationError(f"another run is writing into {out}", field="out") from None
+        except OSError:
+            pass  # a file system without locks (some network ones): the emptiness check stays
+        _refuse_earlier_run(out)
+        scratch = out / SCRATCH_DIR
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir(exist_ok=True)  # (a leftover that could not be removed holds only scratch)
+        yield scratch
+    finally:
+        os.close(fd)  # (releases the lock)
+
+
+def _refuse_earlier_run(out: Path) -> None:
+    with os.scandir(out) as entries:
+        held = sorted(
+            entry.name
+            for entry in entries
+            if entry.name != SCRATCH_DIR or not entry.is_dir(follow_symlinks=False)
+        )
+    if held:
+        more = f" and {len(held) - 1} more" if len(held) > 1 else ""
+        raise ValidationError(
+            f"{out} already holds {held[0]}{more}: give a new or empty folder "
+            "(nothing of an earlier run is overwritten)",
+            field="out",
+        )
+
+
+def refuse_overlap(sources: Iterable[Path], out: Path) -> None:
+    """ValidationError when `out` lies in a source folder, or a source in `out`: the run would
+    read its own scratch and output files as inputs."""
+    target = out.resolve()
+    for source in sources:
+        origin = source.resolve()
+        if target.is_relative_to(origin):
+            raise ValidationError(f"{out} lies inside the source {source}", field="out")
+        if origin.is_relative_to(target):
+            raise ValidationError(f"the source {source} lies inside {out}", field="out")
 
 
 def _tasks(

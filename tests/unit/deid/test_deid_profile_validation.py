@@ -51,6 +51,7 @@ def test_valid_profile_parses_with_all_fields() -> None:
         ('sponsor_name = "Acme Oncology"', "", "trial.sponsor_name"),
         ('protocol_id = "ACM-301"', 'protocol_id = ""', "trial.protocol_id"),
         ('"clean_descriptors"]', '"clean_everything"]', "deid.options"),
+        ('"clean_descriptors"]', '"retain_longitudinal_modified_dates"]', "deid.options"),
         ('keywords = ["PatientSex"]', 'keywords = ["PatientSexx"]', "deid.keep.keywords"),
         ('keywords = ["PatientSex"]', 'keywords = ["PatientName"]', "deid.keep.keywords"),
         ('keywords = ["SeriesDescription"]', 'keywords = ["PatientSex"]', "deid.remove.keywords"),
