@@ -292,3 +292,24 @@ def test_api_key_is_for_trial_admins_and_each_read_is_audited(
             session.scalars(select(AuditEvent.action).where(AuditEvent.action.like("exam.key%")))
         )
     assert actions == ["exam.key_export", "exam.key_view"]
+
+
+def test_uploading_the_same_zip_again_quarantines_nothing_new(
+    client: FlaskClient, trial: Trial, token: dict[str, str], runtime: Runtime
+) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("../escape.dcm", dicom_bytes(1))
+        archive.writestr("notes.txt", "not dicom")
+        archive.writestr("ok.dcm", dicom_bytes(2))
+    for _ in range(2):
+        response = client.post(
+            f"/api/v1/trials/{trial.id}/imports",
+            data=buffer.getvalue(),
+            headers={**token, "Content-Type": "application/zip"},
+        )
+        assert response.status_code == 202
+    listing = client.get(f"/api/v1/trials/{trial.id}/quarantine", headers=token).get_json()
+    reasons = sorted(item["reason"] for item in listing["items"])
+    assert len(reasons) == 2, reasons
+    assert any("'..'" in reason for reason in reasons)

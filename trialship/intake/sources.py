@@ -52,6 +52,10 @@ class SourceRejection:
 
     label: str
     reason: str
+    identity: str = ""
+    """What tells this input from others when none of its bytes were read: for a zip entry its
+    name, CRC-32 and size (the same entry in another copy of the zip is the same input), else
+    empty, and the label stands for it."""
 
 
 class ZipEntryTooLarge(Exception):
@@ -152,18 +156,20 @@ def zip_entries(path: Path, limits: ZipLimits) -> Iterator[SourceItem | SourceRe
             return
         for position, info in infos:
             label = f"{path}!{info.filename}"
+            identity = f"zip entry {info.filename!r} crc {info.CRC:08x} size {info.file_size}"
             unsafe = unsafe_member_name(info.filename)
             if unsafe:
-                yield SourceRejection(label, unsafe)
+                yield SourceRejection(label, unsafe, identity)
                 continue
             if info.flag_bits & 0x1:
-                yield SourceRejection(label, "encrypted zip entry")
+                yield SourceRejection(label, "encrypted zip entry", identity)
                 continue
             ratio = info.file_size / max(info.compress_size, 1)
             if info.file_size >= limits.ratio_floor_bytes and ratio > limits.max_ratio:
                 yield SourceRejection(
                     label,
                     f"zip bomb guard: compression ratio {ratio:.0f} above {limits.max_ratio:.0f}",
+                    identity,
                 )
                 continue
             yield SourceItem(

@@ -769,8 +769,10 @@ def import_exams(
 
 def _import_entry(run: _Run, entry: SourceItem | SourceRejection) -> FileOutcome:
     if isinstance(entry, SourceRejection):
-        # Nothing stored: the input key is a keyed hash of its name (names may hold PHI).
-        return run.quarantine(entry.label, entry.reason, sha=run.vault.keyed_hash(entry.label))
+        # Nothing stored: the input key is a keyed hash of what identifies it (names may hold
+        # PHI), so that the same zip uploaded again quarantines nothing new.
+        identity = entry.identity or entry.label
+        return run.quarantine(entry.label, entry.reason, sha=run.vault.keyed_hash(identity))
     try:
         return run.import_item(entry)
     except ZipEntryTooLarge as exc:
