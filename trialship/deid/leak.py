@@ -15,8 +15,8 @@ multi-valued element), person names, and OB/UN bytes read as Latin-1. Matching r
 
 Binary values (OB, UN) are scanned for everything but phone numbers and 3-letter name parts,
 which random bytes would match by chance. Numeric arrays (OW, OF, OD, OL, OV) and pixel data are
-not scanned. Values the trial writes on purpose (`Identifiers.allowed`) are masked before names
-and institutions are looked for.
+not scanned. Values the trial writes on purpose (`Identifiers.allowed`) are masked before names,
+addresses and institutions are looked for.
 
 Speed: most elements of an output are still raw (encoded bytes nobody needed to convert). A
 cheap prefilter (`Prefilter`) looks at each value first: a case-insensitive search for every
@@ -100,7 +100,8 @@ class _Scanner:
         masked = self.patterns.mask_allowed(text)
         found: set[str] = set()
         for kind, regex in self.patterns.kinds.items():
-            subject = masked if kind == "institution" else text
+            # A site named after its hospital, or its town: what the trial writes is no leak.
+            subject = masked if kind in ("institution", "address") else text
             if regex is not None and regex.search(subject):
                 found.add(kind)
         if self.patterns.uids and self.patterns.has_uid(text):

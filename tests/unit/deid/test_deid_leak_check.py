@@ -116,6 +116,19 @@ def test_trial_values_and_coded_words_are_not_leaks() -> None:
     assert result.dataset.PatientName == SUBJECT
 
 
+def test_a_site_named_after_the_hospital_or_its_town_is_no_leak_but_the_address_is() -> None:
+    street, town = str(patient_dataset().PatientAddress).split("^")
+    for site_name in (str(patient_dataset().InstitutionName), f"{town} Site"):
+        result = deidentify(patient_dataset(), make_profile(), make_ctx(site_name=site_name))
+        assert result.ok, (site_name, result.leaks)
+        assert result.dataset.ClinicalTrialSiteName == site_name
+    ds = patient_dataset()
+    ds.ImageComments = f"lives at {street}"
+    kept = make_profile(keep=frozenset({"ImageComments"}))
+    leaked = deidentify(ds, kept, make_ctx(site_name=f"{town} Site"))
+    assert "address" in _kinds(list(leaked.leaks))
+
+
 def test_a_name_that_is_an_ordinary_word_elsewhere_is_reported() -> None:
     ds = patient_dataset()
     ds.PatientName = "Head^One"
