@@ -13,6 +13,7 @@ from trialship.deid.context import DeidContext
 from trialship.deid.dates import shift_da, shift_dt
 from trialship.deid.errors import LeakError
 from trialship.deid.identifiers import Identifiers, collect_identifiers, forget_identifiers
+from trialship.deid.iod_types import types_for
 from trialship.deid.leak import Leak, find_leaks, forget_glances
 from trialship.deid.matching import forget_patient_tokens
 from trialship.deid.options import Option
@@ -82,7 +83,8 @@ def deidentify(
 ) -> DeidResult:
     """De-identify `ds` in place under `profile` for the subject in `ctx`.
 
-    Steps: Table E.1-1 with the profile's options and per-trial keep/remove lists at every depth;
+    Steps: Table E.1-1 with the profile's options and per-trial keep/remove lists at every depth,
+    combined codes resolved by the Types of the instance's IOD (`iod_types`);
     the trial identity (subject ID, capped age, site, per-trial replacements); the Clinical Trial
     attributes; the de-identification method; media dummies; new file meta and preamble; then the
     leak check (skip with `check_leaks=False` only when the caller runs `find_leaks` itself).
@@ -94,7 +96,10 @@ def deidentify(
     identifiers = identifiers_for(ds, profile, ctx)
     report = ReportBuilder()
     scrubber = scrubber_for(identifiers)
-    rules = compile_rules(profile.options, profile.keep, profile.remove)
+    # Combined codes resolve by the Types of the instance's IOD: rules compiled once per
+    # profile and distinct Types table (IODs with the same Types share them and their memo).
+    types = types_for(originals.sop_class_uid)
+    rules = compile_rules(profile.options, profile.keep, profile.remove, types)
     walker = Walker(
         rules=rules,
         uid_secret=ctx.uid_secret,

@@ -1,4 +1,9 @@
-"""The PS3.15 Table E.1-1 rule table (packaged CSV) and the effective action of each attribute."""
+"""The PS3.15 Table E.1-1 rule table (packaged CSV) and the effective action of each attribute.
+
+A combined code resolves by the attribute's Type in the instance's IOD, which depends on where
+the attribute is (`iod_types`): the compiled rules are those of the top level, and
+`RuleSet.child` gives the rules inside a sequence's items, built once per sequence path.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,14 @@ import csv
 import enum
 import functools
 import io
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
-from pydicom.datadict import tag_for_keyword
+from pydicom.datadict import keyword_for_tag, tag_for_keyword
 
-from trialship.deid.iod_types import iod_type
+from trialship.deid.iod_types import COMMON_TYPES, IodTypes, SeqPath
 from trialship.deid.options import Option
 
 
@@ -129,14 +134,15 @@ def resolve_combined(code: Action, attribute_type: str) -> Action:
     return letters[0]
 
 
-def decide(rule: Rule, options: Iterable[Option]) -> Decision:
-    """The effective action for one row: an option's column overrides the Basic Profile."""
+def decide(rule: Rule, options: Iterable[Option], attribute_type: str) -> Decision:
+    """The effective action for one row, for an attribute of Type `attribute_type` ('1', '2'
+    or '3') where it is: an option's column overrides the Basic Profile."""
     enabled = set(options)
     chosen: tuple[Option, Action] | None = None
     for option, action in rule.by_option:
         if option in enabled and (chosen is None or _RETENTION[action] > _RETENTION[chosen[1]]):
             chosen = (option, action)
-    basic = resolve_combined(rule.basic, iod_type(rule.keyword))
+    basic = resolve_combined(rule.basic, attribute_type)
     if chosen is not None:
         return Decision(chosen[1], chosen[1], chosen[0], rule.keyword, basic)
     return Decision(basic, rule.basic, None, rule.keyword, basic)
@@ -144,7 +150,8 @@ def decide(rule: Rule, options: Iterable[Option]) -> Decision:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The compiled lookup for one set of options and per-trial keep/remove lists."""
+    """The compiled lookup for one set of options and per-trial keep/remove lists, in one
+    place of an instance of one IOD (the top level, or the items of a sequence path)."""
 
     by_tag: Mapping[int, Decision]
     curve: Decision
@@ -154,6 +161,11 @@ class RuleSet:
     seen: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
     """What the walk does with each tag met so far (`walker._classify`: `decision_for` or why
     the rules do not apply), by the datasets' own keys: one dict lookup per element."""
+    path: SeqPath = ()
+    """The sequence keywords whose items these rules are for (see `iod_types.IodTypes`)."""
+    spawn: Callable[[SeqPath], RuleSet] | None = field(default=None, compare=False, repr=False)
+    """Builds the rules for a deeper path; None where they are the same at every depth."""
+    children: dict[int, RuleSet] = field(default_factory=dict, compare=False, repr=False)
 
     def decision_for(self, tag: int) -> Decision | None:
         """The decision for a standard tag, or None when the table does not list it (keep)."""
@@ -171,22 +183,38 @@ class RuleSet:
                 return self.overlay_comments
         return None
 
+    def child(self, tag: int) -> RuleSet:
+        """The rules for the items of the sequence `tag` found here (built once per path)."""
+        found = self.children.get(tag)
+        if found is None:
+            found = self if self.spawn is None else self.spawn((*self.path, keyword_for_tag(tag)))
+            self.children[tag] = found
+        return found
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    """What does not depend on the Types: every decision but the combined codes'."""
+
+    options: frozenset[Option]
+    by_tag: dict[int, Decision]
+    combined: tuple[tuple[int, Rule], ...]
+    """The rows with a combined code and a tag that no per-trial list overrides, by tag."""
+    special: dict[str, Decision]
+
 
 @functools.lru_cache(maxsize=64)
-def compile_rules(
-    options: frozenset[Option],
-    keep: frozenset[str] = frozenset(),
-    remove: frozenset[str] = frozenset(),
-) -> RuleSet:
-    """Build the tag -> decision lookup once per distinct profile (cached)."""
+def _compile(options: frozenset[Option], keep: frozenset[str], remove: frozenset[str]) -> _Compiled:
     by_tag: dict[int, Decision] = {}
     special: dict[str, Decision] = {}
+    combined: list[tuple[int, Rule]] = []
     for rule in load_table():
-        decision = decide(rule, options)
-        if rule.tag is not None:
-            by_tag[rule.tag] = decision
+        if rule.tag is None:
+            special[rule.pattern.lower()[:11]] = decide(rule, options, "3")
+        elif rule.basic.is_combined:
+            combined.append((rule.tag, rule))
         else:
-            special[rule.pattern.lower()[:11]] = decision
+            by_tag[rule.tag] = decide(rule, options, "3")
     for keyword in sorted(keep):
         tag = tag_for_keyword(keyword)
         if tag is not None:
@@ -195,10 +223,54 @@ def compile_rules(
         tag = tag_for_keyword(keyword)
         if tag is not None:
             by_tag[tag] = Decision(Action.X, Action.X, None, keyword, Action.X, "remove")
+    overridden = {tag_for_keyword(keyword) for keyword in keep | remove}
+    kept = tuple((tag, rule) for tag, rule in combined if tag not in overridden)
+    return _Compiled(options, by_tag, kept, special)
+
+
+def _scoped(
+    compiled: _Compiled,
+    types: IodTypes,
+    where: SeqPath | None,
+    spawn: Callable[[SeqPath], RuleSet] | None,
+) -> RuleSet:
+    """The rules at `where` (None: below everything the Types table lists, all Type 3)."""
+    by_tag = dict(compiled.by_tag)
+    for tag, rule in compiled.combined:
+        kind = "3" if where is None else types.type_of(where, rule.keyword)
+        by_tag[tag] = decide(rule, compiled.options, kind)
+    special = compiled.special
     return RuleSet(
         by_tag=by_tag,
         curve=special["(50xx,xxxx)"],
         overlay_data=special["(60xx,3000)"],
         overlay_comments=special["(60xx,4000)"],
         private=special["(gggg,eeee)"],
+        path=where or (),
+        spawn=spawn,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def compile_rules(
+    options: frozenset[Option],
+    keep: frozenset[str] = frozenset(),
+    remove: frozenset[str] = frozenset(),
+    types: IodTypes = COMMON_TYPES,
+) -> RuleSet:
+    """The top level's tag -> decision lookup, once per distinct profile and IOD Types table
+    (`iod_types.types_for`; cached). `RuleSet.child` gives the rules inside sequences."""
+    compiled = _compile(options, keep, remove)
+    scopes: dict[SeqPath | None, RuleSet] = {}
+
+    def scope(path: SeqPath) -> RuleSet:
+        where = types.scope_of(path)
+        found = scopes.get(where)
+        if found is None:
+            # Below the table (None) every attribute is Type 3, and a flat table has the same
+            # Types at every depth: their rules are their own children.
+            deeper = None if where is None or types.flat else scope
+            found = scopes[where] = _scoped(compiled, types, where, deeper)
+        return found
+
+    return scope(())

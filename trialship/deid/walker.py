@@ -51,6 +51,7 @@ _UNSEEN: Any = object()
 _BULK: Any = object()
 _PRIVATE: Any = object()
 _DROP: Any = object()
+_OVERLAY: Any = object()
 _SEEN_TAGS = 1 << 16
 Outcome = tuple[Any, tuple[ReportEntry, ...], tuple[tuple[str, str], ...]]
 OutcomeMemo = dict[tuple[Any, ...], Outcome]
@@ -124,6 +125,8 @@ class Walker:
         encode_sequences: bool = True,
     ) -> None:
         self.rules = rules
+        self._scope = rules
+        """The rules where the walk is: `rules` at the top, `RuleSet.child` inside sequences."""
         self.secret = uid_secret
         self.shift_days = shift_days
         self.private_tags = private_tags
@@ -138,8 +141,9 @@ class Walker:
         """False when the dataset's text will be re-encoded: sequences are kept parsed."""
         self._remapped: list[tuple[str, str]] | None = None
         self._top: Dataset | None = None
-        self._encoded: list[tuple[Dataset, Any, Any, str, Mode]] = []
-        """Where the walk put back a sequence as bytes: (dataset, key, raw element, path, mode)."""
+        self._encoded: list[tuple[Dataset, Any, Any, str, Mode, RuleSet]] = []
+        """Where the walk put back a sequence as bytes: (dataset, key, raw element, path, mode,
+        the rules where the sequence is)."""
 
     # -- entry -------------------------------------------------------------------------------
 
@@ -150,8 +154,9 @@ class Walker:
         # tags and values on every call, which cost more than the rules. Standard, non-pixel
         # tags need none of their bookkeeping (private creators and pixel caches).
         elems = ds._dict
-        decision_for = self.rules.decision_for
-        seen = self.rules.seen
+        rules = self._scope
+        decision_for = rules.decision_for
+        seen = rules.seen
         if len(seen) > _SEEN_TAGS:
             seen.clear()
         normal = mode is Mode.NORMAL
@@ -160,6 +165,7 @@ class Walker:
         mode_key = mode._value_
         replay = self.report.entries.extend
         has_private = False
+        overlays: list[Any] | None = None
         for key, elem in list(elems.items()):
             # By the dataset's own key: parsed datasets share one key object per tag, found by
             # identity (an int would be compared with it by BaseTag.__eq__, in Python).
@@ -174,6 +180,10 @@ class Walker:
                     has_private = True
                 elif decision is _DROP:
                     del elems[key]
+                elif decision is _OVERLAY:
+                    if overlays is None:
+                        overlays = []
+                    overlays.append(key)
                 continue  # (or pixel data: never touched)
             if memo is not None and elem.__class__ is RawDataElement:
                 # The memo key; None when the outcome may depend on more than the bytes: a
@@ -212,6 +222,8 @@ class Walker:
                         self._remapped_again(remapped)
                     continue
             self._element(ds, key, elem, int(key), decision, prefix, mode)
+        if overlays:
+            self._overlays(ds, overlays, rules, prefix, mode)
         if has_private:
             self._private(ds, prefix, mode)
 
@@ -411,7 +423,7 @@ class Walker:
         found = memo.get(mkey)
         if found is not None:
             encoded, entries, remapped = found
-            self._encoded.append((ds, key, ds._dict[key], path, mode))
+            self._encoded.append((ds, key, ds._dict[key], path, mode, self._scope))
             ds._dict[key] = encoded
             as_if_sequence_converted(ds)
             self._replay(entries, remapped)
@@ -444,16 +456,25 @@ class Walker:
         memo, report = self.memo, self.report
         self.memo, self.report = None, ReportBuilder()
         try:
-            for ds, key, original, path, mode in encoded:
+            for ds, key, original, path, mode, scope in encoded:
                 ds._dict[key] = original
+                self._scope = scope
                 self._walk_items(ds, key, path, mode)
         finally:
             self.memo, self.report = memo, report
+            self._scope = self.rules
 
     def _walk_items(self, ds: Dataset, key: Any, path: str, mode: Mode) -> Any:
         items = sequence_element(ds, key).value or ()
-        for index, item in enumerate(items):
-            self.walk(item, f"{path}[{index}].", mode)
+        # Types (so combined codes) depend on where an attribute is: the items get the rules
+        # of their sequence path (cached in the rule set, so one dict lookup per sequence).
+        outer = self._scope
+        self._scope = outer.child(int(key))
+        try:
+            for index, item in enumerate(items):
+                self.walk(item, f"{path}[{index}].", mode)
+        finally:
+            self._scope = outer
         return items
 
     def _sequence_key(self, ds: Dataset, key: Any, path: str, mode: Mode) -> Any:
@@ -546,6 +567,31 @@ class Walker:
             converted.value = cleaned if len(cleaned) > 1 else cleaned[0]
         return total
 
+    # -- overlay groups ----------------------------------------------------------------------
+
+    def _overlays(
+        self, ds: Dataset, keys: list[Any], rules: RuleSet, prefix: str, mode: Mode
+    ) -> None:
+        """Apply the Overlay Data rule; where it removed the data, remove its whole group.
+
+        The Overlay Plane module (PS3.3 C.9.2) requires Overlay Data (Type 1): the rest of a
+        group without it is a non-conformant module (and says where the overlay was)."""
+        elems = ds._dict
+        for key in keys:
+            tag = int(key)
+            decision = rules.decision_for(tag)
+            self._element(ds, key, elems[key], tag, decision, prefix, mode)
+            if key in elems or decision is None:
+                continue
+            group = tag >> 16
+            reason = f"override: {decision.override}" if decision.override else decision.why
+            why = f"{reason}; overlay group of the removed Overlay Data"
+            for other in [k for k in elems if k >> 16 == group]:
+                del elems[other]
+                keyword = keyword_of(int(other))
+                path = prefix + (keyword or tag_text(int(other)))
+                self.report.add(int(other), keyword, path, ReportAction.REMOVED, why)
+
     # -- private attributes --------------------------------------------------------------------
 
     def _private(self, ds: Dataset, prefix: str, mode: Mode) -> None:
@@ -587,13 +633,16 @@ class Walker:
 def _classify(tag: int, decision_for: Callable[[int], Decision | None]) -> Any:
     """What the walk does with a tag: `_BULK` (pixel data: never touched), `_PRIVATE` (decided
     by the private tags policy), `_DROP` (group lengths are retired and go stale; group 2
-    belongs in the file meta), else its decision (None: the table does not list it)."""
+    belongs in the file meta), `_OVERLAY` (Overlay Data: its group goes with it, see
+    `Walker._overlays`), else its decision (None: the table does not list it)."""
     if tag in BULK_TAGS:
         return _BULK
     if tag >> 16 & 1:
         return _PRIVATE
     if tag & 0xFFFF == 0 or tag >> 16 == 0x0002:
         return _DROP
+    if tag >> 16 & 0xFF01 == 0x6000 and tag & 0xFFFF == 0x3000:
+        return _OVERLAY
     return decision_for(tag)
 
 
