@@ -6,9 +6,7 @@ written under a temporary name; the parent process then decides its final name (
 so `jobs` never changes the result) and renames it. A file that fails anywhere is rejected with
 its reason and nothing of it is left in the output.
 
-The output folder belongs to one run: it must be new or empty, and lie apart from the sources.
-Each folder of the tree holds one subject, time point or series, whatever their IDs, numbers
-and case: a name another owner has in the same folder is not given twice.
+The output folder and the names in it: `deid_output`.
 """
 
 from __future__ import annotations
@@ -16,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
-import fcntl
 import functools
 import gc
 import hashlib
@@ -24,10 +21,9 @@ import io
 import itertools
 import json
 import os
-import re
 import shutil
 import uuid
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,10 +54,15 @@ from trialship.intake.sources import (
     iter_sources,
     local_file,
 )
+from trialship.services.deid_output import (
+    UniqueNames,
+    claimed_out,
+    id_folder_names,
+    series_folder_names,
+)
 
 REPORT_FILE = "deid-report.json"
 RECEIPTS_DIR = "receipts"
-SCRATCH_DIR = ".trialship-partial"
 MAP_COLUMNS = (
     "patient_id",
     "subject_id",
@@ -71,9 +72,6 @@ MAP_COLUMNS = (
     "timepoint_description",
     "accession_number",
 )
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?", re.IGNORECASE)
-_NAME_LIMIT = 64
 # The VR of the attributes each value is written into (deid/trial.py): the subject ID becomes
 # PatientID, PatientName and ClinicalTrialSubjectID, all of them at most 64 characters.
 ASSIGNMENT_VRS = {
@@ -339,58 +337,6 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
 # -- the run -------------------------------------------------------------------------------------
 
 
-def safe_name(value: str, default: str) -> str:
-    cleaned = _UNSAFE.sub("_", value.strip()).strip("._")
-    return cleaned[:_NAME_LIMIT] or default
-
-
-def id_folder_names(value: str, default: str) -> Iterator[str]:
-    """Folder names for a subject or time point ID, best first.
-
-    The ID itself when it is already a safe name (IDs are not PHI); else the safe name with a
-    short hash of the ID, so that `SUBJ 1` and `SUBJ/1` stay apart, whatever else is in the run.
-    """
-    plain = safe_name(value, default)
-    if (plain == value or not value) and not _WINDOWS_RESERVED.fullmatch(plain):
-        yield plain
-    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:8]
-    hashed = f"{plain[: _NAME_LIMIT - 16]}_{digest}"
-    yield hashed
-    yield from numbered(hashed)
-
-
-def series_folder_names(series_number: int) -> Iterator[str]:
-    """Folder names for a series: its number, then the number with `_2`, `_3`... (another series
-    of the subject's time point, in this study or another, may carry the same number)."""
-    base = f"S{series_number:04d}"
-    yield base
-    yield from numbered(base)
-
-
-def numbered(base: str) -> Iterator[str]:
-    return (f"{base}_{n}" for n in itertools.count(2))
-
-
-class UniqueNames:
-    """Names unique within their parent folder, each given once to its owner (in the order of
-    asking: the inputs' order). Compared without case: Windows, macOS, ISO 9660 and many zip
-    readers fold it, and two folders that differ only by case would merge there."""
-
-    def __init__(self) -> None:
-        self._given: dict[tuple[str, Hashable], str] = {}
-        self._owners: dict[tuple[str, str], Hashable] = {}
-
-    def name(self, parent: str, owner: Hashable, candidates: Callable[[], Iterable[str]]) -> str:
-        """The owner's name under `parent`: the first candidate no other owner has there."""
-        given = self._given.get((parent, owner))
-        if given is None:
-            folded = parent.casefold()
-            given = next(c for c in candidates() if (folded, c.casefold()) not in self._owners)
-            self._owners[(folded, given.casefold())] = owner
-            self._given[(parent, owner)] = given
-        return given
-
-
 @contextmanager
 def _pool(jobs: int, worker: _Worker) -> Iterator[Callable[[Iterable[_Task]], Iterator[_Done]]]:
     if jobs <= 1:
@@ -594,65 +540,6 @@ def run_deid(run: DeidRun, *, progress: Callable[[Outcome], None] | None = None)
     return RunResult(outcomes=outcomes, receipts=receipts, report=report)
 
 
-@contextmanager
-def claimed_out(sources: Iterable[Path], out: Path) -> Iterator[Path]:
-    """`out`, created or empty, held for this run alone (an exclusive lock on the folder while
-    the block runs); yields its new scratch folder. Raises ValidationError (field "out").
-
-    Nothing of an earlier run may be overwritten, so anything in `out` refuses it, but for the
-    scratch folder a killed run of ours left: only its temporary files live there, and the lock
-    says no live run is using it, so it is removed.
-    """
-    refuse_overlap(sources, out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError as exc:
-        raise ValidationError(f"cannot use {out}: {exc.strerror}", field="out") from None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ValidationError(f"another run is writing into {out}", field="out") from None
-        except OSError:
-            pass  # a file system without locks (some network ones): the emptiness check stays
-        _refuse_earlier_run(out)
-        scratch = out / SCRATCH_DIR
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir(exist_ok=True)  # (a leftover that could not be removed holds only scratch)
-        yield scratch
-    finally:
-        os.close(fd)  # (releases the lock)
-
-
-def _refuse_earlier_run(out: Path) -> None:
-    with os.scandir(out) as entries:
-        held = sorted(
-            entry.name
-            for entry in entries
-            if entry.name != SCRATCH_DIR or not entry.is_dir(follow_symlinks=False)
-        )
-    if held:
-        more = f" and {len(held) - 1} more" if len(held) > 1 else ""
-        raise ValidationError(
-            f"{out} already holds {held[0]}{more}: give a new or empty folder "
-            "(nothing of an earlier run is overwritten)",
-            field="out",
-        )
-
-
-def refuse_overlap(sources: Iterable[Path], out: Path) -> None:
-    """ValidationError when `out` lies in a source folder, or a source in `out`: the run would
-    read its own scratch and output files as inputs."""
-    target = out.resolve()
-    for source in sources:
-        origin = source.resolve()
-        if target.is_relative_to(origin):
-            raise ValidationError(f"{out} lies inside the source {source}", field="out")
-        if origin.is_relative_to(target):
-            raise ValidationError(f"the source {source} lies inside {out}", field="out")
-
-
 def _tasks(
     run: DeidRun, collector: _Collector, progress: Callable[[Outcome], None] | None
 ) -> Iterator[_Task]:
@@ -737,7 +624,6 @@ def _write_json(target: Path, data: Any) -> None:
 
 def verify_receipt_files(document: Mapping[str, Any], folder: Path) -> str | None:
     """None when every output listed in the receipt is in `folder` with its hash, else why not."""
-    import hashlib
 
     outputs = document.get("payload", {}).get("outputs", {})
     for relative, expected in sorted(outputs.items()):
