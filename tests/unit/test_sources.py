@@ -111,3 +111,17 @@ def test_zip_entries_with_one_name_are_each_read_with_their_own_bytes(tmp_path: 
         with local_file(item, tmp_path / "scratch") as path:
             read.append(path.read_bytes())
     assert read == [b"first entry", b"second"]
+
+
+def test_a_link_to_a_folder_is_named_not_followed(tmp_path: Path) -> None:
+    (tmp_path / "src" / "real").mkdir(parents=True)
+    (tmp_path / "src" / "real" / "a.dcm").write_bytes(b"x")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "b.dcm").write_bytes(b"y")
+    (tmp_path / "src" / "linked").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "src" / "up").symlink_to(tmp_path / "src")
+    found = list(iter_sources([tmp_path / "src"]))
+    rejected = {Path(e.label).name: e.reason for e in found if isinstance(e, SourceRejection)}
+    assert sorted(rejected) == ["linked", "up"]
+    assert all("not followed" in reason for reason in rejected.values())
+    assert [Path(e.label).name for e in found if isinstance(e, SourceItem)] == ["a.dcm"]

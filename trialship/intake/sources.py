@@ -84,7 +84,15 @@ def iter_sources(
     for path in paths:
         if path.is_dir():
             for root, dirs, files in os.walk(path):
-                dirs.sort()
+                # A link to a folder is not walked (it could lead back up, or out of the
+                # source), but it is named: nothing under a source is passed over unsaid.
+                links = sorted(name for name in dirs if os.path.islink(os.path.join(root, name)))
+                dirs[:] = sorted(name for name in dirs if name not in links)
+                for name in links:
+                    yield SourceRejection(
+                        os.path.join(root, name),
+                        "a symbolic link to a folder is not followed: name that folder itself",
+                    )
                 for name in sorted(files):
                     yield from _file(Path(root) / name, limits)
         elif path.exists() or path.is_symlink():  # (a broken link is named as one)
