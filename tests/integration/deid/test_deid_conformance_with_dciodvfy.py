@@ -14,8 +14,6 @@ import pytest
 from deid_samples import Cli
 from pydicom.data import get_testdata_file
 
-from tests.integration.transfer.peers import PeerMissing, require
-
 FILES = ("rtstruct.dcm", "liver_1frame.dcm", "reportsi.dcm", "test-SR.dcm", "examples_overlay.dcm")
 EXPECTED = {
     # The Segmentation's Source Image Sequence (Type 2 in its Derivation Image functional group,
@@ -35,12 +33,9 @@ _QUOTED = re.compile(r'"[^"]*"')
 @pytest.fixture(scope="module")
 def dciodvfy() -> str:
     """The real validator. Missing is a failure, never a skip: scripts/test installs it."""
-    try:
-        require("dciodvfy")
-    except PeerMissing:
-        pytest.fail("missing test peer dciodvfy: install the Debian package dicom3tools")
     found = shutil.which("dciodvfy")
-    assert found is not None
+    if found is None:
+        pytest.fail("missing test peer dciodvfy: install the Debian package dicom3tools")
     return found
 
 
