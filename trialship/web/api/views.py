@@ -391,6 +391,8 @@ def confirm_exam_timepoint(trial_id: int, exam_pk: int) -> Response:
 
     trial = _trial(trial_id)
     exam = exams.get_exam(db(), trial, exam_pk)
+    # The role first: a caller who may not confirm learns nothing about the body it sent.
+    require(db(), actor(), trial, Capability.REGISTRY, today())
     code = json_body().get("timepoint_id")
     if not isinstance(code, str) or not code:
         raise ValidationError("give the time point's ID", field="timepoint_id")
