@@ -18,6 +18,7 @@ from trialship.deid.leak import Leak, find_leaks, forget_glances
 from trialship.deid.matching import forget_patient_tokens
 from trialship.deid.options import Option
 from trialship.deid.profile import Profile, profile_hash
+from trialship.deid.profile_checks import MANAGED_KEYWORDS
 from trialship.deid.report import DeidReport, ReportBuilder
 from trialship.deid.rules import compile_rules
 from trialship.deid.scrub import scrubber_for
@@ -69,13 +70,20 @@ def identifiers_for(ds: Dataset, profile: Profile, ctx: DeidContext) -> Identifi
     excluded = set(profile.keep)
     if Option.RETAIN_INSTITUTION_IDENTITY in profile.options:
         excluded.update(_INSTITUTION)
-    return collect_identifiers(
+    found = collect_identifiers(
         ds,
         extra=ctx.known_identifiers,
         allowed=ctx.trial_values(),
         exclude_keywords=excluded,
         include_uids=False,
     )
+    return dataclasses.replace(found, written=_written(profile.replace))
+
+
+@functools.lru_cache(maxsize=64)
+def _written(replace: tuple[tuple[str, str], ...]) -> frozenset[str]:
+    """The attributes the trial's values go into: its identity, and the per-trial replacements."""
+    return MANAGED_KEYWORDS | {"InstitutionName"} | {keyword for keyword, _ in replace}
 
 
 def deidentify(

@@ -63,7 +63,12 @@ class Identifiers:
     institutions: frozenset[str] = frozenset()
     uids: frozenset[str] = field(default=frozenset(), repr=False)
     allowed: frozenset[str] = frozenset()
-    """Trial values written on purpose (subject ID, site name...): masked before matching."""
+    """Trial values written on purpose (subject ID, site name...): masked before matching, in
+    the attributes they are written into (`written`) only."""
+    written: frozenset[str] = frozenset()
+    """Keywords of the attributes the engine writes the trial's values into: elsewhere an
+    original value that contains a trial value (a hospital in a town the site is named after)
+    is still found."""
 
 
 def _values(ds: Dataset, keyword: str) -> list[str]:

@@ -16,7 +16,8 @@ multi-valued element), person names, and OB/UN bytes read as Latin-1. Matching r
 Binary values (OB, UN) are scanned for everything but phone numbers and 3-letter name parts,
 which random bytes would match by chance. Numeric arrays (OW, OF, OD, OL, OV) and pixel data are
 not scanned. Values the trial writes on purpose (`Identifiers.allowed`) are masked before names,
-addresses and institutions are looked for.
+addresses and institutions are looked for, in the attributes the engine writes them into
+(`Identifiers.written`) only.
 
 Speed: most elements of an output are still raw (encoded bytes nobody needed to convert). A
 cheap prefilter (`Prefilter`) looks at each value first: a case-insensitive search for every
@@ -97,7 +98,9 @@ class _Scanner:
         return any(self.prefilter.maybe(text) for text in _texts(value))
 
     def kinds_in(self, text: str, vr: str, keyword: str) -> set[str]:
-        masked = self.patterns.mask_allowed(text)
+        # The trial's values are no leak where the engine wrote them, and only there.
+        written = keyword in self.identifiers.written
+        masked = self.patterns.mask_allowed(text) if written else text
         found: set[str] = set()
         for kind, regex in self.patterns.kinds.items():
             # A site named after its hospital, or its town: what the trial writes is no leak.

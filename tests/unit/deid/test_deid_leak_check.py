@@ -150,3 +150,16 @@ def test_subject_id_containing_no_original_value_is_fine() -> None:
     ds = patient_dataset()
     ds.PatientID = SUBJECT  # already pseudonymised upstream
     assert deidentify(ds, make_profile(), make_ctx()).ok
+
+
+@pytest.mark.parametrize("site_name", ["Springfield", "Spring", "Hospital", "North Hospital"])
+def test_a_trial_value_masks_nothing_outside_the_attributes_it_is_written_into(
+    site_name: str,
+) -> None:
+    ds = patient_dataset()
+    ds.ImageComments = f"seen at {ds.InstitutionName}"
+    kept = make_profile(keep=frozenset({"ImageComments"}))
+    result = deidentify(ds, kept, make_ctx(site_name=site_name))
+    assert ("institution", "ImageComments") in {(k.kind, k.keyword) for k in result.leaks}
+    assert result.dataset.ClinicalTrialSiteName == site_name
+    assert "ClinicalTrialSiteName" not in {leak.keyword for leak in result.leaks}
