@@ -264,14 +264,22 @@ class _Run:
         self.keys.clear()
         self.exams.clear()
         self.series.clear()
-        seen = self.session.scalar(
-            select(QuarantinedFile.id).where(
+        seen = self.session.execute(
+            select(QuarantinedFile.id, QuarantinedFile.stored_path).where(
                 QuarantinedFile.trial_id == self.trial.id,
                 QuarantinedFile.sha256 == sha,
                 QuarantinedFile.reason == reason,
             )
-        )
-        if seen is None:
+        ).first()
+        if seen is not None and stored and not seen.stored_path:
+            # Its original was purged (retention) and has just been stored again: kept with
+            # the row for another period (as an imported instance's is), never orphaned.
+            self.session.execute(
+                update(QuarantinedFile)
+                .where(QuarantinedFile.id == seen.id)
+                .values(stored_path=stored)
+            )
+        elif seen is None:
             self.session.add(
                 QuarantinedFile(
                     trial_id=self.trial.id,

@@ -411,15 +411,18 @@ def test_an_import_after_the_purge_keeps_the_originals_again_for_a_new_period(
     runtime: Runtime, trial: Trial, tmp_path: Path
 ) -> None:
     write_exam(tmp_path / "in", 2)
+    write(exam_instance(3, patient_id="NOBODY"), tmp_path / "in" / "stranger.dcm")
     run_import(runtime, trial, tmp_path / "in")
     data = runtime.settings.data_dir
     later = dt.datetime.now() + dt.timedelta(days=91)
     with runtime.db.unit_of_work() as session:
-        assert exams.purge_originals(session, data, retention_days=90, now=later) == 2
+        assert exams.purge_originals(session, data, retention_days=90, now=later) == 3
     again = run_import(runtime, trial, tmp_path / "in")
-    assert again.count(Status.SKIPPED) == 2
+    assert again.count(Status.SKIPPED) == 2 and again.count(Status.QUARANTINED) == 1
     with runtime.db.unit_of_work() as session:
         kept = [row.original_path for row in session.scalars(select(Instance))]
+        kept += [row.stored_path for row in session.scalars(select(QuarantinedFile))]
+    assert len(kept) == 3
     assert all(kept) and all((data / relative).is_file() for relative in kept)
     assert sorted(p.relative_to(data).as_posix() for p in (data / "originals").rglob("*.dcm")) == (
         sorted(kept)
@@ -430,7 +433,7 @@ def test_an_import_after_the_purge_keeps_the_originals_again_for_a_new_period(
     with runtime.db.unit_of_work() as session:
         assert exams.purge_originals(session, data, retention_days=90, now=later) == 0
         end = later + dt.timedelta(days=85)
-        assert exams.purge_originals(session, data, retention_days=90, now=end) == 2
+        assert exams.purge_originals(session, data, retention_days=90, now=end) == 3
 
 
 def test_an_unexpected_error_quarantines_the_file_with_its_stored_original_once(
