@@ -98,3 +98,12 @@ def test_the_whole_file_still_reads_with_its_pixel_data() -> None:
         data = _instance(syntax)
         instance = read_instance(io.BytesIO(data), len(data))
         assert instance.pixel_start is not None and instance.pixel_end == len(data)
+
+
+def test_a_deflated_file_cut_short_says_so() -> None:
+    from pydicom.data import get_testdata_file
+
+    data = open(get_testdata_file("image_dfl.dcm"), "rb").read()  # noqa: SIM115
+    cut = data[: len(data) // 2]
+    with pytest.raises(UnreadableFile, match="deflated data set is truncated or corrupt"):
+        read_instance(io.BytesIO(cut), len(cut))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
@@ -52,6 +53,7 @@ _CAUSES: dict[type[Exception], str] = {
     EOFError: "truncated",
     struct.error: "truncated",
     BytesLengthException: "a value's length does not fit its value representation",
+    zlib.error: "the deflated data set is truncated or corrupt",
 }
 """What pydicom's errors mean, as a rejection reason (anything else: malformed)."""
 _READ_ERRORS: tuple[type[Exception], ...] = (*_CAUSES, ValueError, KeyError, TypeError)

@@ -44,7 +44,12 @@ from trialship.deid import (
 from trialship.deid.elements import text_value
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import ValidationError
-from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
+from trialship.intake.dicom_stream import (
+    UnreadableFile,
+    read_error_cause,
+    read_instance,
+    write_instance,
+)
 from trialship.intake.header_values import integer, skip_validation, text, without_validation
 from trialship.intake.sources import (
     SourceItem,
@@ -261,7 +266,7 @@ def _process(task: _Task) -> _Done:
         return _Done(task.index, task.item.label, reason=f"cannot read: {exc.strerror}")
     except Exception as exc:  # the edge of one file: reject it, keep the run going
         return _Done(
-            task.index, task.item.label, reason=f"cannot de-identify ({type(exc).__name__})"
+            task.index, task.item.label, reason=f"cannot de-identify: {read_error_cause(exc)}"
         )
 
 
