@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, NoReturn
@@ -126,10 +128,23 @@ def deid(
         subject_map=subject_map,
         jobs=jobs or default_jobs(),
     )
+    # (signal handlers belong to the main thread: a caller running the command in another
+    # thread keeps its own)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
         result = _run_with_progress(run)
     except ValidationError as exc:  # the --out folder, refused before anything is written
         _fail(f"--{exc}")
+    except (KeyboardInterrupt, _Terminated) as exc:
+        # The files in progress are dropped (their scratch goes with the run); those done stay.
+        _fail(
+            f"stopped: {out} is incomplete and has no report or receipts; remove it and run again",
+            EXIT_SIGTERM if isinstance(exc, _Terminated) else EXIT_INTERRUPTED,
+        )
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     done = sum(1 for outcome in result.outcomes if outcome.status != "rejected")
     for outcome in result.rejected:
         click.echo(f"rejected: {outcome.label}: {outcome.reason}", err=True)
@@ -139,6 +154,18 @@ def deid(
         f"report {result.report}"
     )
     sys.exit(EXIT_REJECTED if result.rejected else 0)
+
+
+EXIT_SIGTERM = 128 + signal.SIGTERM
+EXIT_INTERRUPTED = 130
+
+
+class _Terminated(Exception):
+    """SIGTERM arrived: stop as Ctrl-C does (workers stopped, scratch removed), not mid-file."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 _OPTIONS = {

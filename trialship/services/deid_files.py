@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import ctypes
 import datetime as dt
 import functools
 import gc
@@ -22,6 +23,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -250,10 +252,26 @@ def _token() -> str:
 
 def _init_worker(worker: _Worker) -> None:
     _STATE["worker"] = worker
+    _die_with_parent()
     skip_validation()
     # What the worker inherited (modules, the profile) lives as long as it does: out of the
     # collector's sight, a full collection does not walk it (nor copy its pages from the parent).
     gc.freeze()
+
+
+def _die_with_parent() -> None:
+    """Linux: end this worker when the run's process ends, even by SIGKILL (a worker left
+    running would keep writing into the output folder, and hold its lock)."""
+    # A forked worker inherits the command's SIGTERM handler, which would only fail its file.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass  # elsewhere the pool's own shutdown is all there is
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def _process(task: _Task) -> _Done:
@@ -356,11 +374,15 @@ def _pool(jobs: int, worker: _Worker) -> Iterator[Callable[[Iterable[_Task]], It
                 # On an error or Ctrl-C, files not yet started are dropped, not processed.
                 threads.shutdown(wait=True, cancel_futures=True)
         return
-    with ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(worker,)) as executor:
+    executor = ProcessPoolExecutor(jobs, initializer=_init_worker, initargs=(worker,))
+    try:
         # One thread per process here: with a process per core the cores are already busy.
         yield lambda tasks: itertools.chain.from_iterable(
             executor.map(_process_chunk, chunks(iter(tasks), jobs))
         )
+    finally:
+        # On an error, Ctrl-C or SIGTERM, the chunks not yet started are dropped, not processed.
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 _THREADS = 2
