@@ -205,6 +205,9 @@ def _applied_options(options: frozenset[Option], pixels_cleaned: bool) -> tuple[
     )
 
 
+_MANUFACTURER = 0x00080070
+
+
 def apply_identity(
     ds: Dataset, profile: Profile, ctx: DeidContext, originals: Originals, report: ReportBuilder
 ) -> None:
@@ -219,6 +222,10 @@ def apply_identity(
     site = ctx.site_name or ctx.site_id
     if site and Option.RETAIN_INSTITUTION_IDENTITY not in profile.options:
         _set(ds, "InstitutionName", site, report, "trial site")
+        if _MANUFACTURER not in ds._dict:
+            # InstitutionName belongs to the General Equipment module, whose Manufacturer is
+            # Type 2: present, if empty, once the module is there.
+            _set(ds, "Manufacturer", "", report, "General Equipment module of the trial site")
     values = {
         "subject_id": ctx.subject_id,
         "site_id": ctx.site_id,

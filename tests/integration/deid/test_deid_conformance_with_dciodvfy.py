@@ -14,7 +14,14 @@ import pytest
 from deid_samples import Cli
 from pydicom.data import get_testdata_file
 
-FILES = ("rtstruct.dcm", "liver_1frame.dcm", "reportsi.dcm", "test-SR.dcm", "examples_overlay.dcm")
+FILES = (
+    "rtstruct.dcm",
+    "liver_1frame.dcm",
+    "reportsi.dcm",
+    "test-SR.dcm",
+    "examples_overlay.dcm",
+    "SC_rgb_gdcm_KY.dcm",  # no General Equipment module: the site as InstitutionName makes one
+)
 EXPECTED = {
     # The Segmentation's Source Image Sequence (Type 2 in its Derivation Image functional group,
     # X/Z/U*) is emptied as E.1.1 says, so the instance references no other instance, and its
