@@ -111,6 +111,7 @@ def test_zip_entries_with_one_name_are_each_read_with_their_own_bytes(tmp_path: 
         with local_file(item, tmp_path / "scratch") as path:
             read.append(path.read_bytes())
     assert read == [b"first entry", b"second"]
+    assert [item.label for item in items] == [f"{archive}!scan.dcm (entry {n})" for n in (1, 2)]
 
 
 def test_a_link_to_a_folder_is_named_not_followed(tmp_path: Path) -> None:

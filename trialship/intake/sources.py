@@ -13,6 +13,7 @@ import os
 import stat
 import tempfile
 import zipfile
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -162,8 +163,11 @@ def zip_entries(path: Path, limits: ZipLimits) -> Iterator[SourceItem | SourceRe
                 f"zip bomb guard: {total} bytes uncompressed exceeds {limits.max_total_bytes}",
             )
             return
+        names = Counter(info.filename for _, info in infos)
         for position, info in infos:
             label = f"{path}!{info.filename}"
+            if names[info.filename] > 1:  # (the report names each of them apart)
+                label += f" (entry {position + 1})"
             identity = f"zip entry {info.filename!r} crc {info.CRC:08x} size {info.file_size}"
             unsafe = unsafe_member_name(info.filename)
             if unsafe:
