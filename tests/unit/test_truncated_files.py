@@ -101,9 +101,11 @@ def test_the_whole_file_still_reads_with_its_pixel_data() -> None:
 
 
 def test_a_deflated_file_cut_short_says_so() -> None:
+    from pathlib import Path
+
     from pydicom.data import get_testdata_file
 
-    data = open(get_testdata_file("image_dfl.dcm"), "rb").read()  # noqa: SIM115
+    data = Path(str(get_testdata_file("image_dfl.dcm"))).read_bytes()
     cut = data[: len(data) // 2]
     with pytest.raises(UnreadableFile, match="deflated data set is truncated or corrupt"):
         read_instance(io.BytesIO(cut), len(cut))
