@@ -19,6 +19,7 @@ from trialship.deid.matching import forget_patient_tokens
 from trialship.deid.options import Option
 from trialship.deid.profile import Profile, profile_hash
 from trialship.deid.profile_checks import MANAGED_KEYWORDS
+from trialship.deid.references import drop_unreferenced_module, references_elsewhere
 from trialship.deid.report import DeidReport, ReportBuilder
 from trialship.deid.rules import compile_rules
 from trialship.deid.scrub import scrubber_for
@@ -124,7 +125,9 @@ def deidentify(
         encode_sequences=not _writes_non_ascii(ctx)
         and originals.transfer_syntax != DeflatedExplicitVRLittleEndian,
     )
+    referenced = references_elsewhere(ds)
     walker.walk(ds)
+    drop_unreferenced_module(ds, referenced, report)
     apply_identity(ds, profile, ctx, originals, report)
     write_clinical_trial(ds, profile, ctx, report)
     write_method(ds, profile, ctx, digest, report, encoded=walker.encode_sequences)
