@@ -153,7 +153,12 @@ def test_c_echo_to_storescp_and_orthanc_and_a_wrong_called_aet(
     result = _test(runtime, to_orthanc, netns)
     assert result.ok and "C-ECHO" in result.message
     refused = _test(runtime, wrong, netns)
-    assert refused.outcome == "failed" and "rejected" in refused.message
+    # Orthanc answers a wrong called AE title with A-ASSOCIATE-RJ and closes the connection;
+    # under load the close can reach the client first, which then sees an abort (seen once in
+    # CI). Either way the test fails, naming the association.
+    assert refused.outcome == "failed" and not refused.ok
+    assert "NOTORTHANC" in refused.message
+    assert "rejected" in refused.message or "aborted" in refused.message
 
 
 def test_qido_to_orthanc_and_a_wrong_path(
