@@ -47,7 +47,7 @@ def import_command(
                 data_dir=data_dir,
                 signing_key=load_or_create_signing_key(data_dir),
                 today=runtime.today(),
-                now=dt.datetime.now(dt.UTC).replace(microsecond=0),
+                now=_now(),
                 subject_id=subject_id,
                 timepoint_id=timepoint_id,
                 progress=progress,
@@ -62,6 +62,11 @@ def import_command(
     if automated:
         click.echo(f"{automated} submission(s) queued by automation rules.")
     sys.exit(EXIT_QUARANTINED if summary.quarantined else 0)
+
+
+def _now() -> dt.datetime:
+    """Now, to the second: the time receipts carry."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _with_progress(run: Any) -> ImportSummary:
@@ -155,11 +160,11 @@ def exam_timepoint(protocol_id: str, exam_id: int, timepoint_id: str) -> None:
             cli_actor(),
             runtime.vault,
             found,
-            timepoint_by_code(session, trial, timepoint_id).id,
+            timepoint_by_code(session, trial, timepoint_id),
             today=runtime.today(),
             data_dir=data_dir,
             signing_key=load_or_create_signing_key(data_dir),
-            now=dt.datetime.now(dt.UTC).replace(microsecond=0),
+            now=_now(),
         )
         click.echo(f"Exam {found.id}: time point {timepoint_id} confirmed.")
 

@@ -17,12 +17,11 @@ from sqlalchemy.orm import Session, selectinload
 from trialship.crypto import Vault
 from trialship.errors import NotFound, ValidationError
 from trialship.registry.imaging import Instance, KeyEntry, QuarantinedFile, Series
-from trialship.registry.models import Exam, Subject, Trial, utcnow
+from trialship.registry.models import Exam, Subject, TimePoint, Trial, utcnow
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require
 from trialship.services.exam_import import ORIGINALS_DIR, redeidentify_exam
 from trialship.services.fields import get_in_trial
-from trialship.services.timepoints import get_timepoint
 
 KEY_COLUMNS = ["subject_id", "exam", "timepoint_id", "kind", "original", "replacement"]
 
@@ -72,7 +71,7 @@ def confirm_timepoint(
     actor: Actor,
     vault: Vault,
     exam: Exam,
-    timepoint_pk: object,
+    timepoint: TimePoint,
     *,
     today: dt.date,
     data_dir: Path,
@@ -83,11 +82,8 @@ def confirm_timepoint(
     the files re-de-identifies them from their originals (the time point is in their headers)."""
     trial = exam.subject.trial
     require(session, actor, trial, Capability.REGISTRY, today)
-    try:
-        pk = int(str(timepoint_pk))
-    except ValueError:
-        raise ValidationError("choose a time point", field="timepoint_pk") from None
-    timepoint = get_timepoint(session, trial, pk)
+    if timepoint.trial_id != trial.id:
+        raise ValidationError("the time point is not in the exam's trial", field="timepoint_id")
     changed = exam.timepoint_pk != timepoint.id
     exam.timepoint = timepoint
     exam.timepoint_confirmed = True

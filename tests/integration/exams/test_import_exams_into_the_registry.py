@@ -378,7 +378,7 @@ def test_confirming_another_time_point_rewrites_the_files_from_their_originals(
             SYSTEM,
             runtime.vault,
             exam,
-            baseline.id,
+            baseline,
             today=runtime.today(),
             data_dir=data,
             signing_key=load_or_create_signing_key(data),

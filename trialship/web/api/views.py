@@ -396,7 +396,7 @@ def confirm_exam_timepoint(trial_id: int, exam_pk: int) -> Response:
     code = json_body().get("timepoint_id")
     if not isinstance(code, str) or not code:
         raise ValidationError("give the time point's ID", field="timepoint_id")
-    confirm(exam, timepoints.timepoint_by_code(db(), trial, code).id)
+    confirm(exam, timepoints.timepoint_by_code(db(), trial, code))
     return _ok(serialize.exam(exam))
 
 

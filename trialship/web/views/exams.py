@@ -10,14 +10,14 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
-from trialship.errors import TrialshipError
+from trialship.errors import TrialshipError, ValidationError
 from trialship.jobs.tasks import enqueue_import
-from trialship.registry.models import Exam, Job
+from trialship.registry.models import Exam, Job, TimePoint
 from trialship.services import exams as exam_service
 from trialship.services import import_jobs
 from trialship.services.authz import Capability
 from trialship.services.submissions import deliveries_by_exam
-from trialship.services.timepoints import list_timepoints
+from trialship.services.timepoints import get_timepoint, list_timepoints
 from trialship.signing import load_or_create_signing_key
 from trialship.web.context import actor, commit, db, runtime, today
 from trialship.web.views.trials import trial_context, writable_trial
@@ -60,7 +60,7 @@ def queue_import(trial_ctx: dict[str, object], token: str, subject: str, timepoi
     return job
 
 
-def confirm(exam: Exam, timepoint_pk: object) -> None:
+def confirm(exam: Exam, timepoint: TimePoint) -> None:
     """Confirm the exam's time point (re-de-identifying its files if it changed), committed."""
     data_dir = runtime().settings.data_dir
     exam_service.confirm_timepoint(
@@ -68,7 +68,7 @@ def confirm(exam: Exam, timepoint_pk: object) -> None:
         actor(),
         runtime().vault,
         exam,
-        timepoint_pk,
+        timepoint,
         today=today(),
         data_dir=data_dir,
         signing_key=load_or_create_signing_key(data_dir),
@@ -135,7 +135,11 @@ def index(trial_id: int) -> str:
 def confirm_timepoint(trial_id: int, exam_pk: int) -> Response:
     ctx = writable_trial(trial_id)
     exam = exam_service.get_exam(db(), ctx["trial"], exam_pk)
-    confirm(exam, request.form.get("timepoint_pk", ""))
+    try:
+        pk = int(request.form.get("timepoint_pk", ""))
+    except ValueError:
+        raise ValidationError("choose a time point", field="timepoint_pk") from None
+    confirm(exam, get_timepoint(db(), ctx["trial"], pk))
     flash(f"Exam {exam.id}: time point {exam.timepoint.timepoint_id} confirmed.", "success")  # type: ignore[union-attr]
     return redirect(url_for("exams.index", trial_id=trial_id))
 
