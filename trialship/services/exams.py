@@ -218,54 +218,36 @@ def purge_originals(
     A file's age is that of its row, or of the file itself when it was stored again since (an
     import of the same file after a purge keeps it for re-processing for a new period)."""
     cutoff = now - dt.timedelta(days=retention_days)
-    old = {
-        relative
-        for relative in set(
-            session.scalars(
-                select(Instance.original_path).where(
-                    Instance.original_path != "", Instance.created_at < cutoff
-                )
-            )
+    holders = ((Instance, Instance.original_path), (QuarantinedFile, QuarantinedFile.stored_path))
+    candidates: set[str] = set()
+    for model, column in holders:
+        candidates.update(
+            session.scalars(select(column).where(column != "", model.created_at < cutoff))
         )
-        | set(
-            session.scalars(
-                select(QuarantinedFile.stored_path).where(
-                    QuarantinedFile.stored_path != "", QuarantinedFile.created_at < cutoff
-                )
-            )
-        )
-        if _stored_before(data_dir / relative, cutoff)
-    }
-    stale = sorted(old)
-    batches = [stale[start : start + 500] for start in range(0, len(stale), 500)]  # (IN lists)
-    for batch in batches:
-        session.execute(
-            update(Instance)
-            .where(Instance.original_path.in_(batch), Instance.created_at < cutoff)
-            .values(original_path="")
-        )
-        session.execute(
-            update(QuarantinedFile)
-            .where(QuarantinedFile.stored_path.in_(batch), QuarantinedFile.created_at < cutoff)
-            .values(stored_path="")
-        )
-    session.flush()
-    still_used: set[str] = set()
-    for batch in batches:
-        still_used.update(
-            session.scalars(select(Instance.original_path).where(Instance.original_path.in_(batch)))
-        )
-        still_used.update(
-            session.scalars(
-                select(QuarantinedFile.stored_path).where(QuarantinedFile.stored_path.in_(batch))
-            )
-        )
+    old = sorted(path for path in candidates if _stored_before(data_dir / path, cutoff))
     deleted = 0
-    for relative in sorted(old - still_used):
-        path = data_dir / relative
-        if relative.startswith(ORIGINALS_DIR + "/") and path.is_file():
-            path.unlink()
-            deleted += 1
+    for start in range(0, len(old), _PURGE_BATCH):
+        batch = old[start : start + _PURGE_BATCH]
+        for model, column in holders:
+            session.execute(
+                update(model)
+                .where(column.in_(batch), model.created_at < cutoff)
+                .values({column.key: ""})
+            )
+        session.flush()
+        # A newer row may hold the same file (stored by content): it stays.
+        in_use: set[str] = set()
+        for _, column in holders:
+            in_use.update(session.scalars(select(column).where(column.in_(batch))))
+        for relative in batch:
+            path = data_dir / relative
+            if (
+                relative not in in_use
+                and relative.startswith(ORIGINALS_DIR + "/")
+                and path.is_file()
+            ):
+                path.unlink()
+                deleted += 1
     if deleted:
         audit.record(
             session,
@@ -274,6 +256,10 @@ def purge_originals(
             details={"files": deleted, "retention_days": retention_days},
         )
     return deleted
+
+
+_PURGE_BATCH = 500
+"""Paths per IN list (databases bound the number of parameters of one statement)."""
 
 
 def _stored_before(path: Path, cutoff: dt.datetime) -> bool:
