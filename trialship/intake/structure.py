@@ -17,6 +17,7 @@ import struct
 from collections.abc import Callable
 
 from trialship.deid.raw_parse import LONG_VRS, PIXEL_TAGS, VRS
+from trialship.deid.report import tag_text
 
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
@@ -98,7 +99,7 @@ class _Walk:
                 continue
             position = value + length
             if position > self.size:
-                raise Truncated(f"truncated: element {_name(tag)} runs past the end of the file")
+                raise Truncated(f"truncated: element {tag_text(tag)} runs past the end of the file")
         if item:
             raise Truncated("truncated: an item of undefined length has no end")
         return position
@@ -108,7 +109,7 @@ class _Walk:
         while True:
             head = self.read(position, 8)
             if len(head) < 8:
-                raise Truncated(f"truncated: sequence {_name(tag)} has no end")
+                raise Truncated(f"truncated: sequence {tag_text(tag)} has no end")
             group, element, length = struct.unpack(self.order + "HHL", head)
             position += 8
             if group << 16 | element == _SEQUENCE_END:
@@ -120,7 +121,7 @@ class _Walk:
                 continue
             position += length
             if position > self.size:
-                raise Truncated(f"truncated: an item of {_name(tag)} runs past the end")
+                raise Truncated(f"truncated: an item of {tag_text(tag)} runs past the end")
 
 
 def _explicit(position: int, head: bytes, order: str) -> tuple[bytes, int, int]:
@@ -135,7 +136,3 @@ def _explicit(position: int, head: bytes, order: str) -> tuple[bytes, int, int]:
         return vr, length, position + 12
     (length,) = struct.unpack(order + "H", head[6:8])
     return vr, length, position + 8
-
-
-def _name(tag: int) -> str:
-    return f"({tag >> 16:04X},{tag & 0xFFFF:04X})"
