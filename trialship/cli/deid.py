@@ -29,6 +29,8 @@ from trialship.signing import PUBLIC_KEY_FILE, load_or_create_signing_key, load_
 
 EXIT_REJECTED = 3
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # (128 + SIGINT, as a shell reports Ctrl-C)
+EXIT_SIGTERM = 128 + signal.SIGTERM
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
@@ -154,10 +156,6 @@ def deid(
         f"report {result.report}"
     )
     sys.exit(EXIT_REJECTED if result.rejected else 0)
-
-
-EXIT_SIGTERM = 128 + signal.SIGTERM
-EXIT_INTERRUPTED = 130
 
 
 class _Terminated(Exception):
