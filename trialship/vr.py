@@ -40,6 +40,19 @@ def identifier(field: str, value: object) -> str:
     return text(field, value, vr="LO", required=True)
 
 
+def subject_identifier(field: str, value: object) -> str:
+    """A subject ID, which is also written as the patient's name (PN): there `^` and `=` would
+    split it into name components and groups."""
+    value = identifier(field, value)
+    if "^" in value or "=" in value:
+        raise ValidationError(
+            "must not contain ^ or = (the subject ID is also the patient's name in DICOM, "
+            "where they separate the parts of a name)",
+            field=field,
+        )
+    return value
+
+
 def integer(
     field: str, value: object, *, minimum: int | None = None, maximum: int | None = None
 ) -> int:

@@ -63,8 +63,9 @@ def test_coordinator_adds_a_subject_and_sees_it_listed(client, make_user, trial,
         ("S" * 65, 422, "subject_id: is 65 characters long; DICOM LO allows 64"),
         ("S\\001", 422, "subject_id: must not contain a backslash"),
         ("", 422, "subject_id: is required"),
+        ("S^001", 422, "subject_id: must not contain ^ or ="),
     ],
-    ids=["duplicate", "65-chars", "backslash", "empty"],
+    ids=["duplicate", "65-chars", "backslash", "empty", "caret"],
 )
 def test_a_bad_subject_id_is_refused_naming_the_field(
     admin_client, trial, runtime, subject_id, status, message

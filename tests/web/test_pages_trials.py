@@ -178,3 +178,21 @@ def trial_site_pk(client: FlaskClient, trial_id: int) -> int:
     page = client.get(f"/trials/{trial_id}").get_data(as_text=True)
     marker = 'id="edit-site-'
     return int(page.split(marker, 1)[1].split('"', 1)[0])
+
+
+def test_a_replace_template_too_long_for_a_registered_subject_is_refused(
+    admin_client, make_trial
+) -> None:
+    trial = make_trial("ONC-7")
+    post(admin_client, f"/trials/{trial.id}/subjects/new", {"subject_id": "SUBJ-0000000042"})
+    profile = '[deid]\n[deid.replace]\nStationName = "ST-{subject_id}"\n'
+    response = post(admin_client, f"/trials/{trial.id}/edit", {"deid_profile": profile})
+    assert response.status_code == 422
+    assert (
+        "deid.replace.StationName: gives 18 characters (&#39;ST-SUBJ-0000000042&#39;); DICOM SH "
+        "allows 16 for subject SUBJ-0000000042" in response.get_data(as_text=True)
+    )
+    short = '[deid]\n[deid.replace]\nStationName = "{subject_id}"\n'
+    assert (
+        post(admin_client, f"/trials/{trial.id}/edit", {"deid_profile": short}).status_code == 302
+    )

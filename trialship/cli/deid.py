@@ -8,13 +8,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from trialship.cli import data_dir, main
-from trialship.deid import ProfileError, parse_profile
+from trialship.deid import Profile, ProfileError, parse_profile
 from trialship.deid.receipt import verify_receipt
 from trialship.errors import ValidationError
 from trialship.services.deid_files import (
@@ -120,6 +121,7 @@ def deid(
             _fail(f"{map_path.name}: {exc.message}")
         except (OSError, UnicodeDecodeError) as exc:
             _fail(f"cannot read the map {map_path}: {exc}")
+    _check_replacements(profile, subject_map.assignments() if subject_map else [assign])
     key = load_or_create_signing_key(data_dir(ctx))
     run = DeidRun(
         sources=sources,
@@ -185,6 +187,15 @@ def _assignment(*, subject: str, site: str, site_name: str, timepoint: str) -> A
         )
     except ValidationError as exc:
         _fail(f"{_OPTIONS.get(exc.field or '', exc.field)}: {exc.message}")
+
+
+def _check_replacements(profile: Profile, assignments: Iterable[Assignment | None]) -> None:
+    """Every subject's replacements fit their VRs, found before any file is read."""
+    for assignment in sorted(filter(None, assignments), key=lambda a: a.subject_id):
+        try:
+            profile.replacements(assignment.placeholders())
+        except ProfileError as exc:
+            _fail(f"subject {assignment.subject_id}: {exc}")
 
 
 def _run_with_progress(run: DeidRun) -> Any:

@@ -19,6 +19,7 @@ from trialship.deid.profile_checks import (
     keyword_list,
     lo_text,
     option_set,
+    rendered_value,
     replace_map,
     secret_source,
     shift_range,
@@ -69,6 +70,14 @@ class Profile:
 
     def has(self, option: Option) -> bool:
         return option in self.options
+
+    def replacements(self, values: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        """The per-trial replacements for one subject's `values` (the PLACEHOLDERS); raises
+        ProfileError when a result does not fit its attribute's VR."""
+        return tuple(
+            (keyword, rendered_value(keyword, template, values))
+            for keyword, template in self.replace
+        )
 
 
 _TRIAL_KEYS = {

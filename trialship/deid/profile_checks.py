@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -39,6 +40,10 @@ MANAGED_KEYWORDS = frozenset(
     }
 )
 _TEXT_VRS = frozenset({"AE", "CS", "LO", "LT", "PN", "SH", "ST", "UC", "UT"})
+# PS3.5 6.2: the longest value of each text VR (PN: per component group); UC and UT are unbounded.
+_MAX_CHARS = {"AE": 16, "CS": 16, "LO": 64, "LT": 10240, "PN": 64, "SH": 16, "ST": 1024}
+# In these VRs a backslash separates values: a replacement must stay one value.
+_SINGLE_TEXT = frozenset({"LT", "ST", "UT"})
 _EXCLUSIVE_DATES = frozenset(
     {Option.RETAIN_LONGITUDINAL_FULL_DATES, Option.RETAIN_LONGITUDINAL_MODIFIED_DATES}
 )
@@ -112,7 +117,29 @@ def replace_map(deid: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
                 key, f"unknown placeholder(s): {', '.join(sorted(fields - PLACEHOLDERS))}"
             )
         pairs.append((keyword, template))
+        # The literal text alone must fit; what the placeholders add is checked per subject.
+        rendered_value(keyword, template, dict.fromkeys(PLACEHOLDERS, ""))
     return tuple(pairs)
+
+
+def rendered_value(keyword: str, template: str, values: Mapping[str, str]) -> str:
+    """`template` with the trial's `values` in, checked against the attribute's VR."""
+    value = template.format(**values)
+    vr = dictionary_VR(keyword)
+    key = f"deid.replace.{keyword}"
+    limit = _MAX_CHARS.get(vr)
+    longest = max(len(group) for group in value.split("=")) if vr == "PN" else len(value)
+    if limit is not None and longest > limit:
+        raise ProfileError(
+            key, f"gives {longest} characters ({value!r}); DICOM {vr} allows {limit}"
+        )
+    if vr not in _SINGLE_TEXT and "\\" in value:
+        raise ProfileError(key, f"gives {value!r}: a backslash would split it into two values")
+    if vr == "CS" and not re.fullmatch(r"[A-Z0-9 _]*", value):
+        raise ProfileError(
+            key, f"gives {value!r}: DICOM CS allows upper-case letters, digits, space and _"
+        )
+    return value
 
 
 def option_set(value: Any) -> frozenset[Option]:

@@ -232,8 +232,8 @@ def apply_identity(
         "site_name": ctx.site_name,
         "timepoint_id": ctx.timepoint_id,
     }
-    for keyword, template in profile.replace:
-        _set(ds, keyword, template.format(**values), report, "per-trial replace")
+    for keyword, value in profile.replacements(values):
+        _set(ds, keyword, value, report, "per-trial replace")
 
 
 def _age(originals: Originals) -> str:

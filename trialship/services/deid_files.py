@@ -38,12 +38,14 @@ from trialship import __version__, vr
 from trialship.deid import (
     DeidContext,
     Profile,
+    ProfileError,
     deidentify,
     forget_cached_values,
     make_context,
     profile_hash,
 )
 from trialship.deid.elements import text_value
+from trialship.deid.profile import PLACEHOLDERS
 from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import ValidationError
 from trialship.intake.dicom_stream import (
@@ -82,7 +84,6 @@ MAP_COLUMNS = (
 # The VR of the attributes each value is written into (deid/trial.py): the subject ID becomes
 # PatientID, PatientName and ClinicalTrialSubjectID, all of them at most 64 characters.
 ASSIGNMENT_VRS = {
-    "subject_id": "LO",
     "site_id": "LO",
     "site_name": "LO",
     "timepoint_id": "LO",
@@ -105,8 +106,13 @@ class Assignment:
 
     def __post_init__(self) -> None:
         # Checked here, once per subject, rather than found invalid in every file written.
+        vr.subject_identifier("subject_id", self.subject_id)
         for name, value_vr in ASSIGNMENT_VRS.items():
-            vr.text(name, getattr(self, name), vr=value_vr, required=name == "subject_id")
+            vr.text(name, getattr(self, name), vr=value_vr)
+
+    def placeholders(self) -> dict[str, str]:
+        """The values of a profile's replace templates (`Profile.replacements`)."""
+        return {name: getattr(self, name) for name in PLACEHOLDERS}
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,9 @@ class SubjectMap:
         if accession and accession in self.by_accession:
             return self.by_accession[accession]
         return self.by_patient.get(patient_id) if patient_id else None
+
+    def assignments(self) -> set[Assignment]:
+        return {*self.by_accession.values(), *self.by_patient.values()}
 
 
 def load_map(csv_text: str) -> SubjectMap:
@@ -282,6 +291,8 @@ def _process(task: _Task) -> _Done:
         return _Done(task.index, task.item.label, reason=str(exc))
     except OSError as exc:
         return _Done(task.index, task.item.label, reason=f"cannot read: {exc.strerror}")
+    except ProfileError as exc:  # (the command checks every subject's replacements first)
+        return _Done(task.index, task.item.label, reason=f"the profile: {exc}")
     except Exception as exc:  # the edge of one file: reject it, keep the run going
         return _Done(
             task.index, task.item.label, reason=f"cannot de-identify: {read_error_cause(exc)}"

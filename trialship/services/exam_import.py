@@ -30,6 +30,7 @@ from trialship.crypto import Vault
 from trialship.deid import (
     DeidContext,
     Profile,
+    ProfileError,
     deidentify,
     forget_cached_values,
     make_context,
@@ -382,6 +383,8 @@ class _Run:
             return self.import_original(item.label, sha, size, stored)
         except (_Quarantine, UnreadableFile) as exc:
             reason = str(exc)
+        except ProfileError as exc:  # a replace template too long for this subject's values
+            reason = f"the trial's profile: {exc}"
         except Exception as exc:  # the edge of one stored file: quarantine it with its original
             reason = f"cannot import: {read_error_cause(exc)}"
         return self.quarantine(item.label, reason, sha=sha, size=size, stored=stored)

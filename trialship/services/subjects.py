@@ -28,7 +28,7 @@ class PatientIdentifier:
 
 
 SUBJECT_FIELDS: Spec = {
-    "subject_id": lambda v: vr.identifier("subject_id", v),
+    "subject_id": lambda v: vr.subject_identifier("subject_id", v),
     "reading_id": lambda v: vr.text("reading_id", v),
     "site_id": lambda v: vr.text("site_id", v),
     "status": lambda v: SubjectStatus(

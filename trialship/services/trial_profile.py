@@ -91,8 +91,34 @@ def _profile(trial: Trial, deid: dict[str, Any], secret: str) -> Profile:
 def check_deid_text(trial: Trial, text: str) -> str:
     """Validate the [deid] text as part of this trial's profile; return it unchanged."""
     if text.strip():
-        _profile(trial, _deid_table(text), _CHECK_SECRET)
+        _check_replacements(trial, _profile(trial, _deid_table(text), _CHECK_SECRET))
     return text
+
+
+def _check_replacements(trial: Trial, profile: Profile) -> None:
+    """The replace templates fit their VRs for the subjects and time points registered now
+    (one registered later that does not fit quarantines its files, naming the template)."""
+    if not profile.replace:
+        return
+    subjects = [
+        {
+            "subject_id": subject.subject_id,
+            "site_id": subject.site.site_id if subject.site else "",
+            "site_name": subject.site.name if subject.site else "",
+        }
+        for subject in trial.subjects
+    ] or [dict.fromkeys(("subject_id", "site_id", "site_name"), "")]
+    timepoints = [timepoint.timepoint_id for timepoint in trial.timepoints] or [""]
+    # Each subject with the longest time point ID, and each time point with the first subject:
+    # every value is checked once and the longest pair is among them.
+    pairs = [(subject, max(timepoints, key=len)) for subject in subjects]
+    pairs += [(subjects[0], timepoint) for timepoint in timepoints]
+    for subject, timepoint in pairs:
+        try:
+            profile.replacements({**subject, "timepoint_id": timepoint})
+        except ProfileError as exc:
+            where = f" for subject {subject['subject_id']}" if subject["subject_id"] else ""
+            raise ValidationError(f"{exc}{where}", field="deid_profile") from None
 
 
 def trial_secret(vault: Vault, trial: Trial) -> str:

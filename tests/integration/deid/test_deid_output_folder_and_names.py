@@ -200,6 +200,7 @@ def test_ids_that_sanitise_or_fold_alike_get_folders_of_their_own(cli: Cli, tmp_
     [
         ("--subject", "SUB\\001", "backslash"),
         ("--subject", "S" * 80, "DICOM LO allows 64"),
+        ("--subject", "SUB^001", "must not contain ^ or ="),
         ("--site", "S\\1", "backslash"),
         ("--site-name", "N" * 65, "DICOM LO allows 64"),
         ("--timepoint", "T\\1", "backslash"),
@@ -226,6 +227,7 @@ def test_subject_options_are_checked_as_the_attributes_they_become(
     [
         ("subject_id", "A\\B", "backslash"),
         ("subject_id", "", "is required"),
+        ("subject_id", "A=B", "must not contain ^ or ="),
         ("site_id", "S" * 65, "LO allows 64"),
         ("site_name", "N\\M", "backslash"),
         ("timepoint_id", "T" * 65, "LO allows 64"),
@@ -246,6 +248,63 @@ def test_map_values_are_checked_naming_line_and_column(
     )
     assert result.exit_code == 2
     assert f"map.csv: line 3: {column}: " in result.output and words in result.output
+
+
+def test_a_replacement_that_would_not_fit_its_attribute_is_refused_before_reading(
+    cli: Cli, tmp_path: Path
+) -> None:
+    write(instance(1), tmp_path / "src" / "a.dcm")
+    text = cli.profile.read_text().replace(
+        'InstitutionName = "{site_id}"',
+        'InstitutionName = "{site_id}"\nStationName = "ST-{subject_id}"',
+    )
+    cli.profile.write_text(text)
+    mapping = tmp_path / "map.csv"
+    mapping.write_text(MAP_HEADER + "P1,SUBJ-1,S01,,BL,,\nP2,SUBJ-22,S01,,BL,,\n")
+    out = tmp_path / "out"
+    result = cli.deid(str(tmp_path / "src"), "--map", str(mapping), out=out, subject=False)
+    # StationName is SH: "ST-SUBJ-22" fits 16 characters, and so does SUBJ-1's.
+    assert result.exit_code == 3, result.output  # (a.dcm's patient is in no row)
+    mapping.write_text(MAP_HEADER + "P1,SUBJ-1,S01,,BL,,\nP2,SUBJ-0000000022,S01,,BL,,\n")
+    result = cli.deid(
+        str(tmp_path / "src"), "--map", str(mapping), out=tmp_path / "o2", subject=False
+    )
+    assert result.exit_code == 2
+    assert result.output == (
+        "Error: subject SUBJ-0000000022: deid.replace.StationName: gives 18 characters "
+        "('ST-SUBJ-0000000022'); DICOM SH allows 16\n"
+    )
+    assert not (tmp_path / "o2").exists()
+
+
+@pytest.mark.parametrize(
+    ("template", "words"),
+    [
+        ('StationName = "a-very-long-station-name"', "gives 24 characters"),
+        ('StationName = "A\\\\B"', "a backslash would split it into two values"),
+        ('BodyPartExamined = "{site_id}"', "DICOM CS allows upper-case letters"),
+    ],
+)
+def test_replacements_are_checked_as_the_vr_they_are_written_as(
+    cli: Cli, tmp_path: Path, template: str, words: str
+) -> None:
+    write(instance(1), tmp_path / "src" / "a.dcm")
+    text = cli.profile.read_text().replace('InstitutionName = "{site_id}"', template)
+    cli.profile.write_text(text)
+    result = cli(
+        "deid",
+        str(tmp_path / "src"),
+        "--out",
+        str(tmp_path / "o"),
+        "--profile",
+        str(cli.profile),
+        "--subject",
+        "ACM-0001",
+        "--site",
+        "s01",
+    )
+    assert result.exit_code == 2 and "deid.replace." in result.output
+    assert words in result.output, result.output
 
 
 def test_both_longitudinal_date_options_are_a_profile_error(cli: Cli, tmp_path: Path) -> None:

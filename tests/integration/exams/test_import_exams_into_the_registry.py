@@ -284,6 +284,23 @@ def test_a_leak_quarantines_the_file_and_writes_nothing(
     assert all_exams(runtime) == []
 
 
+def test_a_replacement_too_long_for_the_subject_quarantines_naming_the_template(
+    runtime: Runtime, trial: Trial, tmp_path: Path
+) -> None:
+    # (saved as the profile before SUBJ-001 was registered: the save checks those it knows)
+    with runtime.db.unit_of_work() as session:
+        trial.deid_profile = '[deid]\n[deid.replace]\nStationName = "STATION-{subject_id}-X"\n'
+        session.merge(trial)
+    write_exam(tmp_path / "in", 1)
+    summary = run_import(runtime, trial, tmp_path / "in")
+    assert summary.count("quarantined") == 1
+    assert summary.quarantined[0].reason == (
+        "the trial's profile: deid.replace.StationName: gives 18 characters "
+        "('STATION-SUBJ-001-X'); DICOM SH allows 16"
+    )
+    assert all_exams(runtime) == []
+
+
 def test_key_rows_decrypt_to_the_originals_and_reading_them_is_audited(
     runtime: Runtime, trial: Trial, tmp_path: Path
 ) -> None:

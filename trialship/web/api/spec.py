@@ -60,7 +60,10 @@ TRIAL_INPUT: Schema = {
 SITE_INPUT: Schema = {"site_id": _text("the site's code in the trial"), "name": _text()}
 IDENTIFIER: Schema = _input({"mrn": _text("PatientID at the hospital"), "issuer": _text()}, ["mrn"])
 SUBJECT_INPUT: Schema = {
-    "subject_id": _text("Clinical Trial Subject ID (0012,0040); unique in the trial"),
+    "subject_id": _text(
+        "Clinical Trial Subject ID (0012,0040), also the Patient's Name: unique in the trial, "
+        "without ^ or ="
+    ),
     "reading_id": _text("Clinical Trial Subject Reading ID (0012,0042)"),
     "site_id": _nullable(_text("code of a site of this trial")),
     "status": {"type": "string", "enum": ["screening", "enrolled", "withdrawn"]},
