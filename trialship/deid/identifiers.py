@@ -7,6 +7,7 @@ holds PHI: keep it in memory for the run, never log or store it.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,7 @@ from pydicom.multival import MultiValue
 from trialship.deid.elements import BULK_TAGS, raw_string_values, vr_of
 from trialship.deid.raw_parse import as_if_sequence_converted, sequence_element, tag_key
 from trialship.deid.rules import Action, load_table
+from trialship.deid.values import DUMMY_DATE
 
 # Name particles and titles too common to mean anything on their own.
 _NAME_NOISE = frozenset({"mrs", "miss", "the", "von", "van", "der", "den", "del", "jr.", "sr."})
@@ -91,23 +93,63 @@ def _other_ids(ds: Dataset) -> Any:
 
 
 def name_parts(value: str) -> set[str]:
-    """Parts of a person name (PN components, words, hyphen halves) of 3+ characters."""
+    """Parts of a person name (PN components, words, hyphen halves) of 3+ characters, with the
+    ASCII spellings of those that are not ASCII ("müller": also "muller" and "mueller")."""
     parts: set[str] = set()
     for word in re.split(r"[\^=\s,]+", value.lower()):
         for part in {word, *word.split("-")}:
             part = part.strip(".'")
             if len(part) >= _MIN_NAME_PART and part not in _NAME_NOISE:
-                parts.add(part)
+                parts |= {part, *transliterations(part)}
     return parts
 
 
+# Letters NFKD does not take apart, and the German way with umlauts (a reading room writes
+# "Mueller" for "Müller" as often as "Muller").
+_FOLD = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "đ": "d", "ł": "l", "þ": "th"})
+_UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue"})
+
+
+def transliterations(word: str) -> set[str]:
+    """The ASCII spellings of a lower-case word that is not ASCII (none when it is, or when
+    its letters have no ASCII form, as in Cyrillic or CJK)."""
+    if word.isascii():
+        return set()
+    spelled: set[str] = set()
+    for table in (_UMLAUTS, None):
+        text = word.translate(table) if table else word
+        decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
+        ascii_text = "".join(char for char in decomposed if not unicodedata.combining(char))
+        if ascii_text.isascii() and len(ascii_text) >= _MIN_NAME_PART:
+            spelled.add(ascii_text)
+    return spelled
+
+
+_MONTHS = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+]
+
+
 def date_forms(value: str) -> set[str]:
-    """A DA value (YYYYMMDD) in the spellings people type into free text."""
+    """A DA value (YYYYMMDD) in the spellings people type into free text, the month in English
+    words too ("4 July 1951", "04-JUL-1951", "Jul 4, 1951"; matched without case)."""
     digits = value.strip().replace(".", "").replace("-", "")
-    if len(digits) != 8 or not digits.isdigit():
+    if len(digits) != 8 or not digits.isdigit() or digits == DUMMY_DATE:
+        # (19000101 is what the Basic Profile writes as a dummy date: no one's birthday.)
         return set()
     year, month, day = digits[:4], digits[4:6], digits[6:]
-    return {
+    forms = {
         digits,
         f"{year}-{month}-{day}",
         f"{year}/{month}/{day}",
@@ -115,6 +157,20 @@ def date_forms(value: str) -> set[str]:
         f"{month}/{day}/{year}",
         f"{day}.{month}.{year}",
     }
+    if not 1 <= int(month) <= 12:
+        return forms
+    full = _MONTHS[int(month) - 1]
+    for name in {full, full[:3], full[:4]}:
+        for day_text in {day, str(int(day))}:
+            forms |= {
+                f"{day_text} {name} {year}",
+                f"{day_text}-{name}-{year}",
+                f"{day_text} {name}. {year}",
+                f"{name} {day_text}, {year}",
+                f"{name} {day_text} {year}",
+                f"{name}. {day_text}, {year}",
+            }
+    return forms
 
 
 def _uid_tags() -> frozenset[int]:

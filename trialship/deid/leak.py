@@ -3,10 +3,13 @@
 Every element at every depth is scanned, file meta included: string values (each value of a
 multi-valued element), person names, and OB/UN bytes read as Latin-1. Matching rules:
 
-- name parts (3+ letters) as whole words, case-insensitive; not in coded-concept attributes
-  (CodeMeaning...), CS, UI, dates and numbers, where a name like "Head" would only meet the
-  standard vocabulary. Anywhere else a match is reported even if it is an ordinary word
-  (fail closed: a person decides);
+- name parts (3+ letters, and the ASCII spellings of those that are not) as whole words,
+  case-insensitive, in every value but UIDs, dates, numbers and the designators of coding
+  schemes (`_VOCABULARY_KEYWORDS`): code values and meanings and
+  CS values included, since an operator types those too (ContentLabel, BodyPartExamined, a
+  local code's meaning). A match is reported even if it is an ordinary word, as a patient
+  named Head meets BodyPartExamined HEAD (fail closed: a person decides, and removes the
+  attribute in the trial's profile if it is the vocabulary);
 - IDs, accession numbers and known identifiers as substrings (numeric edges digit-bounded);
   IDs under 4 characters only as whole words;
 - the birth date in its usual spellings; address parts; the last seven digits of phone
@@ -36,7 +39,8 @@ from pydicom.dataelem import RawDataElement, convert_raw_data_element
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from trialship.deid.elements import BULK_TAGS, CODE_KEYWORDS, keyword_of, vr_for, vr_of
+from trialship.deid.codes import standard_meaning
+from trialship.deid.elements import BULK_TAGS, keyword_of, text_value, vr_for, vr_of
 from trialship.deid.identifiers import Identifiers, collect_identifiers
 from trialship.deid.matching import IdentifierPatterns, Prefilter
 from trialship.deid.raw_encode import EncodedSequence
@@ -44,7 +48,18 @@ from trialship.deid.report import tag_text
 
 __all__ = ["Leak", "collect_identifiers", "find_leaks"]
 
-_NO_NAME_VRS = frozenset({"CS", "UI", "DA", "DT", "TM", "AS", "IS", "DS"})
+_NO_NAME_VRS = frozenset({"UI", "DA", "DT", "TM", "AS", "IS", "DS"})
+# Which vocabulary a code comes from (DCM, SCT, 99LOCAL...), never typed about a patient.
+_VOCABULARY_KEYWORDS = frozenset(
+    {
+        "CodingSchemeDesignator",
+        "CodingSchemeVersion",
+        "MappingResource",
+        "ContextGroupVersion",
+        "ContextGroupExtensionFlag",
+        "ContextGroupLocalVersion",
+    }
+)
 _NO_PHONE_VRS = frozenset({"UI", "DA", "DT", "TM", "IS", "DS", "AS"})
 _SCANNED_BINARY = frozenset({"OB", "UN"})
 _NUMERIC_VRS = frozenset({"US", "SS", "UL", "SL", "UV", "SV", "FL", "FD", "AT"})
@@ -116,7 +131,7 @@ class _Scanner:
         if (
             names
             and vr not in _NO_NAME_VRS
-            and keyword not in CODE_KEYWORDS
+            and keyword not in _VOCABULARY_KEYWORDS
             and names.search(masked)
         ):
             found.add("name")
@@ -125,6 +140,23 @@ class _Scanner:
             if any(phone in digits for phone in self.phones):
                 found.add("phone")
         return found
+
+    def standard_words(self, item: Dataset, texts: list[str]) -> bool:
+        """True when every name the CodeMeaning matched is a word of the standard's own meaning
+        of the item's code (SCT 69536005 "Head" for a patient named Head): vocabulary. A local
+        code, or a meaning that adds a name ("Scan for Hawthorne"), stays a leak."""
+        standard = standard_meaning(
+            text_value(item, "CodingSchemeDesignator"), text_value(item, "CodeValue")
+        )
+        if not standard:
+            return False
+        vocabulary = set(re.findall(r"[0-9a-z]+", standard.lower()))
+        assert self.patterns.names is not None  # (it matched)
+        return all(
+            match.group(0).lower() in vocabulary
+            for text in texts
+            for match in self.patterns.names.finditer(text)
+        )
 
     def scan(self, ds: Dataset, prefix: str) -> None:
         for tag in list(ds.keys()):
@@ -150,6 +182,8 @@ class _Scanner:
             found: set[str] = set()
             for text in texts:
                 found |= self.kinds_in(text, vr, keyword)
+            if "name" in found and keyword == "CodeMeaning" and self.standard_words(ds, texts):
+                found.discard("name")
             for kind in sorted(found):
                 self.leaks.append(Leak(kind, tag_text(tag), keyword, path))
 

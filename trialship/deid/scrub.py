@@ -14,11 +14,18 @@ from typing import Any
 from trialship.deid.identifiers import Identifiers
 from trialship.deid.matching import kind_patterns, word_pattern
 
+_MONTH = (
+    r"(?<![a-z])(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)(?![a-z])\.?"
+)
 _GENERIC = (
     # 20240131, 2024-01-31, 2024/01/31, 2024.01.31
     r"(?<!\d)(?:19|20)\d{2}[-/.]?(?:0[1-9]|1[0-2])[-/.]?(?:0[1-9]|[12]\d|3[01])(?!\d)",
     # 31/01/2024, 1.1.24, 01-31-2024
     r"(?<!\d)\d{1,2}[-/.]\d{1,2}[-/.](?:19|20)?\d{2}(?!\d)",
+    # 28 Feb 2024, 4-JUL-1951, 3rd March 2024; February 28, 2024, Jul. 4 1951
+    rf"(?<!\d)\d{{1,2}}(?:st|nd|rd|th)?[\s-]{_MONTH}[\s,-]+(?:19|20)?\d{{2}}(?!\d)",
+    rf"{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:19|20)\d{{2}}(?!\d)",
     # phone numbers: +41 44 123 45 67, (555) 123-4567
     r"(?<![\w+])\+?\(?\d{2,4}\)?(?:[\s.-]\d{2,4}){2,4}(?!\w)",
     # ID-like digit runs

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pydicom
 import pytest
 from deid_samples import Cli
 from pydicom.data import get_testdata_file
@@ -54,6 +55,11 @@ def _inputs(folder: Path) -> Path:
         source = get_testdata_file(name)  # a local file: no download
         assert source is not None, name
         shutil.copy(source, folder / name)
+    # Its patient is named "Last Name^First Name", and "Recording Observer's Name" (a local
+    # code's meaning) holds a part of it: the leak check rejects it, as it must.
+    report = pydicom.dcmread(folder / "reportsi.dcm")
+    report.PatientName = "Doe^Jane"
+    report.save_as(folder / "reportsi.dcm")
     return folder
 
 

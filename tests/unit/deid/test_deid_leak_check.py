@@ -103,17 +103,74 @@ def test_each_kind_of_identifier_is_found_in_text(keyword: str, value: str, kind
     assert kind in _kinds(find_leaks(out, identifiers))
 
 
-def test_trial_values_and_coded_words_are_not_leaks() -> None:
-    ds = patient_dataset()
-    ds.PatientName = "Head^One"  # name parts that are also ordinary words
-    code = Dataset()
-    code.CodeValue = "T-D1100"
-    code.CodingSchemeDesignator = "SRT"
-    code.CodeMeaning = "Head"
-    ds.AnatomicRegionSequence = [code]
-    result = deidentify(ds, make_profile(), make_ctx(site_name="Site One"))
+def test_a_standard_codes_own_meaning_is_no_leak_but_a_name_added_to_it_is() -> None:
+    def region(meaning: str, scheme: str = "SRT", value: str = "T-D1100") -> Dataset:
+        ds = patient_dataset()
+        ds.PatientName = "Head^One"  # a name part that is also a word of the vocabulary
+        code = Dataset()
+        code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = value, scheme, meaning
+        ds.AnatomicRegionSequence = [code]
+        return ds
+
+    result = deidentify(region("Head"), make_profile(), make_ctx(site_name="Site One"))
     assert result.ok, result.leaks
     assert result.dataset.PatientName == SUBJECT
+    for ds in (region("Head, One"), region("Head", scheme="99LOCAL", value="H1")):
+        leaks = deidentify(ds, make_profile(), make_ctx()).leaks
+        assert [(leak.kind, leak.keyword) for leak in leaks] == [("name", "CodeMeaning")]
+
+
+@pytest.mark.parametrize(
+    ("keyword", "value"),
+    [
+        ("BodyPartExamined", "SMITHSON"),  # CS, typed at the modality
+        ("ContentLabel", "JOHANNA"),
+    ],
+)
+def test_names_in_code_strings_are_found(keyword: str, value: str) -> None:
+    out = Dataset()
+    setattr(out, keyword, value)
+    leaks = find_leaks(out, collect_identifiers(patient_dataset()))
+    assert [(leak.kind, leak.keyword) for leak in leaks] == [("name", keyword)]
+
+
+def test_a_name_in_a_code_value_is_found_but_not_in_a_scheme_designator() -> None:
+    identifiers = collect_identifiers(patient_dataset())
+    code = Dataset()
+    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = "SMITHSON", "MARIA", "Chest"
+    out = Dataset()
+    out.ProcedureCodeSequence = [code]
+    assert [leak.keyword for leak in find_leaks(out, identifiers)] == ["CodeValue"]
+
+
+@pytest.mark.parametrize(
+    "text", ["scan for Muller Jurgen", "Mueller, J.", "MUELLER", "seen by juergen"]
+)
+def test_the_ascii_spellings_of_a_non_ascii_name_are_found(text: str) -> None:
+    ds = patient_dataset()
+    ds.SpecificCharacterSet = "ISO_IR 100"
+    ds.PatientName = "Müller^Jürgen"
+    out = Dataset()
+    out.ImageComments = text
+    assert _kinds(find_leaks(out, collect_identifiers(ds))) == {"name"}
+
+
+@pytest.mark.parametrize(
+    "text", ["born 15 March 1950", "dob 15-MAR-1950", "March 15, 1950", "b. 15 Mar. 1950"]
+)
+def test_the_birth_date_in_words_is_found(text: str) -> None:
+    out = Dataset()
+    out.ImageComments = text
+    assert _kinds(find_leaks(out, collect_identifiers(patient_dataset()))) == {"birth_date"}
+
+
+def test_the_dummy_birth_date_of_unknown_patients_is_no_leak() -> None:
+    ds = patient_dataset()
+    ds.PatientBirthDate = "19000101"  # what many systems write for "unknown"
+    del ds.StudyDate  # so the engine writes its dummy, 19000101
+    result = deidentify(ds, make_profile(), make_ctx())
+    assert result.dataset.StudyDate == "19000101"
+    assert result.ok, result.leaks
 
 
 def test_a_site_named_after_the_hospital_or_its_town_is_no_leak_but_the_address_is() -> None:

@@ -15,6 +15,12 @@ from trialship.deid import Option, PrivateTags, deidentify
 # Test files whose InstitutionName is a vendor name ("TOSHIBA") or a placeholder ("Here") that also
 # appears in Manufacturer: the check reports it, as it must (fail closed).
 KNOWN = {("institution", "Manufacturer"), ("institution", "ManufacturerModelName")}
+# Test files whose patient is a placeholder named "Last Name^First Name": a local code's meaning
+# "Recording Observer's Name" holds a part of it. Found, as it must be.
+KNOWN_FILES = {
+    ("reportsi.dcm", "name", "CodeMeaning"),
+    ("reportsi_with_empty_number_tags.dcm", "name", "CodeMeaning"),
+}
 
 
 def _readable() -> list[Path]:
@@ -60,5 +66,6 @@ def test_every_test_file_deidentifies_and_leaks_only_known_cases(profile_name: s
             (path.name, leak.kind, leak.path)
             for leak in result.leaks
             if (leak.kind, leak.keyword) not in KNOWN
+            and (path.name, leak.kind, leak.keyword) not in KNOWN_FILES
         ]
     assert unexplained == []
