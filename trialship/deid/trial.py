@@ -356,15 +356,15 @@ def write_method(
 def needs_pixel_review(originals: Originals, profile: Profile, ctx: DeidContext) -> bool:
     """True when pixels may carry burned-in text and nobody cleaned them.
 
-    Risky: BurnedInAnnotation YES; or a risk modality / Secondary Capture class whose
-    BurnedInAnnotation is missing (not NO).
+    Risky: BurnedInAnnotation YES; or a risk modality / Secondary Capture class, whatever its
+    BurnedInAnnotation says (an ultrasound unit that writes NO still prints the name on the
+    screen it captures: PS3.15 E.3.1 asks a person to look, or a cleaner to clean).
     """
     if Option.CLEAN_PIXEL_DATA in applied_options(profile, ctx):
         return False
     if originals.burned_in == "YES":
         return True
-    risky = originals.modality in RISK_MODALITIES or originals.sop_class_uid in SC_SOP_CLASSES
-    return risky and originals.burned_in != "NO"
+    return originals.modality in RISK_MODALITIES or originals.sop_class_uid in SC_SOP_CLASSES
 
 
 def media_dummies(ds: Dataset, ctx: DeidContext, report: ReportBuilder) -> None:

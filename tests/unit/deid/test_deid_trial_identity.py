@@ -73,6 +73,10 @@ def test_pixel_review_flag_for_risky_instances() -> None:
     ds.BurnedInAnnotation = "YES"
     assert deidentify(ds, make_profile(), make_ctx()).needs_pixel_review
     ds = patient_dataset()
+    ds.Modality, ds.BurnedInAnnotation = "US", "NO"  # the unit's word is not a person's look
+    result = deidentify(ds, make_profile(), make_ctx())
+    assert result.needs_pixel_review and result.dataset.BurnedInAnnotation == "NO"
+    ds = patient_dataset()
     ds.Modality = "US"
     profile = make_profile([Option.CLEAN_PIXEL_DATA])
     assert not deidentify(ds, profile, make_ctx(pixels_cleaned=True)).needs_pixel_review
