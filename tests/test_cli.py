@@ -175,12 +175,17 @@ def test_trial_profile_export_and_import_keep_the_secret(cli, tmp_path: Path) ->
     again = cli("trial", "profile", "export", "P1", "--include-secret")
     assert again.output == full.output  # the secret is made once and kept
     standalone = tmp_path / "profile.toml"
-    standalone.write_text(
+    text = (
         '[trial]\nsponsor_name = "X"\nprotocol_id = "OTHER"\n[deid]\n'
         'options = ["clean_descriptors"]\nuid_secret = "' + "s" * 40 + '"\n'
     )
+    standalone.write_text(text)
+    wrong = cli("trial", "profile", "import", "P1", str(standalone))
+    assert wrong.exit_code == 2
+    assert "trial.protocol_id: is the profile of protocol 'OTHER', not of P1" in wrong.output
+    standalone.write_text(text.replace('"OTHER"', '"P1"'))
     assert cli("trial", "profile", "import", "P1", str(standalone)).exit_code == 0
     imported = parse_profile(cli("trial", "profile", "export", "P1", "--include-secret").output)
     assert imported.uid_secret == b"s" * 40
-    assert imported.trial.protocol_id == "P1"  # the registry's trial fields win
+    assert imported.trial.sponsor_name == "Acme"  # the registry's trial fields win
     assert "trial.profile_export" in cli("audit", "--action", "trial.profile").output

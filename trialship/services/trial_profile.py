@@ -12,13 +12,14 @@ import secrets
 import tomllib
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from trialship.crypto import Vault
 from trialship.deid import Profile, ProfileError, default_profile_toml, to_toml
 from trialship.deid.profile import profile_from_data
 from trialship.errors import ValidationError
-from trialship.registry.models import Trial
+from trialship.registry.models import Exam, Trial
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require
 
@@ -121,6 +122,19 @@ def _check_replacements(trial: Trial, profile: Profile) -> None:
             raise ValidationError(f"{exc}{where}", field="deid_profile") from None
 
 
+def _refuse_new_secret_with_exams(session: Session, trial: Trial) -> None:
+    """The secret keys every new UID and date shift: once exams are de-identified with it, a
+    new one would give the next file of the same study other UIDs than its first."""
+    exams = session.scalar(select(func.count(Exam.id)).where(Exam.trial_id == trial.id))
+    if exams:
+        raise ValidationError(
+            f"holds another uid_secret, and {exams} exam(s) of {trial.protocol_id} are "
+            "de-identified with the current one: their studies would get other UIDs and date "
+            "shifts from now on. Import the profile without uid_secret to adopt the rest",
+            field="deid.uid_secret",
+        )
+
+
 def trial_secret(vault: Vault, trial: Trial) -> str:
     """The trial's secret, made on first use (stable for the life of the trial)."""
     if trial.uid_secret_encrypted is None:
@@ -170,6 +184,14 @@ def import_profile(
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValidationError(f"is not valid TOML: {exc}", field="profile") from None
+    named = (
+        data.get("trial", {}).get("protocol_id") if isinstance(data.get("trial"), dict) else None
+    )
+    if named is not None and str(named).strip() != trial.protocol_id:
+        raise ValidationError(
+            f"is the profile of protocol {str(named).strip()!r}, not of {trial.protocol_id}",
+            field="trial.protocol_id",
+        )
     deid = dict(data.get("deid", {}))
     secret = deid.pop("uid_secret", None)
     if "uid_secret_file" in deid:
@@ -177,6 +199,8 @@ def import_profile(
             "uses uid_secret_file: put the secret inline to import it", field="deid.uid_secret_file"
         )
     body = to_toml(_profile(trial, deid, secret or _CHECK_SECRET), include_secret=False)
+    if secret and str(secret) != trial_secret(vault, trial):
+        _refuse_new_secret_with_exams(session, trial)
     trial.deid_profile = body[body.index("[deid]") :]
     if secret:
         trial.uid_secret_encrypted = vault.encrypt(str(secret))

@@ -1,0 +1,58 @@
+"""A trial's UID secret keys every new UID and date shift: once exams are de-identified with
+it, importing a profile with another secret is refused (the rest of a profile still imports)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from tests.integration.exams.exam_samples import SYSTEM, seed_trial, write_exam
+from trialship.app import Runtime
+from trialship.errors import ValidationError
+from trialship.registry.models import Trial
+from trialship.services import trial_profile
+from trialship.services.exam_import import import_exams
+from trialship.signing import load_or_create_signing_key
+
+PROFILE = '[trial]\nprotocol_id = "{protocol}"\n[deid]\noptions = ["clean_descriptors"]\n'
+
+
+def _import(runtime: Runtime, trial: Trial, source: Path) -> None:
+    data = runtime.settings.data_dir
+    with runtime.db.unit_of_work() as session:
+        import_exams(
+            session,
+            SYSTEM,
+            runtime.vault,
+            session.merge(trial),
+            [source],
+            data_dir=data,
+            signing_key=load_or_create_signing_key(data),
+            today=runtime.today(),
+            now=dt.datetime(2024, 2, 1, 12, 0),
+        )
+
+
+def _adopt(runtime: Runtime, trial: Trial, text: str) -> str:
+    with runtime.db.unit_of_work() as session:
+        stored = session.merge(trial)
+        trial_profile.import_profile(session, SYSTEM, runtime.vault, stored, text, runtime.today())
+        return trial_profile.trial_secret(runtime.vault, stored)
+
+
+def test_a_new_secret_is_refused_once_exams_exist(runtime: Runtime, tmp_path: Path) -> None:
+    trial = seed_trial(runtime)
+    profile = PROFILE.format(protocol=trial.protocol_id)
+    before_exams = _adopt(runtime, trial, profile + f'uid_secret = "{"a" * 40}"\n')
+    assert before_exams == "a" * 40  # no exam yet: adopted
+    write_exam(tmp_path / "in", 1)
+    _import(runtime, trial, tmp_path / "in")
+    with pytest.raises(ValidationError) as refused:
+        _adopt(runtime, trial, profile + f'uid_secret = "{"b" * 40}"\n')
+    assert refused.value.field == "deid.uid_secret"
+    assert "1 exam(s)" in refused.value.message
+    # The same secret, or none, still imports the rest of the profile.
+    assert _adopt(runtime, trial, profile + f'uid_secret = "{"a" * 40}"\n') == "a" * 40
+    assert _adopt(runtime, trial, profile) == "a" * 40
