@@ -656,6 +656,8 @@ def redeidentify_exam(
         )
     )
     written: list[tuple[Instance, Path, str]] = []
+    # A replace template may hold the time point: the rows show what the files now say.
+    descriptions: dict[int | None, str] = {}
     try:
         with without_validation():
             for row in instances:
@@ -670,6 +672,10 @@ def redeidentify_exam(
                     result = deidentify(parsed.dataset, profile, ctx)
                     if result.leaks:
                         raise Conflict("an instance fails the leak check: nothing was changed")
+                    descriptions.setdefault(None, text_value(result.dataset, "StudyDescription"))
+                    descriptions.setdefault(
+                        row.series_pk, text_value(result.dataset, "SeriesDescription")
+                    )
                     target = data_dir / row.path
                     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
                     with partial.open("wb") as out:
@@ -686,6 +692,10 @@ def redeidentify_exam(
         os.replace(partial, target)
         exam.total_bytes += target.stat().st_size - row.size
         row.output_sha256, row.size = output_sha, target.stat().st_size
+    for series_pk, description in descriptions.items():
+        owner = exam if series_pk is None else session.get(Series, series_pk)
+        if owner is not None:
+            owner.description = description[:64]
     sign_exam_receipt(session, exam, profile, signing_key, now)
 
 
