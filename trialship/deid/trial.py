@@ -222,9 +222,9 @@ def apply_identity(
     site = ctx.site_name or ctx.site_id
     if site and Option.RETAIN_INSTITUTION_IDENTITY not in profile.options:
         _set(ds, "InstitutionName", site, report, "trial site")
-        if _MANUFACTURER not in ds._dict:
+        if _MANUFACTURER not in ds._dict and "Manufacturer" not in profile.remove:
             # InstitutionName belongs to the General Equipment module, whose Manufacturer is
-            # Type 2: present, if empty, once the module is there.
+            # Type 2: present, if empty, once the module is there (unless the trial says no).
             _set(ds, "Manufacturer", "", report, "General Equipment module of the trial site")
     values = {
         "subject_id": ctx.subject_id,

@@ -572,10 +572,12 @@ class Walker:
     def _overlays(
         self, ds: Dataset, keys: list[Any], rules: RuleSet, prefix: str, mode: Mode
     ) -> None:
-        """Apply the Overlay Data rule; where it removed the data, remove its whole group.
+        """Apply the Overlay Data (or Curve Data) rule; where it removed the data, remove its
+        whole group.
 
         The Overlay Plane module (PS3.3 C.9.2) requires Overlay Data (Type 1): the rest of a
-        group without it is a non-conformant module (and says where the overlay was)."""
+        group without it is a non-conformant module (and says where the overlay was). A curve's
+        dimensions and labels without its data are half a curve likewise."""
         elems = ds._dict
         for key in keys:
             tag = int(key)
@@ -585,7 +587,8 @@ class Walker:
                 continue
             group = tag >> 16
             reason = f"override: {decision.override}" if decision.override else decision.why
-            why = f"{reason}; overlay group of the removed Overlay Data"
+            data = "Overlay Data" if group & 0xFF01 == 0x6000 else "Curve Data"
+            why = f"{reason}; the group of the removed {data}"
             for other in [k for k in elems if k >> 16 == group]:
                 del elems[other]
                 keyword = keyword_of(int(other))
@@ -641,8 +644,8 @@ def _classify(tag: int, decision_for: Callable[[int], Decision | None]) -> Any:
         return _PRIVATE
     if tag & 0xFFFF == 0 or tag >> 16 == 0x0002:
         return _DROP
-    if tag >> 16 & 0xFF01 == 0x6000 and tag & 0xFFFF == 0x3000:
-        return _OVERLAY
+    if tag >> 16 & 0xFF01 in (0x6000, 0x5000) and tag & 0xFFFF == 0x3000:
+        return _OVERLAY  # (or Curve Data, retired, whose group goes with it likewise)
     return decision_for(tag)
 
 

@@ -298,4 +298,20 @@ def test_removing_overlay_data_removes_its_whole_overlay_group(options: tuple[Op
         "OverlayBitsAllocated",
         "OverlayBitPosition",
     }
-    assert removed["OverlayRows"].endswith("; overlay group of the removed Overlay Data")
+    assert removed["OverlayRows"].endswith("; the group of the removed Overlay Data")
+
+
+@pytest.mark.parametrize("options", [(), (Option.CLEAN_GRAPHICS,)])
+def test_removing_curve_data_removes_its_whole_curve_group(options: tuple[Option]) -> None:
+    ds = _instance(MRImageStorage)
+    ds.add_new(0x50000005, "US", 2)  # CurveDimensions
+    ds.add_new(0x50000010, "US", 2)  # NumberOfPoints
+    ds.add_new(0x50000020, "CS", "ROI")  # TypeOfData
+    ds.add_new(0x50003000, "OW", b"\x01\x00" * 4)  # CurveData
+    result = deidentify(ds, make_profile(options), make_ctx(), check_leaks=False)
+    assert not [element for element in result.dataset if element.tag >> 16 == 0x5000]
+    details = {e.keyword: e.detail for e in result.report.entries if e.tag.startswith("(5000,")}
+    # (the Basic Profile removes each element of the group itself; Clean Graphics cleans them,
+    # and the curve's data cannot be cleaned: then the group goes with it)
+    expected = "; the group of the removed Curve Data" if options else "X (basic)"
+    assert details["CurveDimensions"].endswith(expected)

@@ -94,6 +94,15 @@ def test_per_trial_keep_remove_and_replace() -> None:
     assert out.InstitutionName == "S01-BASELINE" and out.StationName == "Site One"
 
 
+def test_a_removed_manufacturer_stays_removed_beside_the_site() -> None:
+    ds = patient_dataset()
+    ds.Manufacturer = "Acme Medical"
+    out = deidentify(ds, make_profile(remove=frozenset({"Manufacturer"})), make_ctx()).dataset
+    assert "Manufacturer" not in out and out.InstitutionName == "Site One"
+    # Without the remove list, a General Equipment module gets its Type 2 Manufacturer.
+    assert deidentify(patient_dataset(), make_profile(), make_ctx()).dataset.Manufacturer == ""
+
+
 def test_retain_institution_identity_keeps_the_original() -> None:
     profile = make_profile([Option.RETAIN_INSTITUTION_IDENTITY])
     out = deidentify(patient_dataset(), profile, make_ctx()).dataset
