@@ -22,6 +22,7 @@ from trialship.deid.profile import (
 from trialship.deid.profile_toml import default_profile_toml, to_toml
 from trialship.deid.report import DeidReport, ReportAction, ReportEntry
 from trialship.deid.rules import Action, compile_rules
+from trialship.deid.trial import applied_option_names
 from trialship.deid.uids import remap_uid
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "ReportAction",
     "ReportEntry",
     "TrialInfo",
+    "applied_option_names",
     "collect_identifiers",
     "compile_rules",
     "date_offset",

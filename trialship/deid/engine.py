@@ -25,7 +25,7 @@ from trialship.deid.rules import compile_rules
 from trialship.deid.scrub import scrubber_for
 from trialship.deid.trial import (
     Originals,
-    applied_options,
+    applied_option_names,
     apply_identity,
     decode_method_codes,
     forget_written_values,
@@ -157,7 +157,7 @@ def deidentify(
         report=DeidReport(
             profile_name=profile.name,
             profile_hash=digest,
-            options=tuple(option.value for option in applied_options(profile, ctx)),
+            options=tuple(applied_option_names(profile, pixels_cleaned=ctx.pixels_cleaned)),
             entries=tuple(report.entries),
             needs_pixel_review=review,
             warnings=tuple(report.warnings),

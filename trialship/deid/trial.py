@@ -195,6 +195,12 @@ def applied_options(profile: Profile, ctx: DeidContext) -> list[Option]:
     return list(_applied_options(profile.options, ctx.pixels_cleaned))
 
 
+def applied_option_names(profile: Profile, *, pixels_cleaned: bool = False) -> list[str]:
+    """The names of the options an output of `profile` claims, as its receipt lists them (a
+    profile's pixel options are not claimed where no pixel step ran)."""
+    return [option.value for option in _applied_options(profile.options, pixels_cleaned)]
+
+
 @functools.lru_cache(maxsize=64)
 def _applied_options(options: frozenset[Option], pixels_cleaned: bool) -> tuple[Option, ...]:
     # Asked several times per file: a frozenset hashes once, its members in Python each time.

@@ -39,6 +39,7 @@ from trialship.deid import (
     DeidContext,
     Profile,
     ProfileError,
+    applied_option_names,
     deidentify,
     forget_cached_values,
     make_context,
@@ -594,6 +595,7 @@ def _tasks(
 
 def _options(profile: Profile) -> dict[str, Any]:
     return {
+        "named": sorted(option.value for option in profile.options),
         "private_tags": profile.private_tags.value,
         "patient_age": profile.patient_age.value,
         "date_shift_days": list(profile.date_shift_days),
@@ -615,7 +617,7 @@ def _write_receipts(run: DeidRun, collector: _Collector, created: dt.datetime) -
             outputs=exam.outputs,
             profile_name=run.profile.name,
             profile_hash=digest,
-            options=[option.value for option in run.profile.options],
+            options=applied_option_names(run.profile),
             tool_version=__version__,
             created_at=created,
             changed_attributes=exam.counts,

@@ -31,6 +31,7 @@ from trialship.deid import (
     DeidContext,
     Profile,
     ProfileError,
+    applied_option_names,
     deidentify,
     forget_cached_values,
     make_context,
@@ -615,7 +616,7 @@ def sign_exam_receipt(
         outputs=outputs,
         profile_name=profile.name,
         profile_hash=profile_hash(profile),
-        options=[option.value for option in profile.options],
+        options=applied_option_names(profile),
         tool_version=__version__,
         created_at=now,
         extra={

@@ -86,6 +86,22 @@ def test_receipts_verify_and_fail_after_tampering(cli: Cli, tmp_path: Path) -> N
     assert forged.exit_code == 1 and "signature" in forged.output
 
 
+def test_the_receipt_claims_only_the_options_applied(cli: Cli, tmp_path: Path) -> None:
+    write(instance(1), tmp_path / "src" / "a.dcm")
+    text = cli.profile.read_text().replace("options = [", 'options = ["clean_pixel_data", ')
+    cli.profile.write_text(text)
+    out = tmp_path / "out"
+    assert cli.deid(str(tmp_path / "src"), out=out).exit_code == 0
+    payload = json.loads((out / "receipts" / "ACM-0001_BL_1.json").read_text())["payload"]
+    # No pixel step runs here: like the file's DeidentificationMethodCodeSequence, the receipt
+    # does not claim Clean Pixel Data; the profile's own list says it was asked for.
+    assert payload["options"] == ["clean_descriptors", "retain_longitudinal_modified_dates"]
+    assert "clean_pixel_data" in payload["extra"]["profile_options"]["named"]
+    (output,) = _outputs(out)
+    codes = [item.CodeValue for item in pydicom.dcmread(output).DeidentificationMethodCodeSequence]
+    assert "113101" not in codes
+
+
 def test_uids_are_stable_across_runs_and_jobs(cli: Cli, tmp_path: Path) -> None:
     src = tmp_path / "src"
     for number in range(1, 7):
