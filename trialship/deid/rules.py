@@ -12,11 +12,11 @@ import enum
 import functools
 import io
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
-from pydicom.datadict import keyword_for_tag, tag_for_keyword
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from trialship.deid.iod_types import COMMON_TYPES, IodTypes, SeqPath
 from trialship.deid.options import Option
@@ -83,7 +83,9 @@ class Decision:
 
 
 # Options give only K or C; K keeps more than C, so K wins. Ties go to the first option in
-# declaration order, which keeps the choice deterministic.
+# declaration order, which keeps the choice deterministic. One exception: a date Modified Dates
+# shifts (C) is shifted even where another option keeps it (Retain Device Identity keeps the
+# calibration dates): one real date beside the shifted ones would undo the shift for them all.
 _RETENTION = {Action.K: 2, Action.C: 1}
 
 
@@ -142,6 +144,9 @@ def decide(rule: Rule, options: Iterable[Option], attribute_type: str) -> Decisi
     for option, action in rule.by_option:
         if option in enabled and (chosen is None or _RETENTION[action] > _RETENTION[chosen[1]]):
             chosen = (option, action)
+    shifted = (Option.RETAIN_LONGITUDINAL_MODIFIED_DATES, Action.C)
+    if Option.RETAIN_LONGITUDINAL_MODIFIED_DATES in enabled and shifted in rule.by_option:
+        chosen = shifted
     basic = resolve_combined(rule.basic, attribute_type)
     if chosen is not None:
         return Decision(chosen[1], chosen[1], chosen[0], rule.keyword, basic)
@@ -166,6 +171,10 @@ class RuleSet:
     spawn: Callable[[SeqPath], RuleSet] | None = field(default=None, compare=False, repr=False)
     """Builds the rules for a deeper path; None where they are the same at every depth."""
     children: dict[int, RuleSet] = field(default_factory=dict, compare=False, repr=False)
+    unlisted_dates: Decision | None = None
+    """Under Modified Dates, for a date (DA, DT) the table does not list (newer attributes,
+    such as StudyUpdateDateTime): shifted like the listed ones, or it would give the real date
+    away beside them."""
 
     def decision_for(self, tag: int) -> Decision | None:
         """The decision for a standard tag, or None when the table does not list it (keep)."""
@@ -181,6 +190,8 @@ class RuleSet:
                 return self.overlay_data
             if element == 0x4000:
                 return self.overlay_comments
+        if self.unlisted_dates is not None and _dictionary_vr(tag) in ("DA", "DT"):
+            return replace(self.unlisted_dates, keyword=keyword_for_tag(tag))
         return None
 
     def child(self, tag: int) -> RuleSet:
@@ -240,6 +251,7 @@ def _scoped(
         kind = "3" if where is None else types.type_of(where, rule.keyword)
         by_tag[tag] = decide(rule, compiled.options, kind)
     special = compiled.special
+    shifted = Option.RETAIN_LONGITUDINAL_MODIFIED_DATES
     return RuleSet(
         by_tag=by_tag,
         curve=special["(50xx,xxxx)"],
@@ -248,7 +260,19 @@ def _scoped(
         private=special["(gggg,eeee)"],
         path=where or (),
         spawn=spawn,
+        unlisted_dates=(
+            Decision(Action.C, Action.C, shifted, "", Action.K)
+            if shifted in compiled.options
+            else None
+        ),
     )
+
+
+def _dictionary_vr(tag: int) -> str:
+    try:
+        return str(dictionary_VR(tag))
+    except KeyError:
+        return ""
 
 
 @functools.lru_cache(maxsize=64)

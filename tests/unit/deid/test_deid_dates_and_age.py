@@ -72,6 +72,24 @@ def test_modified_dates_shift_every_date_by_the_same_days_and_keep_times() -> No
     assert out.LongitudinalTemporalInformationModified == "MODIFIED"
 
 
+def test_modified_dates_also_shift_dates_the_table_does_not_list() -> None:
+    ds = patient_dataset()
+    ds.StudyUpdateDateTime = "20240115120000"  # newer than Table E.1-1
+    ds.DateOfLastCalibration = "20240105"  # Retain Device Identity keeps it, Modified shifts it
+    options = [Option.RETAIN_LONGITUDINAL_MODIFIED_DATES, Option.RETAIN_DEVICE_IDENTITY]
+    result = deidentify(ds, make_profile(options), make_ctx())
+    out = result.dataset
+    assert _days(out.StudyDate, out.StudyUpdateDateTime[:8]) == 5
+    assert out.StudyUpdateDateTime.endswith("120000")
+    assert _days(out.StudyDate, out.DateOfLastCalibration) == -5
+    entries = {entry.keyword: entry for entry in result.report.entries}
+    assert entries["StudyUpdateDateTime"].action.value == "shifted"
+    kept = patient_dataset()
+    kept.StudyUpdateDateTime = "20240115120000"
+    full = make_profile([Option.RETAIN_LONGITUDINAL_FULL_DATES])
+    assert deidentify(kept, full, make_ctx()).dataset.StudyUpdateDateTime == "20240115120000"
+
+
 def test_full_dates_are_kept_and_no_option_removes_them() -> None:
     full = deidentify(
         patient_dataset(), make_profile([Option.RETAIN_LONGITUDINAL_FULL_DATES]), make_ctx()

@@ -68,13 +68,20 @@ def test_basic_profile_decisions_for_well_known_attributes() -> None:
 
 
 def test_option_column_overrides_basic_and_most_retentive_option_wins() -> None:
-    both = frozenset(
-        {Option.RETAIN_LONGITUDINAL_FULL_DATES, Option.RETAIN_LONGITUDINAL_MODIFIED_DATES}
+    device_and_full = frozenset(
+        {Option.RETAIN_LONGITUDINAL_FULL_DATES, Option.RETAIN_DEVICE_IDENTITY}
     )
-    decision = compile_rules(both).decision_for(0x00080020)
+    decision = compile_rules(device_and_full).decision_for(0x00181200)  # DateOfLastCalibration
     assert decision is not None
     assert decision.action is Action.K
     assert decision.source is Option.RETAIN_LONGITUDINAL_FULL_DATES
+    # Modified Dates shifts what it names, also where Retain Device Identity would keep it.
+    device_and_shift = frozenset(
+        {Option.RETAIN_LONGITUDINAL_MODIFIED_DATES, Option.RETAIN_DEVICE_IDENTITY}
+    )
+    calibration = compile_rules(device_and_shift).decision_for(0x00181200)
+    assert calibration is not None and calibration.action is Action.C
+    assert calibration.source is Option.RETAIN_LONGITUDINAL_MODIFIED_DATES
     modified = compile_rules(frozenset({Option.RETAIN_LONGITUDINAL_MODIFIED_DATES}))
     shifted = modified.decision_for(0x00080020)
     assert shifted is not None and shifted.action is Action.C and shifted.basic is Action.Z
