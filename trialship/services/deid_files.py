@@ -183,6 +183,9 @@ class Outcome:
     output_sha256: str | None = None
     receipt: str | None = None
     needs_pixel_review: bool = False
+    report: int | None = None
+    """Index of this file's attribute report in the run report's "reports" (files of a series
+    mostly share one)."""
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"input": self.label, "status": self.status}
@@ -198,6 +201,8 @@ class Outcome:
             data["receipt"] = self.receipt
         if self.needs_pixel_review:
             data["needs_pixel_review"] = True
+        if self.report is not None:
+            data["report"] = self.report
         return data
 
 
@@ -237,6 +242,8 @@ class _Done:
     assignment: Assignment | None = None
     needs_pixel_review: bool = False
     counts: dict[str, int] = field(default_factory=dict)
+    entries: tuple[tuple[str, str, str, str, str], ...] = ()
+    """The report's entries as (tag, keyword, path, action, detail): no values, no PHI."""
 
 
 @dataclass(frozen=True)
@@ -366,6 +373,10 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
     done.assignment = assignment
     done.needs_pixel_review = result.needs_pixel_review
     done.counts = result.report.counts()
+    done.entries = tuple(
+        (entry.tag, entry.keyword, entry.path, entry.action.value, entry.detail)
+        for entry in result.report.entries
+    )
     return done
 
 
@@ -454,6 +465,7 @@ class _Collector:
         self.unique = UniqueNames()
         self.safe: dict[Assignment, tuple[str, str]] = {}
         self.exams: dict[tuple[str, str, str], _Exam] = {}
+        self.reports: dict[tuple[tuple[str, str, str, str, str], ...], int] = {}
 
     def reject(self, index: int, label: str, reason: str) -> None:
         self.outcomes[index] = Outcome(label, "rejected", reason=reason)
@@ -507,6 +519,7 @@ class _Collector:
             output_sha256=done.output_sha256,
             receipt=f"{RECEIPTS_DIR}/{exam.name}.json",
             needs_pixel_review=done.needs_pixel_review,
+            report=self.reports.setdefault(done.entries, len(self.reports)),
         )
         self.outcomes[done.index] = outcome
         return outcome
@@ -575,7 +588,7 @@ def run_deid(run: DeidRun, *, progress: Callable[[Outcome], None] | None = None)
             forget_cached_values()  # no original value outlives the run in this process
         receipts = _write_receipts(run, collector, created)
         outcomes = [collector.outcomes[index] for index in sorted(collector.outcomes)]
-        report = _write_report(run, outcomes, created)
+        report = _write_report(run, outcomes, collector.reports, created)
     return RunResult(outcomes=outcomes, receipts=receipts, report=report)
 
 
@@ -636,7 +649,15 @@ def _write_receipts(run: DeidRun, collector: _Collector, created: dt.datetime) -
     return written
 
 
-def _write_report(run: DeidRun, outcomes: list[Outcome], created: dt.datetime) -> Path:
+_ENTRY_FIELDS = ("tag", "keyword", "path", "action", "detail")
+
+
+def _write_report(
+    run: DeidRun,
+    outcomes: list[Outcome],
+    reports: Mapping[tuple[tuple[str, str, str, str, str], ...], int],
+    created: dt.datetime,
+) -> Path:
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.status] = counts.get(outcome.status, 0) + 1
@@ -646,6 +667,11 @@ def _write_report(run: DeidRun, outcomes: list[Outcome], created: dt.datetime) -
         "profile": {"name": run.profile.name, "hash": profile_hash(run.profile)},
         "summary": {"inputs": len(outcomes), **dict(sorted(counts.items()))},
         "inputs": [outcome.to_dict() for outcome in outcomes],
+        # What was done to each attribute of a file, by tag and path: an input's "report".
+        "reports": [
+            [dict(zip(_ENTRY_FIELDS, entry, strict=True)) for entry in entries]
+            for entries in sorted(reports, key=reports.__getitem__)
+        ],
     }
     target = run.out / REPORT_FILE
     _write_json(target, report)

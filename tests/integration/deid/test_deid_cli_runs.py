@@ -61,6 +61,20 @@ def test_a_folder_is_deidentified_into_a_tree_without_phi(cli: Cli, tmp_path: Pa
     assert report["summary"] == {"inputs": 3, "deidentified": 3}
     assert {entry["status"] for entry in report["inputs"]} == {"deidentified"}
     assert "MRN4711001" not in json.dumps(report)
+    # Each file's attribute report, by tag and path (files alike share one)
+    assert {entry["report"] for entry in report["inputs"]} == {0}
+    (entries,) = report["reports"]
+    actions = {entry["keyword"]: entry for entry in entries}
+    assert actions["PatientBirthDate"]["action"] == "emptied"
+    assert actions["PatientName"] == {
+        "tag": "(0010,0010)",
+        "keyword": "PatientName",
+        "path": "PatientName",
+        "action": "replaced",
+        "detail": "trial subject ID",
+    }
+    assert actions["StudyInstanceUID"]["action"] == "remapped"
+    assert not set(_phi_bytes()) & {v.encode() for e in entries for v in e.values()}
     assert sorted(p.name for p in (out / "receipts").iterdir()) == ["ACM-0001_BL_1.json"]
     assert not (out / ".trialship-partial").exists()
 
