@@ -119,11 +119,15 @@ def parse_elements(
     # Bound once: this loop runs for every element of every file.
     unpack_header, unpack_length, vr_of = HEADER.unpack_from, LENGTH.unpack_from, VRS.get
     tags_get = _TAGS.get
+    previous = -1
     while position < stop:
         if position + 8 > stop:
             raise Unusual
         group, element, vr_bytes, length = unpack_header(data, position)
         tag = group << 16 | element
+        if tag <= previous and tag != _ITEM_END:
+            raise Unusual  # (out of order: a length misread before it; the walk says where)
+        previous = tag
         if tag == _ITEM_END:
             if not delimited:
                 raise Unusual

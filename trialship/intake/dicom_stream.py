@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ import pydicom
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
-from pydicom.filebase import DicomBytesIO
-from pydicom.filereader import read_dataset
-from pydicom.filewriter import write_data_element, write_dataset
+from pydicom.filebase import DicomBytesIO, DicomFileLike
+from pydicom.filereader import _read_file_meta_info, read_dataset
+from pydicom.filewriter import write_data_element, write_dataset, write_file_meta_info
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
     ExplicitVRBigEndian,
@@ -88,10 +89,13 @@ class Instance:
     value_start: int = 0
     pixel_vr: bytes = b"OB"
     pixel_length: int = 0
-    streamed: bool = True
-    """False when the whole file was read into memory (deflated transfer syntax)."""
     data: bytes | None = None
     """The whole file when it is small (`WHOLE`): one read instead of seeks and chunks."""
+    body: BinaryIO | None = None
+    """A deflated input's data set, inflated into a scratch file (an Explicit VR Little Endian
+    file of `size` bytes, which the offsets refer to); None when they refer to the input."""
+    input_size: int = 0
+    """The input's own size, when `body` holds the data set."""
 
 
 def _encoding(ds: Dataset) -> tuple[bool, bool]:
@@ -107,6 +111,12 @@ def read_instance(fp: BinaryIO, size: int, *, mtime: float | None = None) -> Ins
     """
     if size == 0:
         raise UnreadableFile("empty file (0 bytes)")
+    inflated = _inflated(fp, size)
+    if inflated is not None:
+        body, body_size = inflated
+        instance = read_instance(body, body_size, mtime=mtime)  # (not deflated: once)
+        instance.body, instance.input_size = body, size
+        return instance
     data = None
     if size <= WHOLE:
         fp.seek(0)
@@ -130,15 +140,6 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None, mtime: float | None) -> 
         _check_whole(fp, size, data, ds)
     if _SOP_INSTANCE_UID not in ds._dict or _SOP_CLASS_UID not in ds._dict:
         raise UnreadableFile("not a DICOM instance (no SOP Class or SOP Instance UID)")
-    syntax = _syntax(ds.file_meta) if ds.file_meta else ""
-    if syntax == DeflatedExplicitVRLittleEndian:
-        # The dataset is one deflate stream: nothing to seek in, so read it whole.
-        fp.seek(0)
-        try:
-            full = pydicom.dcmread(fp)
-        except Exception:  # pydicom raises many kinds on a broken deflate stream
-            raise UnreadableFile("deflated data set cannot be read") from None
-        return Instance(dataset=full, size=size, streamed=False)
     _set_transfer_syntax(ds)
     start = fp.tell()
     instance = Instance(dataset=ds, size=size)
@@ -177,6 +178,64 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None, mtime: float | None) -> 
     if end < size:
         _read_trailing(fp, ds, end, size)
     return instance
+
+
+MAX_INFLATION = 200
+"""A deflated data set may inflate to this many times its file's size (and to 1 MiB whatever
+its size), as a zip entry may (`sources.ZipLimits`): a 3 MB file of zeros inflating to 3 GiB
+is a bomb, not an image."""
+
+
+def _inflated(fp: BinaryIO, size: int) -> tuple[BinaryIO, int] | None:
+    """A Deflated Explicit VR Little Endian file's data set inflated into a scratch file, as
+    an Explicit VR Little Endian file (whose offsets the Instance then refers to); None for
+    any other file. Inflated a chunk at a time: memory stays bounded (pydicom inflates the
+    whole data set in memory, four times over)."""
+    fp.seek(0)
+    if fp.read(132)[128:] != b"DICM":
+        fp.seek(0)
+        return None
+    try:
+        meta = _read_file_meta_info(fp)
+    except Exception:  # not ours to judge here: the header reader says what is wrong
+        meta = None
+    if meta is None or _syntax(meta) != DeflatedExplicitVRLittleEndian:
+        fp.seek(0)
+        return None
+    body = tempfile.TemporaryFile()  # noqa: SIM115 (the Instance owns it; unlinked at once)
+    try:
+        body.write(b"\0" * 128 + b"DICM")
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        write_file_meta_info(DicomFileLike(body), meta, enforce_standard=True)
+        _inflate(fp, body, max(MAX_INFLATION * size, 1 << 20))
+        inflated_size = body.tell()
+        body.seek(0)
+        return body, inflated_size
+    except BaseException:
+        body.close()
+        raise
+
+
+def _inflate(fp: BinaryIO, body: IO[bytes], limit: int) -> None:
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # (raw deflate: PS3.5 A.5)
+    pending, total = b"", 0
+    while not inflater.eof:
+        if not pending:
+            pending = fp.read(CHUNK)
+            if not pending:
+                raise UnreadableFile(_CAUSES[zlib.error])
+        try:
+            out = inflater.decompress(pending, CHUNK)
+        except zlib.error:
+            raise UnreadableFile(_CAUSES[zlib.error]) from None
+        pending = inflater.unconsumed_tail
+        total += len(out)
+        if total > limit:
+            raise UnreadableFile(
+                f"deflate bomb guard: the data set inflates to more than {MAX_INFLATION} "
+                "times the file's size"
+            )
+        body.write(out)
 
 
 def _read_header(fp: BinaryIO, data: bytes | None, mtime: float | None) -> tuple[FileDataset, bool]:
@@ -399,9 +458,16 @@ def write_instance(
     """
     ds = instance.dataset
     hash_out = hashlib.sha256()
+    if instance.body is not None:
+        # The input is the deflated file; its data set is read from the inflated one.
+        if not input_sha256:
+            whole = hashlib.sha256()
+            hash_range(source, 0, instance.input_size, whole)
+            input_sha256 = whole.hexdigest()
+        source = instance.body
     hash_in = _Known(input_sha256) if input_sha256 else hashlib.sha256()
     read_to_hash = not input_sha256  # (else no byte is read only to be hashed)
-    if not instance.streamed or instance.pixel_start is None:
+    if instance.pixel_start is None:
         data = _encode_whole(ds)
         if instance.data is not None:
             hash_in.update(instance.data)
@@ -467,9 +533,4 @@ def _pixel_header(instance: Instance, implicit: bool, little: bool) -> bytes:
 def _encode_whole(ds: FileDataset) -> bytes:
     if ds.get("SOPInstanceUID") is None:
         raise UnreadableFile("no SOP Instance UID")
-    syntax = str(ds.file_meta.get("TransferSyntaxUID", ""))
-    if syntax == DeflatedExplicitVRLittleEndian:
-        buffer = DicomBytesIO()
-        ds.save_as(buffer, enforce_file_format=True)
-        return bytes(buffer.getvalue())
     return encode_header(ds, None)

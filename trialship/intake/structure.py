@@ -35,8 +35,11 @@ class Truncated(Exception):
     """The file ends inside an element or an item (the message says where)."""
 
 
-class _Unknown(Exception):
-    """A header the walk cannot read (an unknown VR): pydicom's reading stands."""
+class Malformed(Truncated):
+    """An element header that no writer could have meant: an explicit VR that is no VR, or an
+    undefined length holding something other than items. Such a file was misread from there on
+    (pydicom reads the bytes that follow as whatever it can), and what it read in the wrong
+    place is out of the reach of the rules and the leak check: refused, fail closed."""
 
 
 def check_whole(read: Read, size: int, stop: int, *, implicit: bool, little: bool) -> None:
@@ -44,10 +47,7 @@ def check_whole(read: Read, size: int, stop: int, *, implicit: bool, little: boo
     header reader stopped: the pixel data tag, or the end) lies inside the file's `size` bytes,
     the last one ending at `stop`."""
     walk = _Walk(read, size, "<" if little else ">")
-    try:
-        end = walk.elements(walk.file_meta_end(), stop, implicit=implicit, top=True)
-    except _Unknown:
-        return
+    end = walk.elements(walk.file_meta_end(), stop, implicit=implicit, top=True)
     if end < stop:
         raise Truncated(f"truncated: the file ends inside an element header at byte {end}")
 
@@ -74,6 +74,7 @@ class _Walk:
         """Walk the elements from `position` up to `end` (the stop, or a defined-length item's
         end) or, in an undefined-length `item`, up to its delimiter; the position after them."""
         order = self.order
+        previous = -1
         while position < end:
             head = self.read(position, 12)
             if len(head) < 8 or position + 8 > end:
@@ -84,6 +85,14 @@ class _Walk:
                 )
             group, element = struct.unpack(order + "HH", head[:4])
             tag = group << 16 | element
+            if tag <= previous and tag not in _DELIMITERS:
+                # PS3.5 7.1: in ascending order. Out of it, a length before was misread.
+                raise Malformed(
+                    f"malformed: element {tag_text(tag)} at byte {position} is out of order "
+                    f"(after {tag_text(previous)}): a length before it is wrong"
+                )
+            if tag not in _DELIMITERS:
+                previous = tag
             if top and tag in PIXEL_TAGS:
                 return position
             if implicit or tag in _DELIMITERS:
@@ -115,7 +124,10 @@ class _Walk:
             if group << 16 | element == _SEQUENCE_END:
                 return position
             if group << 16 | element != _ITEM:
-                raise _Unknown
+                raise Malformed(
+                    f"malformed: {tag_text(tag)} has an undefined length and holds "
+                    f"{tag_text(group << 16 | element)} at byte {position - 8}, not an item"
+                )
             if length == _UNDEFINED:
                 position = self.elements(position, self.size, implicit=implicit, item=True)
                 continue
@@ -128,7 +140,11 @@ def _explicit(position: int, head: bytes, order: str) -> tuple[bytes, int, int]:
     """(VR, length, offset of the value) of the explicit VR element header in `head`."""
     vr = head[4:6]
     if vr not in VRS:
-        raise _Unknown
+        tag = struct.unpack(order + "HH", head[:4])
+        raise Malformed(
+            f"malformed: element {tag_text(tag[0] << 16 | tag[1])} at byte {position} has no "
+            "valid VR (its length is not known, nor what follows it)"
+        )
     if vr in _LONG:
         if len(head) < 12:
             raise Truncated("truncated: the file ends inside an element header")

@@ -1,0 +1,66 @@
+"""A length that does not match its value makes everything after it a misreading: the element
+that follows has no valid VR, or comes out of order. Such a file is refused (fail closed: what
+was misread would escape the profile's rules and the leak check), whichever reader read it."""
+
+from __future__ import annotations
+
+import io
+import struct
+
+import pytest
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from trialship.intake.dicom_stream import UnreadableFile, read_instance
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+def _file(syntax: UID) -> bytes:
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = "1.2.3.4.5.6"
+    ds.StudyInstanceUID = "1.2.3.4"
+    ds.PatientName = "Doe^John"
+    ds.PatientID = "MRN123456"
+    ds.PatientBirthDate = "19600202"
+    ds.StudyID = "STUDY77"
+    ds.Rows = ds.Columns = 2
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.PixelData = b"\x01\x00" * 4
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = syntax
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def _misstate_name_length(data: bytes, delta: int, *, implicit: bool) -> bytes:
+    at = data.index(b"Doe^John") - (4 if implicit else 2)
+    fmt = "<L" if implicit else "<H"
+    (length,) = struct.unpack_from(fmt, data, at)
+    return data[:at] + struct.pack(fmt, length + delta) + data[at + struct.calcsize(fmt) :]
+
+
+@pytest.mark.parametrize("delta", [4, -4, 6, 2])
+def test_a_misstated_length_in_an_explicit_vr_file_is_refused(delta: int) -> None:
+    data = _misstate_name_length(_file(ExplicitVRLittleEndian), delta, implicit=False)
+    with pytest.raises(UnreadableFile, match=r"^malformed: element "):
+        read_instance(io.BytesIO(data), len(data))
+
+
+@pytest.mark.parametrize("delta", [4, -4, 8])
+def test_a_misstated_length_in_an_implicit_vr_file_is_refused(delta: int) -> None:
+    # Implicit VR has no VR to find wrong: the tags that follow come out of order instead.
+    data = _misstate_name_length(_file(ImplicitVRLittleEndian), delta, implicit=True)
+    with pytest.raises(UnreadableFile, match=r"malformed|truncated|not readable"):
+        read_instance(io.BytesIO(data), len(data))
+
+
+def test_the_well_formed_files_are_read() -> None:
+    for syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
+        data = _file(syntax)
+        assert read_instance(io.BytesIO(data), len(data)).pixel_start is not None
