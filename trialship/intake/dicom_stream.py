@@ -173,6 +173,8 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None, mtime: float | None) -> 
         end = value_start + length
     if end > size:
         raise UnreadableFile("truncated: pixel data runs past the end of the file")
+    if tag == _PIXEL_DATA and length != 0xFFFFFFFF:
+        _check_native_length(ds, length)
     instance.value_start, instance.pixel_vr, instance.pixel_length = value_start, vr, length
     instance.pixel_start, instance.pixel_end, instance.pixel_tag = start, end, tag
     if end < size:
@@ -236,6 +238,32 @@ def _inflate(fp: BinaryIO, body: IO[bytes], limit: int) -> None:
                 "times the file's size"
             )
         body.write(out)
+
+
+_PIXEL_DATA = 0x7FE00010
+
+
+def _check_native_length(ds: Dataset, length: int) -> None:
+    """Native (not encapsulated) pixel data holds every frame the header describes (PS3.5
+    8.1.1): fewer bytes is a file cut short or a header that lies, and either leaves a broken
+    image behind that nobody can review."""
+    try:
+        rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
+        samples = int(ds.get("SamplesPerPixel") or 1)
+        bits = int(ds.get("BitsAllocated") or 0)
+        frames = int(ds.get("NumberOfFrames") or 1)
+    except (TypeError, ValueError):
+        raise UnreadableFile("malformed: the image's size attributes are not numbers") from None
+    if not rows or not columns or not bits:
+        raise UnreadableFile("malformed: pixel data without Rows, Columns and Bits Allocated")
+    if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+        samples = 2  # two chroma samples shared by each pair of pixels (PS3.3 C.7.6.3.1.2)
+    needed = (rows * columns * samples * frames * bits + 7) // 8
+    if length < needed:
+        raise UnreadableFile(
+            f"truncated: the pixel data holds {length} bytes; {frames} frame(s) of "
+            f"{rows} x {columns} x {samples} at {bits} bits need {needed}"
+        )
 
 
 def _read_header(fp: BinaryIO, data: bytes | None, mtime: float | None) -> tuple[FileDataset, bool]:

@@ -1,0 +1,59 @@
+"""Native pixel data must hold every frame its header describes: a file whose pixel data is
+shorter (cut, or a header that lies about frames or size) is refused, not passed on broken."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian
+
+from trialship.intake.dicom_stream import UnreadableFile, read_instance
+
+
+def _file(pixels: bytes, **header: int) -> bytes:
+    ds = Dataset()
+    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.SOPInstanceUID = "1.2.3.4.5.6"
+    ds.Rows, ds.Columns = header.get("rows", 64), header.get("columns", 64)
+    if "frames" in header:
+        ds.NumberOfFrames = header["frames"]
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.PixelData = pixels
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("pixels", "header", "needed"),
+    [
+        (b"\0" * 10, {}, 8192),
+        (b"", {}, 8192),
+        (b"\0" * 8192, {"frames": 999_999_999}, 8191_999_991_808),
+        (b"\0" * 16, {"rows": 65535, "columns": 65535}, 8589672450),
+    ],
+    ids=["short", "empty", "absurd-frames", "absurd-size"],
+)
+def test_pixel_data_shorter_than_its_header_says_is_refused(
+    pixels: bytes, header: dict[str, int], needed: int
+) -> None:
+    data = _file(pixels, **header)
+    with pytest.raises(UnreadableFile, match=f"truncated: the pixel data holds .* need {needed}$"):
+        read_instance(io.BytesIO(data), len(data))
+
+
+def test_whole_pixel_data_and_subsampled_colour_are_read() -> None:
+    data = _file(b"\0" * 8192)
+    assert read_instance(io.BytesIO(data), len(data)).pixel_length == 8192
+    path = get_testdata_file("SC_ybr_full_422_uncompressed.dcm")  # 2 bytes a pixel, not 3
+    with open(str(path), "rb") as fp:
+        whole = fp.read()
+    assert read_instance(io.BytesIO(whole), len(whole)).pixel_length == 20000
