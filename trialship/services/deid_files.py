@@ -466,6 +466,8 @@ class _Collector:
         self.safe: dict[Assignment, tuple[str, str]] = {}
         self.exams: dict[tuple[str, str, str], _Exam] = {}
         self.reports: dict[tuple[tuple[str, str, str, str, str], ...], int] = {}
+        self.study_owners: dict[str, tuple[str, str]] = {}
+        """The subject (and first input) of each study written."""
 
     def reject(self, index: int, label: str, reason: str) -> None:
         self.outcomes[index] = Outcome(label, "rejected", reason=reason)
@@ -497,8 +499,21 @@ class _Collector:
                 )
             self.outcomes[done.index] = outcome
             return outcome
-        self.by_uid[done.sop_instance_uid] = (done.label, done.input_sha256)
         who = done.assignment
+        owner = self.study_owners.setdefault(done.study_instance_uid, (who.subject_id, done.label))
+        if owner[0] != who.subject_id:
+            # One study, two subjects: a receiver would merge them under one Study UID.
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+            outcome = Outcome(
+                done.label,
+                "rejected",
+                reason=f"its study holds files of another subject already ({owner[1]})",
+                input_sha256=done.input_sha256,
+            )
+            self.outcomes[done.index] = outcome
+            return outcome
+        self.by_uid[done.sop_instance_uid] = (done.label, done.input_sha256)
         subject, timepoint = self._folder_names(who)
         folder = self._series_folder(f"{subject}/{timepoint}", done)
         relative = self._name(folder, done.instance_number)

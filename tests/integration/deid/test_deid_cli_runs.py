@@ -182,6 +182,28 @@ def test_map_matches_by_accession_then_patient_id(cli: Cli, tmp_path: Path) -> N
     assert pydicom.dcmread(out / status["b.dcm"]["output"]).ClinicalTrialSiteName == "Site Two"
 
 
+def test_two_subjects_in_one_study_are_refused(cli: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write(instance(1, patient_id="P1", study="1.2.3.41"), src / "a.dcm")
+    write(instance(2, patient_id="P2", study="1.2.3.41"), src / "b.dcm")
+    mapping = tmp_path / "map.csv"
+    mapping.write_text(
+        "patient_id,subject_id,site_id,site_name,timepoint_id,timepoint_description,"
+        "accession_number\nP1,SUBJ-A,S01,,BL,,\nP2,SUBJ-B,S01,,BL,,\n"
+    )
+    out = tmp_path / "out"
+    result = cli.deid(str(src), "--map", str(mapping), "--jobs", "1", out=out, subject=False)
+    assert result.exit_code == 3, result.output
+    status = {
+        Path(e["input"]).name: e
+        for e in json.loads((out / "deid-report.json").read_text())["inputs"]
+    }
+    assert status["a.dcm"]["output"].startswith("SUBJ-A/")
+    assert status["b.dcm"]["status"] == "rejected"
+    assert status["b.dcm"]["reason"].startswith("its study holds files of another subject")
+    assert len(_outputs(out)) == 1
+
+
 def test_usage_and_profile_errors_exit_2_naming_the_key(cli: Cli, tmp_path: Path) -> None:
     write(instance(1), tmp_path / "src" / "a.dcm")
     out = tmp_path / "out"
