@@ -22,6 +22,7 @@ from trialship.services.deid_files import (
     Assignment,
     DeidRun,
     Outcome,
+    OutputFull,
     load_map,
     run_deid,
     verify_receipt_files,
@@ -140,10 +141,13 @@ def deid(
         result = _run_with_progress(run)
     except ValidationError as exc:  # the --out folder, refused before anything is written
         _fail(f"--{exc}")
+    except OutputFull as exc:
+        _fail(f"stopped: {exc}", 1)
     except (KeyboardInterrupt, _Terminated) as exc:
         # The files in progress are dropped (their scratch goes with the run); those done stay.
         _fail(
-            f"stopped: {out} is incomplete and has no report or receipts; remove it and run again",
+            f"stopped: {out} is incomplete (no report or receipts yet): run the same command "
+            "again to finish it",
             EXIT_SIGTERM if isinstance(exc, _Terminated) else EXIT_INTERRUPTED,
         )
     finally:

@@ -14,10 +14,13 @@ from __future__ import annotations
 import contextlib
 import csv
 import ctypes
+import dataclasses
 import datetime as dt
+import errno
 import functools
 import gc
 import hashlib
+import hmac
 import io
 import itertools
 import json
@@ -65,13 +68,14 @@ from trialship.intake.sources import (
     local_file,
 )
 from trialship.services.deid_output import (
+    JOURNAL_FILE,
+    REPORT_FILE,
     UniqueNames,
     claimed_out,
     id_folder_names,
     series_folder_names,
 )
 
-REPORT_FILE = "deid-report.json"
 RECEIPTS_DIR = "receipts"
 MAP_COLUMNS = (
     "patient_id",
@@ -244,6 +248,8 @@ class _Done:
     counts: dict[str, int] = field(default_factory=dict)
     entries: tuple[tuple[str, str, str, str, str], ...] = ()
     """The report's entries as (tag, keyword, path, action, detail): no values, no PHI."""
+    stop: str | None = None
+    """Why the output folder takes no more (no space left...): the run stops at this file."""
 
 
 @dataclass(frozen=True)
@@ -298,6 +304,8 @@ def _process(task: _Task) -> _Done:
     except (UnreadableFile, ZipEntryTooLarge) as exc:
         return _Done(task.index, task.item.label, reason=str(exc))
     except OSError as exc:
+        if exc.errno in OUT_OF_ROOM:  # the output folder's, not the file's: the run stops
+            return _Done(task.index, task.item.label, stop=exc.strerror or str(exc))
         return _Done(task.index, task.item.label, reason=f"cannot read: {exc.strerror}")
     except ProfileError as exc:  # (the command checks every subject's replacements first)
         return _Done(task.index, task.item.label, reason=f"the profile: {exc}")
@@ -472,16 +480,20 @@ class _Collector:
     def reject(self, index: int, label: str, reason: str) -> None:
         self.outcomes[index] = Outcome(label, "rejected", reason=reason)
 
-    def add(self, done: _Done) -> Outcome:
-        if done.reason is not None or done.partial is None or done.assignment is None:
+    def add(self, done: _Done, *, replayed: bool = False) -> Outcome:
+        """Name and place one file (`replayed`: one an unfinished run placed already, named
+        again so that what follows gets the names it would have had)."""
+        written = done.partial is not None or replayed
+        if done.reason is not None or not written or done.assignment is None:
             outcome = Outcome(done.label, "rejected", reason=done.reason or "not written")
             self.outcomes[done.index] = outcome
             return outcome
-        partial = done.partial
+        partial = done.partial or ""
         seen = self.by_uid.get(done.sop_instance_uid)
         if seen is not None:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial)
+                if not replayed:
+                    os.unlink(partial)
             first_label, first_sha = seen
             if first_sha == done.input_sha256:
                 outcome = Outcome(
@@ -504,7 +516,8 @@ class _Collector:
         if owner[0] != who.subject_id:
             # One study, two subjects: a receiver would merge them under one Study UID.
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(partial)
+                if not replayed:
+                    os.unlink(partial)
             outcome = Outcome(
                 done.label,
                 "rejected",
@@ -517,10 +530,18 @@ class _Collector:
         subject, timepoint = self._folder_names(who)
         folder = self._series_folder(f"{subject}/{timepoint}", done)
         relative = self._name(folder, done.instance_number)
-        if folder not in self.folders:
-            os.makedirs(os.path.join(self.root, folder), exist_ok=True)
-            self.folders.add(folder)
-        os.replace(partial, os.path.join(self.root, relative))
+        if replayed:
+            if not os.path.isfile(os.path.join(self.root, relative)):
+                raise ValidationError(
+                    f"cannot finish the stopped run in {self.out}: {relative} is gone; give a "
+                    "new or empty folder",
+                    field="out",
+                )
+        else:
+            if folder not in self.folders:
+                os.makedirs(os.path.join(self.root, folder), exist_ok=True)
+                self.folders.add(folder)
+            os.replace(partial, os.path.join(self.root, relative))
         exam = self._exam(subject, timepoint, done.study_instance_uid, who)
         exam.inputs[relative] = done.input_sha256
         exam.outputs[relative] = done.output_sha256
@@ -585,36 +606,160 @@ def run_deid(run: DeidRun, *, progress: Callable[[Outcome], None] | None = None)
     """De-identify every input of `run` into `run.out`; see the module docstring.
 
     Raises ValidationError (field "out") before anything is written when `run.out` overlaps a
-    source, holds files of another run, or another run is writing into it.
+    source, holds files of another run, or another run is writing into it. A run that stopped
+    before its end (killed, interrupted) is finished: what it did is taken from its journal.
     """
+    try:
+        return _run(run, progress)
+    except OSError as exc:
+        if exc.errno in OUT_OF_ROOM:  # (writing the receipts, the report, the journal)
+            raise OutputFull(run.out, exc.strerror or str(exc)) from None
+        raise
+
+
+OUT_OF_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
+
+class OutputFull(Exception):
+    """The output folder takes no more (full, over quota, read-only): the run stops there, its
+    journal says what it did, and the same command finishes it once there is room."""
+
+    def __init__(self, out: Path, why: str) -> None:
+        super().__init__(
+            f"cannot write into {out}: {why}; make room and run the same command again to "
+            "finish the run"
+        )
+
+
+def _run(run: DeidRun, progress: Callable[[Outcome], None] | None) -> RunResult:
     created = run.created_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
     collector = _Collector(run.out)
-    with claimed_out(run.sources, run.out) as scratch:
+    key = run_key(run)
+    with claimed_out(run.sources, run.out, key) as (scratch, earlier):
+        finished = _replay(collector, earlier)
+        journal = _Journal(run.out / JOURNAL_FILE, key, resumed=bool(earlier), reports=collector)
         worker = _Worker(run.profile, run.assign, run.subject_map, scratch)
         try:
             with _pool(run.jobs, worker) as process:
-                for done in process(_tasks(run, collector, progress)):
+                tasks = _tasks(run, collector, journal, finished, progress)
+                for done in process(tasks):
+                    if done.stop is not None:
+                        raise OutputFull(run.out, done.stop)
                     outcome = collector.add(done)
+                    journal.done(done, outcome.report)
                     if progress:
                         progress(outcome)
         finally:
+            journal.close()
             shutil.rmtree(scratch, ignore_errors=True)
             _cached_context.cache_clear()
             forget_cached_values()  # no original value outlives the run in this process
         receipts = _write_receipts(run, collector, created)
         outcomes = [collector.outcomes[index] for index in sorted(collector.outcomes)]
         report = _write_report(run, outcomes, collector.reports, created)
+        journal.path.unlink()  # (the report says it all now)
     return RunResult(outcomes=outcomes, receipts=receipts, report=report)
 
 
+def run_key(run: DeidRun) -> str:
+    """What makes two runs the same run: their sources, profile (secret included, as a keyed
+    hash: it is written into the output folder), subjects and limits."""
+    described = json.dumps(
+        {
+            "sources": [os.fspath(source.resolve()) for source in run.sources],
+            "profile": profile_hash(run.profile),
+            "assign": dataclasses.asdict(run.assign) if run.assign else None,
+            "map": repr(run.subject_map),
+            "zip_limits": dataclasses.asdict(run.zip_limits),
+            "version": __version__,
+        },
+        sort_keys=True,
+    )
+    secret = run.profile.uid_secret or b""
+    return hmac.new(secret, described.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+class _Journal:
+    """What the run has done, a line a file (`deid_output.JOURNAL_FILE`): the same command
+    finishes a run that stopped before its end. A file's line is written once it has its
+    final name; a kill between the two leaves a file that the next run writes again."""
+
+    def __init__(self, path: Path, key: str, *, resumed: bool, reports: _Collector) -> None:
+        self.path = path
+        self._fp = path.open("a", encoding="utf-8")
+        self._reports = len(reports.reports)  # (those the journal holds already)
+        if not resumed:
+            self._write({"run": key})
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self._fp.write(json.dumps(record, ensure_ascii=True) + "\n")
+        self._fp.flush()  # (in the kernel's hands: a killed run loses nothing written)
+
+    def rejected(self, index: int, label: str, reason: str) -> None:
+        self._write({"kind": "rejected", "index": index, "label": label, "reason": reason})
+
+    def done(self, done: _Done, report: int | None) -> None:
+        if report is not None and report == self._reports:
+            self._write({"kind": "report", "entries": [list(entry) for entry in done.entries]})
+            self._reports += 1
+        record = {
+            field.name: getattr(done, field.name)
+            for field in dataclasses.fields(done)
+            if field.name not in ("partial", "entries", "assignment")
+        }
+        assignment = dataclasses.asdict(done.assignment) if done.assignment else None
+        self._write({"kind": "done", **record, "assignment": assignment, "report": report})
+
+    def close(self) -> None:
+        self._fp.close()
+
+
+def _replay(collector: _Collector, records: list[dict[str, Any]]) -> dict[int, str]:
+    """Put the stopped run's files back into `collector`, in their order (the names they were
+    given follow from it); the label of each input it finished, by index."""
+    finished: dict[int, str] = {}
+    reports: list[tuple[tuple[str, str, str, str, str], ...]] = []
+    for record in records:
+        kind = record.pop("kind", None)
+        if kind == "report":
+            reports.append(tuple(tuple(entry) for entry in record["entries"]))
+        elif kind == "rejected":
+            collector.reject(record["index"], record["label"], record["reason"])
+            finished[record["index"]] = record["label"]
+        elif kind == "done":
+            report, assignment = record.pop("report"), record.pop("assignment")
+            done = _Done(
+                **record,
+                assignment=Assignment(**assignment) if assignment else None,
+                entries=reports[report] if report is not None else (),
+            )
+            collector.add(done, replayed=True)
+            finished[done.index] = done.label
+    return finished
+
+
 def _tasks(
-    run: DeidRun, collector: _Collector, progress: Callable[[Outcome], None] | None
+    run: DeidRun,
+    collector: _Collector,
+    journal: _Journal,
+    finished: Mapping[int, str],
+    progress: Callable[[Outcome], None] | None,
 ) -> Iterator[_Task]:
     """The inputs to process, as they are listed: the pool starts on the first while the rest
-    of the folder is still being read. Inputs refused on sight are recorded on the way."""
+    of the folder is still being read. Inputs refused on sight are recorded on the way; those a
+    stopped run finished are passed over (the same inputs in the same places, or refused)."""
     for index, entry in enumerate(iter_sources(run.sources, run.zip_limits)):
+        if index in finished:
+            if finished[index] != entry.label:
+                raise ValidationError(
+                    f"the sources changed since the run in {run.out} stopped (input {index + 1} "
+                    f"was {finished[index]}, now {entry.label}): give a new or empty folder",
+                    field="out",
+                )
+            continue
         if isinstance(entry, SourceRejection):
             collector.reject(index, entry.label, entry.reason)
+            journal.rejected(index, entry.label, entry.reason)
             if progress:
                 progress(collector.outcomes[index])
         else:

@@ -2,7 +2,9 @@
 names of its tree.
 
 The folder belongs to one run: it must be new or empty, and lie apart from the sources, so that
-nothing of an earlier run is overwritten and no output is read back as an input. Each folder of
+nothing of an earlier run is overwritten and no output is read back as an input. The one
+exception is a run that stopped before its end (killed, Ctrl-C, a full disk): its journal says
+what it did, and the same command, run again, finishes it. Each folder of
 the tree holds one subject, time point or series, whatever their IDs, numbers and case: a name
 another owner has in the same folder is not given twice.
 """
@@ -12,17 +14,23 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import itertools
+import json
 import os
 import re
 import shutil
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from trialship.errors import ValidationError
 
 SCRATCH_DIR = ".trialship-partial"
 """Where a run writes each file before it has its name (removed when the run ends)."""
+JOURNAL_FILE = ".trialship-run.jsonl"
+"""What a run has done so far, a line a file, its first line naming the run (removed once the
+report is written): a run stopped before its end is finished by the same command."""
+REPORT_FILE = "deid-report.json"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?", re.IGNORECASE)
 _NAME_LIMIT = 64
@@ -81,13 +89,17 @@ class UniqueNames:
 
 
 @contextmanager
-def claimed_out(sources: Iterable[Path], out: Path) -> Iterator[Path]:
+def claimed_out(
+    sources: Iterable[Path], out: Path, run_key: str
+) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
     """`out`, created or empty, held for this run alone (an exclusive lock on the folder while
-    the block runs); yields its new scratch folder. Raises ValidationError (field "out").
+    the block runs); yields its new scratch folder and what the unfinished run `run_key` did
+    there already (its journal's records; none for a new folder). Raises ValidationError
+    (field "out").
 
     Nothing of an earlier run may be overwritten, so anything in `out` refuses it, but for the
-    scratch folder a killed run of ours left: only its temporary files live there, and the lock
-    says no live run is using it, so it is removed.
+    scratch folder a killed run of ours left (only its temporary files live there, and the lock
+    says no live run is using it, so it is removed) and what the same run did before it stopped.
     """
     refuse_overlap(sources, out)
     try:
@@ -102,22 +114,33 @@ def claimed_out(sources: Iterable[Path], out: Path) -> Iterator[Path]:
             raise ValidationError(f"another run is writing into {out}", field="out") from None
         except OSError:
             pass  # a file system without locks (some network ones): the emptiness check stays
-        _refuse_earlier_run(out)
+        records = _unfinished_run(out, run_key)
         scratch = out / SCRATCH_DIR
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(exist_ok=True)  # (a leftover that could not be removed holds only scratch)
-        yield scratch
+        yield scratch, records
     finally:
         os.close(fd)  # (releases the lock)
 
 
-def _refuse_earlier_run(out: Path) -> None:
+def _unfinished_run(out: Path, run_key: str) -> list[dict[str, Any]]:
+    """The journal records of the unfinished run `run_key` in `out` (none in an empty folder);
+    ValidationError for anything else there."""
     with os.scandir(out) as entries:
         held = sorted(
             entry.name
             for entry in entries
             if entry.name != SCRATCH_DIR or not entry.is_dir(follow_symlinks=False)
         )
+    if JOURNAL_FILE in held and REPORT_FILE not in held:
+        records = read_journal(out / JOURNAL_FILE)
+        if not records or records[0].get("run") != run_key:
+            raise ValidationError(
+                f"{out} holds an unfinished run of other sources, subjects or profile: run "
+                "that command again to finish it, or give a new or empty folder",
+                field="out",
+            )
+        return records[1:]
     if held:
         more = f" and {len(held) - 1} more" if len(held) > 1 else ""
         raise ValidationError(
@@ -125,6 +148,22 @@ def _refuse_earlier_run(out: Path) -> None:
             "(nothing of an earlier run is overwritten)",
             field="out",
         )
+    return []
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """A journal's records; a last line cut short by a kill is not one."""
+    records: list[dict[str, Any]] = []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read the journal {path}: {exc}", field="out") from None
+    for line in text.splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records
 
 
 def refuse_overlap(sources: Iterable[Path], out: Path) -> None:

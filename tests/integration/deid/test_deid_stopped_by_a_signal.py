@@ -1,8 +1,10 @@
 """`trialship deid --jobs 2` stopped by SIGTERM or SIGKILL: its workers stop with it, nothing
-keeps writing into the output folder, and SIGTERM says what is left there."""
+keeps writing into the output folder, SIGTERM says what is left there, and the same command
+finishes the run as one run would have."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -70,7 +72,7 @@ def test_sigterm_stops_the_workers_and_says_the_folder_is_incomplete(
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM
-    assert f"stopped: {out} is incomplete and has no report" in stderr
+    assert f"stopped: {out} is incomplete (no report or receipts yet): run the same" in stderr
     assert _gone(workers)
     assert not (out / ".trialship-partial").exists()
     assert not (out / "deid-report.json").exists()
@@ -87,3 +89,39 @@ def test_sigkill_of_the_run_ends_its_workers(corpus: Path, tmp_path: Path) -> No
     written = len(list(out.rglob("*")))
     time.sleep(0.5)
     assert len(list(out.rglob("*"))) == written  # nothing writes there any more
+
+
+def _finish(corpus: Path, tmp_path: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "trialship", "--data", str(tmp_path / "instance"), "deid"]
+    command += [str(corpus), "--out", str(out), "--profile", str(tmp_path / "profile.toml")]
+    command += ["--subject", "ACM-0001", "--site", "S01", "--timepoint", "BL", "--jobs", "2"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM])
+def test_the_same_command_finishes_a_stopped_run_as_one_run_would(
+    corpus: Path, tmp_path: Path, stop: signal.Signals
+) -> None:
+    process, out = _start(corpus, tmp_path)
+    os.kill(process.pid, stop)
+    process.communicate(timeout=60)
+    stopped_with = len(list(out.rglob("*.dcm")))
+    finished = _finish(corpus, tmp_path, out)
+    assert finished.returncode == 0, finished.stderr
+    whole = _finish(corpus, tmp_path, tmp_path / "whole")  # one run, never stopped
+    assert whole.returncode == 0, whole.stderr
+    tree = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.dcm")}
+    reference = {
+        p.relative_to(tmp_path / "whole").as_posix(): p.read_bytes()
+        for p in (tmp_path / "whole").rglob("*.dcm")
+    }
+    assert 0 < stopped_with < FILES == len(tree)
+    assert tree == reference  # the same names and bytes
+    report = json.loads((out / "deid-report.json").read_text())
+    assert report["summary"] == {"inputs": FILES, "deidentified": FILES}
+    assert len({entry["input"] for entry in report["inputs"]}) == FILES
+    receipt = json.loads((out / "receipts" / "ACM-0001_BL_1.json").read_text())
+    assert len(receipt["payload"]["outputs"]) == FILES
+    assert not (out / ".trialship-run.jsonl").exists()
+    again = _finish(corpus, tmp_path, out)  # finished: nothing more to do, nothing overwritten
+    assert again.returncode == 2 and "already holds" in again.stderr

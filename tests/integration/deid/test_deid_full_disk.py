@@ -1,0 +1,71 @@
+"""A full output folder stops `trialship deid` with one line saying where; once there is room,
+the same command finishes the run, and the result is what one run would have written."""
+
+from __future__ import annotations
+
+import errno
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deid_samples import Cli, instance, write
+
+from trialship.services import deid_files
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Cli:
+    return Cli(tmp_path)
+
+
+def test_a_full_disk_stops_the_run_and_the_same_command_finishes_it(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "src"
+    for number in range(1, 13):
+        write(instance(number), src / f"{number:02d}.dcm")
+    real = deid_files.write_instance
+    written: list[int] = []
+
+    def fills_up(*args: Any, **kwargs: Any) -> Any:
+        if len(written) >= 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deid_files, "write_instance", fills_up)
+    out = tmp_path / "out"
+    stopped = cli.deid(str(src), "--jobs", "1", out=out)
+    assert stopped.exit_code == 1
+    assert stopped.output == (
+        f"Error: stopped: cannot write into {out}: No space left on device; make room and run "
+        "the same command again to finish the run\n"
+    )
+    assert not (out / "deid-report.json").exists()
+    assert 0 < len(list(out.rglob("*.dcm"))) < 12
+
+    monkeypatch.setattr(deid_files, "write_instance", real)  # room again
+    finished = cli.deid(str(src), "--jobs", "1", out=out)
+    assert finished.exit_code == 0, finished.output
+    whole = cli.deid(str(src), "--jobs", "1", out=tmp_path / "whole")
+    assert whole.exit_code == 0
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.dcm")} == {
+        p.relative_to(tmp_path / "whole").as_posix(): p.read_bytes()
+        for p in (tmp_path / "whole").rglob("*.dcm")
+    }
+    report = json.loads((out / "deid-report.json").read_text())
+    assert report["summary"] == {"inputs": 12, "deidentified": 12}
+    # No file was rejected for the disk's sake: none says "cannot read".
+    assert all(entry["status"] == "deidentified" for entry in report["inputs"])
+
+
+def test_another_runs_unfinished_folder_is_refused(cli: Cli, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    write(instance(1), src / "a.dcm")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".trialship-run.jsonl").write_text(json.dumps({"run": "another"}) + "\n")
+    refused = cli.deid(str(src), out=out)
+    assert refused.exit_code == 2
+    assert "holds an unfinished run of other sources, subjects or profile" in refused.output
