@@ -64,3 +64,9 @@ def test_the_well_formed_files_are_read() -> None:
     for syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian):
         data = _file(syntax)
         assert read_instance(io.BytesIO(data), len(data)).pixel_start is not None
+
+
+def test_file_meta_without_a_preamble_is_read() -> None:
+    data = _file(ExplicitVRLittleEndian)[128 + 4 :]  # (no preamble, no DICM: some exporters)
+    instance = read_instance(io.BytesIO(data), len(data))
+    assert instance.dataset.PatientName == "Doe^John" and instance.pixel_start is not None

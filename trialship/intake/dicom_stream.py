@@ -277,14 +277,18 @@ def _read_header(fp: BinaryIO, data: bytes | None, mtime: float | None) -> tuple
         return pydicom.dcmread(fp, stop_before_pixels=True), False
     except InvalidDicomError:
         pass
-    # No preamble or file meta: accept only what starts like a little endian data set.
+    # No preamble: accept only what starts like a data set (little or big endian), or like
+    # file meta information without its preamble.
     fp.seek(0)
     first = fp.read(8)
-    group = struct.unpack("<H", first[:2])[0] if len(first) >= 2 else 0
-    if len(first) < 8 or group not in (0x0008, 0x0010, 0x0018, 0x0020):
+    groups = struct.unpack("<H", first[:2]) + struct.unpack(">H", first[:2]) if first[:2] else ()
+    if len(first) < 8 or not _FIRST_GROUPS.intersection(groups):
         raise UnreadableFile("not DICOM (no DICM prefix and no recognisable data set)")
     fp.seek(0)
     return pydicom.dcmread(fp, stop_before_pixels=True, force=True), False
+
+
+_FIRST_GROUPS = frozenset({0x0002, 0x0008, 0x0010, 0x0018, 0x0020})
 
 
 def _check_whole(fp: BinaryIO, size: int, data: bytes | None, ds: FileDataset) -> None:
