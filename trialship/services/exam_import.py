@@ -3,7 +3,12 @@ de-identify with the trial's profile, record the rows, the key and a signed rece
 
 Each file is one transaction (committed when it is done), so a killed import re-run continues
 where it stopped: a file whose original SOP Instance UID and input hash are recorded already is
-skipped. Originals are kept under ``<data>/originals/<trial_id>/`` (mode 0700), named by their
+skipped. Two imports may run at once: a row the other one recorded first (an exam, series or
+instance) makes this one look again, and find the file imported or join that exam. A write into
+the data folder that fails, or a full database, is the installation's problem, not the file's:
+it stops the run with a message saying where, and nothing is quarantined for it.
+
+Originals are kept under ``<data>/originals/<trial_id>/`` (mode 0700), named by their
 SHA-256; outputs under ``<data>/exams/<trial_id>/<exam_id>/``. Nothing named or written here
 carries PHI: names are hashes and numbers, reasons name what is wrong, never a value.
 """
@@ -11,11 +16,14 @@ carries PHI: names are hashes and numbers, reasons name what is wrong, never a v
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import hashlib
 import os
 import shutil
+import sqlite3
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +31,9 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydicom.dataset import Dataset
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from trialship import __version__
 from trialship.crypto import Vault
@@ -39,7 +49,7 @@ from trialship.deid import (
 )
 from trialship.deid.elements import text_value
 from trialship.deid.receipt import build_receipt, sign_receipt
-from trialship.errors import Conflict, ValidationError
+from trialship.errors import Conflict, TrialshipError, ValidationError
 from trialship.intake.dicom_stream import (
     UnreadableFile,
     read_error_cause,
@@ -107,6 +117,11 @@ class ImportSummary:
     def quarantined(self) -> list[FileOutcome]:
         return [o for o in self.outcomes if o.status == Status.QUARANTINED]
 
+    def stopped(self, problem: str) -> str:
+        """The message of a run that `problem` stopped: where, what to do, how far it came."""
+        done = self.count(Status.IMPORTED) + self.count(Status.SKIPPED)
+        return f"{problem}; {done} file(s) were imported, the rest will be on the re-run"
+
     def line(self) -> str:
         return (
             f"{len(self.outcomes)} file(s): {self.count(Status.IMPORTED)} imported, "
@@ -117,6 +132,62 @@ class ImportSummary:
 
 class _Quarantine(Exception):
     """Stop importing this file; the message is the reason (never PHI)."""
+
+
+class _CannotStore(Exception):
+    """Stop the run: the data folder (or the database) refused a write. The installation's
+    problem, not the file's: nothing is quarantined for it. The message says where and what to
+    do."""
+
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+_DISK_FULL_SQLSTATE = "53100"  # PostgreSQL's disk_full
+
+
+def _folder_problem(data_dir: Path, exc: OSError) -> _CannotStore:
+    cause = (exc.strerror or type(exc).__name__).lower()
+    if exc.errno in _NO_SPACE:
+        return _CannotStore(
+            f"the data folder {data_dir} is full ({cause}): free space and import again"
+        )
+    return _CannotStore(
+        f"cannot write into the data folder {data_dir} ({cause}): correct that and import again"
+    )
+
+
+@contextmanager
+def _writing(data_dir: Path) -> Iterator[None]:
+    """Around a write into the data folder: an OSError there stops the run (_CannotStore)."""
+    try:
+        yield
+    except OSError as exc:
+        raise _folder_problem(data_dir, exc) from exc
+
+
+def _remove(path: Path) -> None:
+    """Remove a partial (or rolled back) file: failing to must not hide why it is removed."""
+    with suppress(OSError):
+        path.unlink()
+
+
+def _database_full(exc: BaseException) -> bool:
+    if not isinstance(exc, OperationalError):
+        return False
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == sqlite3.SQLITE_FULL)  # (extended codes keep it in the low byte)
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return sqlstate == _DISK_FULL_SQLSTATE
+
+
+def _database_place(session: Session, data_dir: Path) -> str:
+    url = session.get_bind().engine.url
+    if url.get_backend_name() != "sqlite" or not url.database:
+        return "the database"
+    path = Path(url.database).absolute()
+    return (
+        f"the data folder {data_dir}" if path.is_relative_to(data_dir) else f"the database {path}"
+    )
 
 
 # -- time points ---------------------------------------------------------------------------
@@ -231,30 +302,79 @@ class _Run:
     quarantined: set[str] | None = None
     """SHA-256s of the trial's quarantined files (read once): an imported file's row is
     deleted only when there is one, not by a DELETE statement per file."""
+    placed: list[Path] = field(default_factory=list)
+    """Outputs moved into place since the last commit: removed if their rows roll back."""
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def scratch(self) -> Path:
-        return self.data_dir / ORIGINALS_DIR / str(self.trial.id) / SCRATCH_DIR
+        # One folder a run: another import of the trial running at once removes only its own.
+        return self.data_dir / ORIGINALS_DIR / str(self.trial.id) / SCRATCH_DIR / self.token
+
+    # -- the transaction --
+
+    def commit(self) -> None:
+        self.session.commit()
+        self.placed.clear()
+
+    def rollback(self) -> None:
+        """Roll back the file's work: its rows, the outputs it placed, and what the run holds
+        of rows that may be gone (or, after another import's commit, stale)."""
+        self.session.rollback()
+        for path in self.placed:
+            _remove(path)
+        self.placed.clear()
+        self.keys.clear()
+        self.exams.clear()
+        self.series.clear()
+
+    def storage_problem(self, exc: BaseException) -> _CannotStore | None:
+        """What `exc` means when the installation refused to store (else None): a disk or quota
+        full anywhere, a full database, a write into the run's scratch folder."""
+        if isinstance(exc, _CannotStore):
+            return exc
+        if isinstance(exc, OSError) and (
+            exc.errno in _NO_SPACE
+            or (exc.filename and Path(os.fsdecode(exc.filename)).is_relative_to(self.scratch))
+        ):
+            return _folder_problem(self.data_dir, exc)
+        if _database_full(exc):
+            place = _database_place(self.session, self.data_dir)
+            return _CannotStore(
+                f"{place} is full (the database or disk is full): free space and import again"
+            )
+        return None
 
     # -- storing the original --
 
     def store_original(self, path: Path) -> tuple[str, int, str]:
-        """Copy `path` into the originals area; returns (sha256, size, relative path)."""
-        folder = restricted_folder(self.data_dir / ORIGINALS_DIR / str(self.trial.id))
+        """Copy `path` into the originals area; returns (sha256, size, relative path).
+
+        Reading `path` may fail for the file alone; writing the copy stops the run."""
+        with _writing(self.data_dir):
+            folder = restricted_folder(self.data_dir / ORIGINALS_DIR / str(self.trial.id))
         partial = folder / f".{uuid.uuid4().hex}.part"
         hasher, size = hashlib.sha256(), 0
         try:
-            with path.open("rb") as source, partial.open("wb") as out:
-                for chunk in iter(lambda: source.read(CHUNK), b""):
-                    hasher.update(chunk)
-                    size += len(chunk)
-                    out.write(chunk)
+            with path.open("rb") as source:
+                with _writing(self.data_dir):
+                    out = partial.open("wb")
+                try:
+                    for chunk in iter(lambda: source.read(CHUNK), b""):
+                        hasher.update(chunk)
+                        size += len(chunk)
+                        with _writing(self.data_dir):
+                            out.write(chunk)
+                finally:
+                    with _writing(self.data_dir):
+                        out.close()
             sha = hasher.hexdigest()
             relative = Path(ORIGINALS_DIR) / str(self.trial.id) / sha[:2] / f"{sha}.dcm"
-            restricted_folder((self.data_dir / relative).parent)
-            os.replace(partial, self.data_dir / relative)
+            with _writing(self.data_dir):
+                restricted_folder((self.data_dir / relative).parent)
+                os.replace(partial, self.data_dir / relative)
         finally:
-            partial.unlink(missing_ok=True)
+            _remove(partial)
         return sha, size, relative.as_posix()
 
     # -- outcomes --
@@ -262,10 +382,7 @@ class _Run:
     def quarantine(
         self, label: str, reason: str, *, sha: str, size: int = 0, stored: str = ""
     ) -> FileOutcome:
-        self.session.rollback()
-        self.keys.clear()
-        self.exams.clear()
-        self.series.clear()
+        self.rollback()
         seen = self.session.execute(
             select(QuarantinedFile.id, QuarantinedFile.stored_path).where(
                 QuarantinedFile.trial_id == self.trial.id,
@@ -303,6 +420,18 @@ class _Run:
                 )
             )
         return self.quarantined
+
+    def clear_quarantine(self, key: str) -> None:
+        """Delete the trial's quarantine rows of `key` (a content SHA-256, or the keyed hash
+        of a label a file was refused by before it was stored): that input is imported now."""
+        quarantined = self.quarantined_sha256s()
+        if key in quarantined:
+            self.session.execute(
+                delete(QuarantinedFile).where(
+                    QuarantinedFile.trial_id == self.trial.id, QuarantinedFile.sha256 == key
+                )
+            )
+            quarantined.discard(key)
 
     # -- matching --
 
@@ -381,12 +510,23 @@ class _Run:
         with local_file(item, self.scratch) as path:
             sha, size, stored = self.store_original(path)
         try:
+            try:
+                return self.import_original(item.label, sha, size, stored)
+            except IntegrityError:
+                # Another import recorded a row this file needs (its exam, series, instance or
+                # a key entry) since this one looked: what the run holds is stale. Once more,
+                # from the stored original: the file is found imported, or joins that exam.
+                self.rollback()
             return self.import_original(item.label, sha, size, stored)
+        except _CannotStore:
+            raise
         except (_Quarantine, UnreadableFile) as exc:
             reason = str(exc)
         except ProfileError as exc:  # a replace template too long for this subject's values
             reason = f"the trial's profile: {exc}"
         except Exception as exc:  # the edge of one stored file: quarantine it with its original
+            if (stop := self.storage_problem(exc)) is not None:
+                raise stop from exc
             reason = f"cannot import: {read_error_cause(exc)}"
         return self.quarantine(item.label, reason, sha=sha, size=size, stored=stored)
 
@@ -420,6 +560,8 @@ class _Run:
                 state = self.session.scalar(select(Exam.state).where(Exam.id == exam_pk))
                 if state != ExamState.DEIDENTIFIED:
                     self.changed_exams.add(exam_pk)  # a run killed before its receipt
+                # (e.g. refused while another import recorded it)
+                self.clear_quarantine(sha)
                 return FileOutcome(label, Status.SKIPPED, "already imported", exam_pk)
             subject = self.match_subject(header)
             exam, study_hash = self.exam_for(header, subject)
@@ -455,18 +597,37 @@ class _Run:
             self.exams[study_hash] = exam
             relative = self.output_path(exam, ds)
             target = self.data_dir / relative
-            restricted_folder(target.parent)
             partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
             try:
-                with partial.open("wb") as out:
-                    input_sha, output_sha = write_instance(instance, source, out, input_sha256=sha)
-                os.replace(partial, target)
+                # (Reading the stored original here fails for the data folder too.)
+                with _writing(self.data_dir):
+                    restricted_folder(target.parent)
+                    with partial.open("wb") as out:
+                        input_sha, output_sha = write_instance(
+                            instance, source, out, input_sha256=sha
+                        )
+                    out_size = partial.stat().st_size
+                self.record(
+                    exam,
+                    ds,
+                    header,
+                    relative,
+                    sop_hash,
+                    input_sha,
+                    output_sha,
+                    stored,
+                    result,
+                    out_size=out_size,
+                )
+                # Written before the file is moved into place: a row the database refuses (one
+                # another import recorded first) leaves no file behind. The run commits it with
+                # its progress (one commit a file: each took about 1 ms).
+                self.session.flush()
+                with _writing(self.data_dir):
+                    os.replace(partial, target)
+                self.placed.append(target)
             finally:
-                partial.unlink(missing_ok=True)
-        self.record(exam, ds, header, relative, sop_hash, input_sha, output_sha, stored, result)
-        # Written here, so that a row the database refuses quarantines this file alone; the run
-        # commits it with its progress (one commit a file: each took about 1 ms).
-        self.session.flush()
+                _remove(partial)
         return FileOutcome(label, Status.IMPORTED, "", exam.id)
 
     def output_path(self, exam: Exam, ds: Dataset) -> str:
@@ -494,6 +655,8 @@ class _Run:
         output_sha: str,
         stored: str,
         result: Any,
+        *,
+        out_size: int,
     ) -> None:
         series_uid = text_value(ds, "SeriesInstanceUID")
         series = self.series.get((exam.id, series_uid))
@@ -514,7 +677,6 @@ class _Run:
             self.session.add(series)
             self.session.flush()
         self.series[(exam.id, series_uid)] = series
-        out_size = (self.data_dir / relative).stat().st_size
         meta = ds.file_meta
         self.session.add(
             Instance(
@@ -542,22 +704,18 @@ class _Run:
                 ("sop_instance_uid", header.sop_uid, text_value(ds, "SOPInstanceUID")),
             ],
         )
-        exam.file_count += 1
-        exam.total_bytes += out_size
+        # Counted by the database: another import may be adding files to the same exam (a
+        # count read by this run may be stale).
+        exam.file_count = Exam.file_count + 1
+        exam.total_bytes = Exam.total_bytes + out_size
         if result.needs_pixel_review:
             exam.needs_pixel_review = True
             exam.pixel_reviewed_at = None  # new files to review
         if not exam.modality:
             exam.modality = series.modality
         exam.state = ExamState.RECEIVED
-        quarantined = self.quarantined_sha256s()
-        if input_sha in quarantined:
-            self.session.execute(
-                delete(QuarantinedFile).where(
-                    QuarantinedFile.trial_id == self.trial.id, QuarantinedFile.sha256 == input_sha
-                )
-            )
-            quarantined.discard(input_sha)
+        flag_modified(exam, "state")  # (written even if another import signed it since)
+        self.clear_quarantine(input_sha)
         self.changed_exams.add(exam.id)
 
     def add_keys(self, exam: Exam, entries: list[tuple[str, str, str]]) -> None:
@@ -738,7 +896,7 @@ def import_exams(
         vault=vault,
         trial=trial,
         profile=profile,
-        data_dir=Path(data_dir),
+        data_dir=Path(data_dir).absolute(),
         subject=subject,
         timepoint=timepoint,
         job=job,
@@ -758,16 +916,23 @@ def import_exams(
                 if job is not None:
                     job.done = done
                     job.message = run.summary.line()
-                session.commit()
+                run.commit()
                 if progress is not None:
                     progress(outcome, done, len(entries))
+        for exam_pk in sorted(run.changed_exams):
+            exam = session.get(Exam, exam_pk)
+            if exam is not None:
+                sign_exam_receipt(session, exam, profile, signing_key, now)
+        session.commit()
+    except Exception as exc:
+        run.rollback()  # (an uncommitted file's output goes with its rows)
+        if (stop := run.storage_problem(exc)) is None:
+            raise
+        # The files done are committed; a re-run skips them and signs their exams' receipts.
+        raise TrialshipError(run.summary.stopped(str(stop))) from exc
     finally:
         shutil.rmtree(run.scratch, ignore_errors=True)
         forget_cached_values()  # no original value outlives the run in this process
-    for exam_pk in sorted(run.changed_exams):
-        exam = session.get(Exam, exam_pk)
-        if exam is not None:
-            sign_exam_receipt(session, exam, profile, signing_key, now)
     summary = run.summary
     audit.record(
         session,
@@ -796,16 +961,21 @@ def _import_entry(run: _Run, entry: SourceItem | SourceRejection) -> FileOutcome
         identity = entry.identity or entry.label
         return run.quarantine(entry.label, entry.reason, sha=run.vault.keyed_hash(identity))
     try:
-        return run.import_item(entry)
+        outcome = run.import_item(entry)
+    except _CannotStore:
+        raise
     except ZipEntryTooLarge as exc:
         return run.quarantine(entry.label, str(exc), sha=run.vault.keyed_hash(entry.label))
-    except OSError as exc:
-        return run.quarantine(
-            entry.label, f"cannot read: {exc.strerror}", sha=run.vault.keyed_hash(entry.label)
-        )
     except Exception as exc:  # the edge of one file: quarantine it, keep the import going
-        return run.quarantine(
-            entry.label,
-            f"cannot import: {read_error_cause(exc)}",
-            sha=run.vault.keyed_hash(entry.label),
-        )
+        # (unless the installation refused to store it: a full disk stops the run)
+        if (stop := run.storage_problem(exc)) is not None:
+            raise stop from exc
+        if isinstance(exc, OSError):
+            reason = f"cannot read: {exc.strerror}"
+        else:
+            reason = f"cannot import: {read_error_cause(exc)}"
+        return run.quarantine(entry.label, reason, sha=run.vault.keyed_hash(entry.label))
+    if run.quarantined_sha256s():
+        # Refused by its name before (unreadable then): imported now.
+        run.clear_quarantine(run.vault.keyed_hash(entry.label))
+    return outcome
