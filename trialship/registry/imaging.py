@@ -57,8 +57,26 @@ class Instance(Base):
     path: Mapped[str] = mapped_column(String(512), index=True)  # (looked up on every import)
     original_path: Mapped[str] = mapped_column(String(512), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    attribute_report_pk: Mapped[int | None] = mapped_column(
+        ForeignKey("attribute_reports.id", ondelete="SET NULL")
+    )
 
     series: Mapped[Series] = relationship(back_populates="instances")
+
+
+class AttributeReport(Base):
+    """What de-identification did to each attribute of a file, by tag and sequence path: the
+    action and why, never a value. Files alike (a series, mostly) share one."""
+
+    __tablename__ = "attribute_reports"
+    __table_args__ = (UniqueConstraint("trial_id", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    """Of `entries`: the same report is stored once."""
+    entries: Mapped[str] = mapped_column(Text)
+    """JSON: a list of {tag, keyword, path, action, detail}."""
 
 
 class KeyEntry(Base):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import hashlib
+import json
 import os
 import shutil
 import sqlite3
@@ -39,6 +40,7 @@ from trialship import __version__
 from trialship.crypto import Vault
 from trialship.deid import (
     DeidContext,
+    DeidReport,
     Profile,
     ProfileError,
     applied_option_names,
@@ -65,7 +67,13 @@ from trialship.intake.sources import (
     iter_sources,
     local_file,
 )
-from trialship.registry.imaging import Instance, KeyEntry, QuarantinedFile, Series
+from trialship.registry.imaging import (
+    AttributeReport,
+    Instance,
+    KeyEntry,
+    QuarantinedFile,
+    Series,
+)
 from trialship.registry.models import (
     Exam,
     ExamState,
@@ -299,6 +307,8 @@ class _Run:
     # dropped with any rollback (a row made since the last commit may be gone).
     exams: dict[str, Exam] = field(default_factory=dict)
     series: dict[tuple[int, str], Series] = field(default_factory=dict)
+    reports: dict[str, int] = field(default_factory=dict)
+    """Attribute reports by the SHA-256 of their entries (a series' files share one)."""
     quarantined: set[str] | None = None
     """SHA-256s of the trial's quarantined files (read once): an imported file's row is
     deleted only when there is one, not by a DELETE statement per file."""
@@ -325,6 +335,7 @@ class _Run:
             _remove(path)
         self.placed.clear()
         self.keys.clear()
+        self.reports.clear()
         self.exams.clear()
         self.series.clear()
 
@@ -644,6 +655,10 @@ class _Run:
             relative = f"{base}_{counter}.dcm"
         return relative
 
+    def attribute_report(self, report: DeidReport) -> int:
+        """The row of this file's attribute report, stored once per trial."""
+        return attribute_report_pk(self.session, self.trial.id, report, self.reports)
+
     def record(
         self,
         exam: Exam,
@@ -692,6 +707,7 @@ class _Run:
                 size=out_size,
                 path=relative,
                 original_path=stored,
+                attribute_report_pk=self.attribute_report(result.report),
             )
         )
         self.add_keys(
@@ -815,6 +831,7 @@ def redeidentify_exam(
         )
     )
     written: list[tuple[Instance, Path, str]] = []
+    reports: dict[int, DeidReport] = {}
     # A replace template may hold the time point: the rows show what the files now say.
     descriptions: dict[int | None, str] = {}
     try:
@@ -840,6 +857,7 @@ def redeidentify_exam(
                     with partial.open("wb") as out:
                         _, output_sha = write_instance(parsed, source, out)
                 written.append((row, partial, output_sha))
+                reports[row.id] = result.report
     except BaseException:
         for _, partial, _ in written:
             partial.unlink(missing_ok=True)
@@ -851,11 +869,37 @@ def redeidentify_exam(
         os.replace(partial, target)
         exam.total_bytes += target.stat().st_size - row.size
         row.output_sha256, row.size = output_sha, target.stat().st_size
+    known: dict[str, int] = {}
+    for row, _, _ in written:
+        row.attribute_report_pk = attribute_report_pk(session, row.trial_id, reports[row.id], known)
     for series_pk, description in descriptions.items():
         owner = exam if series_pk is None else session.get(Series, series_pk)
         if owner is not None:
             owner.description = description[:64]
     sign_exam_receipt(session, exam, profile, signing_key, now)
+
+
+def attribute_report_pk(
+    session: Session, trial_id: int, report: DeidReport, known: dict[str, int] | None = None
+) -> int:
+    """The AttributeReport row holding `report`'s entries for the trial (made if new)."""
+    entries = json.dumps([entry.to_dict() for entry in report.entries], separators=(",", ":"))
+    digest = hashlib.sha256(entries.encode("utf-8")).hexdigest()
+    found = known.get(digest) if known is not None else None
+    if found is None:
+        found = session.scalar(
+            select(AttributeReport.id).where(
+                AttributeReport.trial_id == trial_id, AttributeReport.sha256 == digest
+            )
+        )
+        if found is None:
+            row = AttributeReport(trial_id=trial_id, sha256=digest, entries=entries)
+            session.add(row)
+            session.flush()
+            found = row.id
+        if known is not None:
+            known[digest] = found
+    return found
 
 
 # -- the use case --------------------------------------------------------------------------

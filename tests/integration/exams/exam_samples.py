@@ -16,6 +16,8 @@ from trialship.cli import main
 from trialship.registry.models import Trial
 from trialship.services import subjects, timepoints, trials
 from trialship.services.authz import Actor
+from trialship.services.exam_import import ImportSummary, import_exams
+from trialship.signing import load_or_create_signing_key
 
 SYSTEM = Actor.command_line("tests")
 PHI = {
@@ -204,3 +206,21 @@ def registered_trial_cli(data: Path) -> Callable[..., Result]:
         result = run(*args)
         assert result.exit_code == 0, (args, result.output)
     return run
+
+
+def import_files(runtime: Runtime, trial: Trial, *sources: Path, **options: Any) -> ImportSummary:
+    """`import_exams` of `sources` into `trial`, as the command line runs it (at a fixed time)."""
+    data = runtime.settings.data_dir
+    with runtime.db.unit_of_work() as session:
+        return import_exams(
+            session,
+            SYSTEM,
+            runtime.vault,
+            session.merge(trial),
+            list(sources),
+            data_dir=data,
+            signing_key=load_or_create_signing_key(data),
+            today=runtime.today(),
+            now=options.pop("now", dt.datetime(2024, 2, 1, 12, 0)),
+            **options,
+        )

@@ -9,8 +9,7 @@ from pathlib import Path
 import pydicom
 from sqlalchemy import select
 
-from tests.integration.exams.exam_samples import SYSTEM, seed_trial, write_exam
-from tests.integration.exams.test_profile_secret_after_exams import _import
+from tests.integration.exams.exam_samples import SYSTEM, import_files, seed_trial, write_exam
 from trialship.app import Runtime
 from trialship.registry.imaging import Series
 from trialship.registry.models import Exam
@@ -29,7 +28,7 @@ def test_descriptions_follow_the_confirmed_time_point(runtime: Runtime, tmp_path
         trial.deid_profile = PROFILE
         session.merge(trial)
     write_exam(tmp_path / "in", 1, study_date="20240301")
-    _import(runtime, trial, tmp_path / "in")
+    import_files(runtime, trial, tmp_path / "in")
     data = runtime.settings.data_dir
     with runtime.db.unit_of_work() as session:
         exam = session.scalars(select(Exam)).one()

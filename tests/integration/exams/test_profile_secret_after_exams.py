@@ -3,36 +3,17 @@ it, importing a profile with another secret is refused (the rest of a profile st
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import pytest
 
-from tests.integration.exams.exam_samples import SYSTEM, seed_trial, write_exam
+from tests.integration.exams.exam_samples import SYSTEM, import_files, seed_trial, write_exam
 from trialship.app import Runtime
 from trialship.errors import ValidationError
 from trialship.registry.models import Trial
 from trialship.services import trial_profile
-from trialship.services.exam_import import import_exams
-from trialship.signing import load_or_create_signing_key
 
 PROFILE = '[trial]\nprotocol_id = "{protocol}"\n[deid]\noptions = ["clean_descriptors"]\n'
-
-
-def _import(runtime: Runtime, trial: Trial, source: Path) -> None:
-    data = runtime.settings.data_dir
-    with runtime.db.unit_of_work() as session:
-        import_exams(
-            session,
-            SYSTEM,
-            runtime.vault,
-            session.merge(trial),
-            [source],
-            data_dir=data,
-            signing_key=load_or_create_signing_key(data),
-            today=runtime.today(),
-            now=dt.datetime(2024, 2, 1, 12, 0),
-        )
 
 
 def _adopt(runtime: Runtime, trial: Trial, text: str) -> str:
@@ -48,7 +29,7 @@ def test_a_new_secret_is_refused_once_exams_exist(runtime: Runtime, tmp_path: Pa
     before_exams = _adopt(runtime, trial, profile + f'uid_secret = "{"a" * 40}"\n')
     assert before_exams == "a" * 40  # no exam yet: adopted
     write_exam(tmp_path / "in", 1)
-    _import(runtime, trial, tmp_path / "in")
+    import_files(runtime, trial, tmp_path / "in")
     with pytest.raises(ValidationError) as refused:
         _adopt(runtime, trial, profile + f'uid_secret = "{"b" * 40}"\n')
     assert refused.value.field == "deid.uid_secret"
