@@ -16,6 +16,7 @@ from trialship.app import Runtime
 from trialship.registry.models import Trial, User
 from trialship.services import users
 from trialship.services.destinations import DESTINATION_FIELDS
+from trialship.services.exams import CONFIRMATION_FIELDS
 from trialship.services.subjects import SUBJECT_FIELDS
 from trialship.services.timepoints import TIMEPOINT_FIELDS
 from trialship.services.trials import SITE_FIELDS, TRIAL_FIELDS
@@ -66,7 +67,7 @@ def test_every_api_route_is_in_the_document_and_nothing_else(app: Flask, spec: d
         if method in {"get", "post", "put", "patch", "delete"}
     }
     assert routes == documented
-    assert len(routes) == 58
+    assert len(routes) == 60
 
 
 def test_every_operation_documents_401_and_its_errors_use_the_error_schema(spec: dict) -> None:
@@ -90,6 +91,7 @@ def test_every_operation_documents_401_and_its_errors_use_the_error_schema(spec:
         ("TimePointCreate", TIMEPOINT_FIELDS),
         ("DestinationCreate", DESTINATION_FIELDS),
         ("DestinationUpdate", DESTINATION_FIELDS),
+        ("TimePointConfirmation", CONFIRMATION_FIELDS),
     ],
 )
 def test_input_schemas_name_exactly_the_fields_the_services_accept(

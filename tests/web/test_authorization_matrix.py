@@ -52,6 +52,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "trials.new"): "admin",
     ("GET", "trials.detail"): "read",
     ("GET", "trials.completeness"): "read",
+    ("GET", "trials.profile"): "read",
     ("GET", "trials.edit"): "registry",
     ("POST", "trials.edit"): "registry",
     ("GET", "trials.new_site"): "registry",
@@ -78,6 +79,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "exams.import_upload"): "registry",
     ("GET", "exams.job"): "read",
     ("GET", "exams.index"): "read",
+    ("GET", "exams.show"): "read",
     ("POST", "exams.confirm_timepoint"): "registry",
     ("POST", "exams.pixels_reviewed"): "registry",
     ("GET", "exams.receipt"): "read",
@@ -119,6 +121,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("POST", "api.create_trial"): "admin",
     ("GET", "api.get_trial"): "read",
     ("PATCH", "api.update_trial"): "registry",
+    ("GET", "api.get_trial_profile"): "read",
     ("GET", "api.completeness"): "read",
     ("GET", "api.list_sites"): "read",
     ("POST", "api.create_site"): "registry",
@@ -169,6 +172,7 @@ NEEDS: dict[tuple[str, str], str] = {
     ("PATCH", "api.update_rule"): "trial_admin",
     ("DELETE", "api.delete_rule"): "trial_admin",
     ("GET", "api.list_jobs"): "user",
+    ("GET", "api.list_audit"): "user",  # as the audit page: each sees their trials' events
     # The matrix's job is a queued import: cancelling or retrying one is a registry write.
     ("POST", "api.cancel_job"): "registry",
     ("POST", "api.retry_job"): "registry",

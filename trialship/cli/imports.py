@@ -4,6 +4,7 @@ record a pixel review, read the key (trial admins)."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ EXIT_QUARANTINED = 3
 
 
 @main.command("import")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+# A mistyped path is a usage error before anything is recorded, not a quarantined "file".
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @trial_option
 @click.option("--subject", "subject_id", default="", help="Assign every file to this subject ID.")
 @click.option("--timepoint", "timepoint_id", default="", help="The time point ID (with --subject).")
@@ -123,10 +125,76 @@ def exam_list(protocol_id: str) -> None:
         )
 
 
+@exam.command("show")
+@trial_option
+@click.argument("exam_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as the API's GET exam).")
+def exam_show(protocol_id: str, exam_id: int, as_json: bool) -> None:
+    """Show EXAM_ID: subject, time point, study, state, pixel review and its series."""
+    # The API's own shape, so that a script gets the same fields from either.
+    from trialship.web.api.serialize import exam as exam_shape
+
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        found = exams.get_exam(session, trial, exam_id)
+        info = exam_shape(found, series=exams.exam_series(session, found))
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    timepoint = info["timepoint_id"] or "-"
+    review = "not needed"
+    if info["needs_pixel_review"]:
+        review = f"reviewed {info['pixel_reviewed_at']}" if info["pixel_reviewed_at"] else "needed"
+    for label, value in (
+        ("exam", info["id"]),
+        ("subject", info["subject_id"]),
+        ("time point", timepoint + ("" if info["timepoint_confirmed"] else " (unconfirmed)")),
+        ("study date", info["study_date"] or ""),
+        ("modality", info["modality"]),
+        ("description", info["description"]),
+        ("state", info["state"]),
+        ("files", f"{info['file_count']} ({info['total_bytes']} bytes)"),
+        ("pixel review", review),
+        ("receipt", "yes (`trialship exam receipt`)" if info["has_receipt"] else "not yet"),
+    ):
+        click.echo(f"{label}: {value}")
+    print_table(
+        [
+            {
+                "series": s["series_number"] if s["series_number"] is not None else "",
+                "modality": s["modality"],
+                "description": s["description"],
+                "instances": s["instances"],
+            }
+            for s in info["series"]
+        ],
+        ["series", "modality", "description", "instances"],
+    )
+
+
+@exam.command("receipt")
+@trial_option
+@click.argument("exam_id", type=int)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def exam_receipt(protocol_id: str, exam_id: int, out: Path | None) -> None:
+    """Print (or write) EXAM_ID's signed receipt; check it with `trialship receipt verify`."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        found = exams.get_exam(session, trial, exam_id)
+        document = exams.receipt(session, cli_actor(), found, runtime.today())
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"Receipt written to {out}")
+
+
 @exam.command("quarantine")
 @trial_option
 def exam_quarantine(protocol_id: str) -> None:
-    """List the files imports refused, newest first, with their reasons."""
+    """List the files imports refused, newest first, with their reasons (which file: its job
+    and the start of its SHA-256, as `sha256sum` prints it)."""
     with unit_of_work() as (runtime, session):
         trial = find_trial(session, runtime, protocol_id)
         print_table(
@@ -136,12 +204,13 @@ def exam_quarantine(protocol_id: str) -> None:
                     "when": f.created_at.strftime("%Y-%m-%d %H:%M"),
                     "job": f.job_id or "",
                     "bytes": f.size,
+                    "sha256": (exams.content_sha256(f) or "-")[:16],
                     "kept": "yes" if f.stored_path else "no",
                     "reason": f.reason,
                 }
                 for f in exams.list_quarantine(session, trial)
             ],
-            ["id", "when", "job", "bytes", "kept", "reason"],
+            ["id", "when", "job", "bytes", "sha256", "kept", "reason"],
         )
 
 
@@ -192,6 +261,9 @@ def exam_key(protocol_id: str, as_csv: bool) -> None:
         rows = exams.read_key(
             session, cli_actor(), runtime.vault, trial, runtime.today(), export=as_csv
         )
+        # The read is recorded before anything is printed: output cut short (`| head`, a
+        # closed pipe) must not roll the audit event back with it.
+        session.commit()
         if as_csv:
             click.echo(exams.key_csv(rows), nl=False)
         else:

@@ -37,6 +37,10 @@ def record(
     return event
 
 
+MAX_PAGE = 1000
+"""The most events one page lists (the API's `limit`)."""
+
+
 @dataclass(frozen=True)
 class AuditFilter:
     trial_id: int | None = None

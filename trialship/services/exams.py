@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from trialship import vr
 from trialship.crypto import Vault
 from trialship.errors import NotFound, ValidationError
 from trialship.registry.imaging import Instance, KeyEntry, QuarantinedFile, Series
@@ -21,9 +22,14 @@ from trialship.registry.models import Exam, Subject, TimePoint, Trial, utcnow
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require
 from trialship.services.exam_import import ORIGINALS_DIR, redeidentify_exam
-from trialship.services.fields import get_in_trial
+from trialship.services.fields import Spec, get_in_trial
 
 KEY_COLUMNS = ["subject_id", "exam", "timepoint_id", "kind", "original", "replacement"]
+KEY_FORMATS = ["json", "csv"]
+CONFIRMATION_FIELDS: Spec = {
+    "timepoint_id": lambda v: vr.identifier("timepoint_id", v),
+}
+"""What confirming an exam's time point takes (by the time point's ID)."""
 
 
 def list_exams(session: Session, trial: Trial) -> list[Exam]:
@@ -122,6 +128,13 @@ def receipt(session: Session, actor: Actor, exam: Exam, today: dt.date) -> dict[
     if not exam.receipt:
         raise NotFound("this exam has no receipt yet (its import has not finished)")
     return exam.receipt
+
+
+def content_sha256(row: QuarantinedFile) -> str | None:
+    """The refused file's SHA-256 (as `sha256sum` prints it) when its bytes were read: it
+    tells which file it was without its name. None for an input refused unread (a zip entry,
+    an unreadable file), whose row holds a keyed hash of its name instead."""
+    return row.sha256 if row.size or row.stored_path else None
 
 
 def list_quarantine(session: Session, trial: Trial) -> list[QuarantinedFile]:

@@ -1,4 +1,5 @@
-"""Explicit JSON shapes of the registry objects: dates as ISO text, enums as their values.
+"""Explicit JSON shapes of the registry objects: dates as ISO text (times in UTC, with the
+offset), enums as their values.
 
 Original patient identifiers are never part of any shape: a subject shows only how many it has.
 """
@@ -12,6 +13,7 @@ from typing import Any
 from trialship.registry.delivery import Destination
 from trialship.registry.imaging import QuarantinedFile, Series
 from trialship.registry.models import (
+    AuditEvent,
     Exam,
     Job,
     Membership,
@@ -24,6 +26,7 @@ from trialship.registry.models import (
 from trialship.schedule import Cell, Window
 from trialship.services.authz import lock_reason
 from trialship.services.completeness import Matrix
+from trialship.services.exams import content_sha256
 from trialship.services.subject_import import ImportResult, RowResult
 from trialship.transfer.probe import ProbeResult
 
@@ -31,7 +34,12 @@ Json = dict[str, Any]
 
 
 def iso(value: dt.date | dt.datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
+    """A date as YYYY-MM-DD; a time as RFC 3339 with its offset (rows hold naive UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return value.isoformat()
 
 
 def enum_value(value: enum.Enum | str | None) -> str | None:
@@ -199,15 +207,32 @@ def job(obj: Job) -> Json:
 
 
 def quarantined_file(obj: QuarantinedFile) -> Json:
-    """A quarantined input: the reason, never its name (names may hold PHI)."""
+    """A quarantined input: the reason, never its name (names may hold PHI); which file it was
+    by its job and, when it was read, its SHA-256."""
     return {
         "id": obj.id,
         "trial_id": obj.trial_id,
         "job_id": obj.job_id,
+        "sha256": content_sha256(obj),
         "reason": obj.reason,
         "size": obj.size,
         "original_kept": bool(obj.stored_path),
         "created_at": iso(obj.created_at),
+    }
+
+
+def audit_event(obj: AuditEvent) -> Json:
+    """An event of the audit trail (its details name identifiers, never quote them)."""
+    return {
+        "id": obj.id,
+        "at": iso(obj.at),
+        "actor": obj.actor,
+        "user_id": obj.user_id,
+        "action": obj.action,
+        "object_type": obj.object_type,
+        "object_id": obj.object_id,
+        "trial_id": obj.trial_id,
+        "details": obj.details or {},
     }
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 from functools import cache
 
 from trialship import __version__
+from trialship.services.audit import MAX_PAGE as AUDIT_MAX_LIMIT
+from trialship.services.exams import KEY_FORMATS
 from trialship.web.api import spec_discs, spec_submissions
 from trialship.web.api.spec_parts import DATETIME, INTEGER, Schema, ref
 from trialship.web.api.spec_parts import output as _output
@@ -392,7 +394,12 @@ SCHEMAS: dict[str, Schema] = {
         {
             "id": INTEGER,
             "trial_id": INTEGER,
-            "job_id": {"type": ["integer", "null"]},
+            "job_id": {"type": ["integer", "null"], "description": "the import that refused it"},
+            "sha256": {
+                "type": ["string", "null"],
+                "description": "the SHA-256 of the file's bytes (as sha256sum prints it), which "
+                "tells which file it was without its name; null when it was refused unread",
+            },
             "reason": {"type": "string"},
             "size": INTEGER,
             "original_kept": {
@@ -451,6 +458,28 @@ SCHEMAS: dict[str, Schema] = {
             "message": {"type": "string"},
             "offered_host_key": {**HOST_KEY, "description": "sftp: the key the server offered"},
             "destination": ref("Destination"),
+        }
+    ),
+    "AuditEvent": _output(
+        {
+            "id": INTEGER,
+            "at": DATETIME,
+            "actor": {"type": "string", "description": "a user's e-mail, cli:NAME, or system"},
+            "user_id": {"type": ["integer", "null"]},
+            "action": {"type": "string", "description": "e.g. exam.key_view, trial.update"},
+            "object_type": {"type": "string"},
+            "object_id": {"type": "string"},
+            "trial_id": {"type": ["integer", "null"]},
+            "details": {
+                "type": "object",
+                "description": "what changed or how many; identifiers are named, never quoted",
+            },
+        }
+    ),
+    "AuditEventList": _output(
+        {
+            "items": {"type": "array", "items": ref("AuditEvent")},
+            "total": {**INTEGER, "description": "events matching the filters, of all pages"},
         }
     ),
     "Me": _output(
@@ -556,6 +585,37 @@ def _operation(
     return operation
 
 
+def _text_file(media_type: str, description: str) -> Schema:
+    return {"description": description, "content": {media_type: {"schema": {"type": "string"}}}}
+
+
+def _query(name: str, description: str, schema: Schema) -> Schema:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+    }
+
+
+AUDIT_QUERY: list[Schema] = [
+    _query("trial_id", "only this trial's events", {"type": "integer", "minimum": 1}),
+    _query(
+        "user_id",
+        "only this user's events (administrators only: 403 for others)",
+        {"type": "integer", "minimum": 1},
+    ),
+    _query("action", "an action, or its prefix (e.g. exam.)", {"type": "string", "maxLength": 64}),
+    _query(
+        "limit",
+        "events per page",
+        {"type": "integer", "minimum": 1, "maximum": AUDIT_MAX_LIMIT, "default": 100},
+    ),
+    _query("offset", "events to skip (newest first)", {"type": "integer", "minimum": 0}),
+]
+
+
 def _import_operation() -> Schema:
     operation = _operation(
         "importSubjects",
@@ -624,6 +684,39 @@ def _create_import_operation() -> Schema:
         "content": _json("Job"),
     }
     operation["responses"]["415"] = _error_response("the body is of another type")
+    operation["responses"] = dict(sorted(operation["responses"].items()))
+    return operation
+
+
+def _key_operation() -> Schema:
+    operation = _operation(
+        "getKey",
+        "The re-identification key (trial admins only; every read is audited)",
+        "exams",
+        ok=("KeyEntryList", "the key's entries; with format=csv the key as a CSV file"),
+        errors="403 404 422",
+    )
+    operation["parameters"] = [
+        _query(
+            "format",
+            "csv: the key as a CSV file (audited as an export); another value is refused "
+            "(422) before anything is read",
+            {"type": "string", "enum": KEY_FORMATS, "default": "json"},
+        )
+    ]
+    operation["responses"]["200"]["content"]["text/csv"] = {"schema": {"type": "string"}}
+    return operation
+
+
+def _profile_operation() -> Schema:
+    operation = _operation(
+        "getTrialProfile",
+        "The trial's whole de-identification profile as TOML, as `trialship deid --profile` "
+        "reads it, without the UID secret",
+        "trials",
+        errors="403 404",
+    )
+    operation["responses"]["200"] = _text_file("application/toml", "the profile (UTF-8)")
     operation["responses"] = dict(sorted(operation["responses"].items()))
     return operation
 
@@ -785,23 +878,21 @@ PATHS: dict[str, Schema] = {
     },
     "/trials/{trial_id}/key": {
         "parameters": [{"$ref": "#/components/parameters/trial_id"}],
+        "get": _key_operation(),
+    },
+    "/trials/{trial_id}/profile": {
+        "parameters": [{"$ref": "#/components/parameters/trial_id"}],
+        "get": _profile_operation(),
+    },
+    "/audit": {
         "get": _operation(
-            "getKey",
-            "The re-identification key (trial admins only; every read is audited)",
-            "exams",
-            ok=("KeyEntryList", "the key's entries"),
-            errors="403 404",
-            extra={
-                "parameters": [
-                    {
-                        "name": "format",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string", "enum": ["json", "csv"]},
-                        "description": "csv: the key as a CSV file (audited as an export)",
-                    }
-                ]
-            },
+            "listAuditEvents",
+            "The audit trail, newest first: administrators see every event, others the events "
+            "of their trials",
+            "audit",
+            ok=("AuditEventList", "the events of the page"),
+            errors="403 404 422",
+            extra={"parameters": AUDIT_QUERY},
         ),
     },
     "/trials/{trial_id}/destinations": _collection(
@@ -892,6 +983,7 @@ def document() -> Schema:
                 "discs",
                 "submissions",
                 "jobs",
+                "audit",
                 "meta",
             ]
         ],

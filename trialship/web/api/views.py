@@ -16,19 +16,22 @@ from werkzeug.routing import Map
 from werkzeug.wrappers import Response
 
 from trialship import vr
-from trialship.errors import Unauthorized, ValidationError
+from trialship.errors import Forbidden, Unauthorized, ValidationError
 from trialship.registry.models import Trial
 from trialship.services import (
+    audit,
     destinations,
     exams,
     import_jobs,
     subject_import,
     subjects,
     timepoints,
+    trial_profile,
     trials,
 )
 from trialship.services.authz import Capability, require
 from trialship.services.completeness import completeness as completeness_matrix
+from trialship.services.fields import validate
 from trialship.services.users import user_for_token
 from trialship.web.api import serialize
 from trialship.web.api.spec import document
@@ -38,6 +41,7 @@ from trialship.web.errors import error_response
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 CSV_TYPES = {"", "text/csv", "text/plain", "application/octet-stream"}
+TOML_TYPE = "application/toml; charset=utf-8"
 CHALLENGE = 'Bearer realm="trialship"'
 
 
@@ -167,6 +171,16 @@ def update_trial(trial_id: int) -> Response:
     trials.update_trial(db(), actor(), trial, json_body(), today())
     commit()
     return _ok(serialize.trial(trial, today()))
+
+
+@bp.get("/trials/<int:trial_id>/profile")
+def get_trial_profile(trial_id: int) -> Response:
+    """The whole profile as TOML for `trialship deid --profile`, without the secret."""
+    trial = _trial(trial_id)
+    text = trial_profile.export_profile(
+        db(), actor(), runtime().vault, trial, include_secret=False, today=today()
+    )
+    return Response(text, content_type=TOML_TYPE)
 
 
 # -- sites ----------------------------------------------------------------------------------
@@ -393,9 +407,7 @@ def confirm_exam_timepoint(trial_id: int, exam_pk: int) -> Response:
     exam = exams.get_exam(db(), trial, exam_pk)
     # The role first: a caller who may not confirm learns nothing about the body it sent.
     require(db(), actor(), trial, Capability.REGISTRY, today())
-    code = json_body().get("timepoint_id")
-    if not isinstance(code, str) or not code:
-        raise ValidationError("give the time point's ID", field="timepoint_id")
+    code = validate(exams.CONFIRMATION_FIELDS, json_body())["timepoint_id"]
     confirm(exam, timepoints.timepoint_by_code(db(), trial, code))
     return _ok(serialize.exam(exam))
 
@@ -417,8 +429,11 @@ def list_quarantine(trial_id: int) -> Response:
 @bp.get("/trials/<int:trial_id>/key")
 def get_key(trial_id: int) -> Response:
     """The re-identification key: trial admins only, each read audited; CSV with ?format=csv."""
-    as_csv = request.args.get("format") == "csv"
     trial = _trial(trial_id)
+    # The role, then the format: a wrong one reads nothing (and audits nothing).
+    require(db(), actor(), trial, Capability.TRIAL_ADMIN, today())
+    fmt = vr.choice("format", request.args.get("format"), exams.KEY_FORMATS, default="json")
+    as_csv = fmt == "csv"
     rows = exams.read_key(db(), actor(), runtime().vault, trial, today(), export=as_csv)
     commit()  # the audit event of this read
     if as_csv:
@@ -428,6 +443,35 @@ def get_key(trial_id: int) -> Response:
     response = _ok({"items": [row.as_dict() for row in rows]})
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+# -- the audit trail -----------------------------------------------------------------------
+
+
+def _query_int(name: str, *, minimum: int, maximum: int | None = None) -> int | None:
+    value = request.args.get(name)
+    if value is None or not value.strip():
+        return None
+    return vr.integer(name, value, minimum=minimum, maximum=maximum)
+
+
+@bp.get("/audit")
+def list_audit() -> Response:
+    """Newest first, as the web's audit page: admins every event, others their trials'."""
+    from trialship.web.views.audit import visible_filter
+
+    user_id = _query_int("user_id", minimum=1)
+    if user_id is not None and not actor().is_admin:
+        raise Forbidden("only administrators filter the audit trail by user", field="user_id")
+    flt, _ = visible_filter(
+        _query_int("trial_id", minimum=1),
+        user_id,
+        request.args.get("action", ""),
+        limit=_query_int("limit", minimum=1, maximum=audit.MAX_PAGE) or audit.AuditFilter.limit,
+        offset=_query_int("offset", minimum=0) or 0,
+    )
+    events, total = audit.list_events(db(), flt)
+    return _ok({"items": [serialize.audit_event(e) for e in events], "total": total})
 
 
 # -- destinations ---------------------------------------------------------------------------

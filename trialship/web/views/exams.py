@@ -1,5 +1,5 @@
-"""Exams of a trial: import (upload, queued job, progress), list, time point confirmation,
-pixel review, quarantine, receipts, and the key (trial admins only)."""
+"""Exams of a trial: import (upload, queued job, progress), list, one exam with its series,
+time point confirmation, pixel review, quarantine, receipts, and the key (trial admins only)."""
 
 from __future__ import annotations
 
@@ -131,6 +131,20 @@ def index(trial_id: int) -> str:
     )
 
 
+@bp.get("/exams/<int:exam_pk>")
+def show(trial_id: int, exam_pk: int) -> str:
+    ctx = trial_context(trial_id)
+    trial = ctx["trial"]
+    exam = exam_service.get_exam(db(), trial, exam_pk)
+    return render_template(
+        "exams/show.html",
+        **ctx,
+        exam=exam,
+        series=exam_service.exam_series(db(), exam),
+        deliveries=deliveries_by_exam(db(), trial).get(exam.id, []),
+    )
+
+
 @bp.post("/exams/<int:exam_pk>/timepoint")
 def confirm_timepoint(trial_id: int, exam_pk: int) -> Response:
     ctx = writable_trial(trial_id)
@@ -170,7 +184,10 @@ def receipt(trial_id: int, exam_pk: int) -> Response:
 def quarantine(trial_id: int) -> str:
     ctx = trial_context(trial_id)
     return render_template(
-        "exams/quarantine.html", **ctx, files=exam_service.list_quarantine(db(), ctx["trial"])
+        "exams/quarantine.html",
+        **ctx,
+        files=exam_service.list_quarantine(db(), ctx["trial"]),
+        content_sha256=exam_service.content_sha256,
     )
 
 

@@ -14,7 +14,8 @@ from trialship.services.completeness import completeness as completeness_matrix
 from trialship.services.memberships import list_members
 from trialship.services.subjects import list_subjects
 from trialship.services.timepoints import list_timepoints
-from trialship.web.context import actor, db, today
+from trialship.services.trial_profile import export_profile
+from trialship.web.context import actor, db, runtime, today
 from trialship.web.forms import form_values, save_or_rerender
 
 bp = Blueprint("trials", __name__)
@@ -95,6 +96,19 @@ def detail(trial_id: int) -> str:
         members=list_members(db(), trial),
         matrix=completeness_matrix(db(), trial, today()),
         roles=ROLES,
+    )
+
+
+@bp.get("/trials/<int:trial_id>/profile.toml")
+def profile(trial_id: int) -> Response:
+    """The whole profile, for `trialship deid --profile` (without the secret)."""
+    trial = trial_context(trial_id)["trial"]
+    vault = runtime().vault
+    text = export_profile(db(), actor(), vault, trial, include_secret=False, today=today())
+    return Response(
+        text,
+        content_type="application/toml; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{trial.protocol_id}-profile.toml"'},
     )
 
 
