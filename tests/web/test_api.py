@@ -241,6 +241,18 @@ def test_an_invalid_trial_field_is_422_naming_it(
     error_of(client.post("/api/v1/trials", json=body, headers=admin), 422, "invalid", field)
 
 
+@pytest.mark.parametrize("value", [None, 5, ["[deid]"]])
+def test_a_deid_profile_that_is_not_text_is_refused_and_changes_nothing(
+    client: FlaskClient, admin: Headers, trial: Trial, value: object
+) -> None:
+    url = f"/api/v1/trials/{trial.id}"
+    before = client.get(url, headers=admin).get_json()["deid_profile"]
+    response = client.patch(url, json={"deid_profile": value}, headers=admin)
+    found = error_of(response, 422, field="deid_profile")
+    assert "must be text" in found["message"]
+    assert client.get(url, headers=admin).get_json()["deid_profile"] == before
+
+
 def test_a_coordinator_edits_the_trial_but_not_its_status(
     client: FlaskClient, coordinator: Headers, trial: Trial
 ) -> None:

@@ -22,7 +22,11 @@ DISC_POLICIES = ["pack", "subject", "timepoint", "exam"]
 
 
 def _profile(value: object) -> str:
-    text = str(value or "")
+    if value is not None and not isinstance(value, str):
+        raise ValidationError(
+            "must be text (the [deid] part of the profile, as TOML)", field="deid_profile"
+        )
+    text = value or ""
     if text.strip():
         try:
             tomllib.loads(text)
@@ -109,6 +113,12 @@ def update_trial(
     session: Session, actor: Actor, trial: Trial, data: Mapping[str, object], today: dt.date
 ) -> Trial:
     require(session, actor, trial, Capability.REGISTRY, today)
+    if "deid_profile" in data and data["deid_profile"] is None:
+        # (absent on create means the default profile; null on an update would reset it)
+        raise ValidationError(
+            "must be text: send the profile, or an empty string for the default one",
+            field="deid_profile",
+        )
     values = validate(TRIAL_FIELDS, data, partial=True)
     # The approval and the status decide who may write: only admins change them.
     if {"irb_expiry", "status", "protocol_id"} & {
