@@ -115,14 +115,22 @@ def transliterations(word: str) -> set[str]:
     its letters have no ASCII form, as in Cyrillic or CJK)."""
     if word.isascii():
         return set()
-    spelled: set[str] = set()
+    return {
+        spelled
+        for spelled in ascii_spellings(word)
+        if spelled.isascii() and len(spelled) >= _MIN_NAME_PART
+    }
+
+
+def ascii_spellings(text: str) -> tuple[str, str]:
+    """`text` with its accented letters written the German way ("Mueller") and without their
+    accents ("Muller"); letters with no ASCII form stay as they are."""
+    spelled = []
     for table in (_UMLAUTS, None):
-        text = word.translate(table) if table else word
-        decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD))
-        ascii_text = "".join(char for char in decomposed if not unicodedata.combining(char))
-        if ascii_text.isascii() and len(ascii_text) >= _MIN_NAME_PART:
-            spelled.add(ascii_text)
-    return spelled
+        changed = text.translate(table) if table else text
+        decomposed = unicodedata.normalize("NFKD", changed.translate(_FOLD))
+        spelled.append("".join(char for char in decomposed if not unicodedata.combining(char)))
+    return spelled[0], spelled[1]
 
 
 _MONTHS = [
@@ -160,17 +168,25 @@ def date_forms(value: str) -> set[str]:
     if not 1 <= int(month) <= 12:
         return forms
     full = _MONTHS[int(month) - 1]
+    ordinal = _ordinal(int(day))
     for name in {full, full[:3], full[:4]}:
-        for day_text in {day, str(int(day))}:
+        for day_text in {day, str(int(day)), ordinal}:
             forms |= {
                 f"{day_text} {name} {year}",
                 f"{day_text}-{name}-{year}",
                 f"{day_text} {name}. {year}",
+                f"{day_text} of {name} {year}",
                 f"{name} {day_text}, {year}",
                 f"{name} {day_text} {year}",
                 f"{name}. {day_text}, {year}",
             }
+    forms.add(f"{day}{full[:3]}{year}")  # 04JUL1951, as some systems print dates
     return forms
+
+
+def _ordinal(day: int) -> str:
+    suffix = "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{day}{suffix}"
 
 
 def _uid_tags() -> frozenset[int]:

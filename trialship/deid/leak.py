@@ -41,7 +41,7 @@ from pydicom.multival import MultiValue
 
 from trialship.deid.codes import standard_meaning
 from trialship.deid.elements import BULK_TAGS, keyword_of, text_value, vr_for, vr_of
-from trialship.deid.identifiers import Identifiers, collect_identifiers
+from trialship.deid.identifiers import Identifiers, ascii_spellings, collect_identifiers
 from trialship.deid.matching import IdentifierPatterns, Prefilter
 from trialship.deid.raw_encode import EncodedSequence
 from trialship.deid.report import tag_text
@@ -132,7 +132,11 @@ class _Scanner:
             names
             and vr not in _NO_NAME_VRS
             and keyword not in _VOCABULARY_KEYWORDS
-            and names.search(masked)
+            and (
+                names.search(masked)
+                # "Müller" in the text of a patient registered as "Muller" (or "Mueller")
+                or (not masked.isascii() and any(map(names.search, ascii_spellings(masked))))
+            )
         ):
             found.add("name")
         if self.phones and not binary and vr not in _NO_PHONE_VRS:

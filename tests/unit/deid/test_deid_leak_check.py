@@ -155,8 +155,25 @@ def test_the_ascii_spellings_of_a_non_ascii_name_are_found(text: str) -> None:
     assert _kinds(find_leaks(out, collect_identifiers(ds))) == {"name"}
 
 
+def test_an_accented_spelling_of_a_name_registered_without_accents_is_found() -> None:
+    ds = patient_dataset()
+    ds.PatientName = "Muller^Jurgen"
+    out = Dataset()
+    out.SpecificCharacterSet = "ISO_IR 100"
+    out.ImageComments = "seen by Dr Müller"
+    assert _kinds(find_leaks(out, collect_identifiers(ds))) == {"name"}
+
+
 @pytest.mark.parametrize(
-    "text", ["born 15 March 1950", "dob 15-MAR-1950", "March 15, 1950", "b. 15 Mar. 1950"]
+    "text",
+    [
+        "born 15 March 1950",
+        "dob 15-MAR-1950",
+        "March 15, 1950",
+        "b. 15 Mar. 1950",
+        "born 15th March 1950",
+        "DOB 15MAR1950",
+    ],
 )
 def test_the_birth_date_in_words_is_found(text: str) -> None:
     out = Dataset()
