@@ -70,3 +70,12 @@ def test_file_meta_without_a_preamble_is_read() -> None:
     data = _file(ExplicitVRLittleEndian)[128 + 4 :]  # (no preamble, no DICM: some exporters)
     instance = read_instance(io.BytesIO(data), len(data))
     assert instance.dataset.PatientName == "Doe^John" and instance.pixel_start is not None
+
+
+def test_an_element_after_the_pixel_data_out_of_order_is_refused() -> None:
+    # A second PatientName after the pixel data: pydicom reads that one, the header the other.
+    name = b"Other^Patient"
+    data = _file(ExplicitVRLittleEndian) + struct.pack("<HH2sH", 0x0010, 0x0010, b"PN", 14)
+    data += name + b" "
+    with pytest.raises(UnreadableFile, match=r"out of order .*\(after the pixel data\)$"):
+        read_instance(io.BytesIO(data), len(data))

@@ -36,7 +36,7 @@ from trialship.deid.elements import canonical_text, value_of
 from trialship.deid.raw_encode import LONG_VRS, sorted_keys, write_elements
 from trialship.deid.raw_parse import tag_key
 from trialship.intake.header_reader import read_header
-from trialship.intake.structure import Truncated, check_whole
+from trialship.intake.structure import Truncated, check_trailing, check_whole
 
 CHUNK = 1 << 20
 WHOLE = 8 << 20
@@ -178,7 +178,7 @@ def _parse(fp: BinaryIO, size: int, data: bytes | None, mtime: float | None) -> 
     instance.value_start, instance.pixel_vr, instance.pixel_length = value_start, vr, length
     instance.pixel_start, instance.pixel_end, instance.pixel_tag = start, end, tag
     if end < size:
-        _read_trailing(fp, ds, end, size)
+        _read_trailing(fp, ds, end, size, tag)
     return instance
 
 
@@ -353,8 +353,17 @@ def _skip_items(fp: BinaryIO, position: int, size: int, order: str) -> int:
             raise UnreadableFile("truncated: encapsulated pixel data runs past the end")
 
 
-def _read_trailing(fp: BinaryIO, ds: FileDataset, start: int, size: int) -> None:
+def _read_trailing(fp: BinaryIO, ds: FileDataset, start: int, size: int, after: int) -> None:
     implicit, little = _encoding(ds)
+
+    def read(offset: int, count: int) -> bytes:
+        fp.seek(offset)
+        return fp.read(count)
+
+    try:
+        check_trailing(read, size, start, after, implicit=implicit, little=little)
+    except Truncated as exc:
+        raise UnreadableFile(f"{exc} (after the pixel data)") from None
     fp.seek(start)
     try:
         trailing = read_dataset(fp, implicit, little, bytelength=size - start)

@@ -52,6 +52,16 @@ def check_whole(read: Read, size: int, stop: int, *, implicit: bool, little: boo
         raise Truncated(f"truncated: the file ends inside an element header at byte {end}")
 
 
+def check_trailing(
+    read: Read, size: int, start: int, after: int, *, implicit: bool, little: bool
+) -> None:
+    """Raise Truncated (or Malformed) unless the elements from `start` (after the pixel data,
+    whose tag is `after`) to the end of the file are whole and in ascending order: one placed
+    there out of order, or a second PatientID, is a file two readers read two ways."""
+    walk = _Walk(read, size, "<" if little else ">")
+    walk.elements(start, size, implicit=implicit, after=after)
+
+
 class _Walk:
     def __init__(self, read: Read, size: int, order: str) -> None:
         self.read, self.size, self.order = read, size, order
@@ -69,12 +79,19 @@ class _Walk:
                 raise Truncated("truncated inside the file meta information")
 
     def elements(
-        self, position: int, end: int, *, implicit: bool, top: bool = False, item: bool = False
+        self,
+        position: int,
+        end: int,
+        *,
+        implicit: bool,
+        top: bool = False,
+        item: bool = False,
+        after: int = -1,
     ) -> int:
         """Walk the elements from `position` up to `end` (the stop, or a defined-length item's
         end) or, in an undefined-length `item`, up to its delimiter; the position after them."""
         order = self.order
-        previous = -1
+        previous = after
         while position < end:
             head = self.read(position, 12)
             if len(head) < 8 or position + 8 > end:
