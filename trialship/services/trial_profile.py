@@ -125,7 +125,7 @@ def _check_replacements(trial: Trial, profile: Profile) -> None:
 def _refuse_new_secret_with_exams(session: Session, trial: Trial) -> None:
     """The secret keys every new UID and date shift: once exams are de-identified with it, a
     new one would give the next file of the same study other UIDs than its first."""
-    exams = session.scalar(select(func.count(Exam.id)).where(Exam.trial_id == trial.id))
+    exams = _exam_count(session, trial)
     if exams:
         raise ValidationError(
             f"holds another uid_secret, and {exams} exam(s) of {trial.protocol_id} are "
@@ -133,6 +133,33 @@ def _refuse_new_secret_with_exams(session: Session, trial: Trial) -> None:
             "shifts from now on. Import the profile without uid_secret to adopt the rest",
             field="deid.uid_secret",
         )
+
+
+def refuse_new_date_shift(session: Session, trial: Trial, old_text: str, new_text: str) -> None:
+    """A subject's date shift is drawn from the range: once exams are de-identified, another
+    range would shift the next file of a study other days than its first."""
+    try:
+        old, new = (
+            _profile(trial, _deid_table(text or default_deid_text(trial)), _CHECK_SECRET)
+            for text in (old_text, new_text)
+        )
+    except ValidationError:
+        return  # (a profile that does not load is refused, or was never used, elsewhere)
+    if old.date_shift_days == new.date_shift_days:
+        return
+    exams = _exam_count(session, trial)
+    if exams:
+        lo, hi = old.date_shift_days
+        raise ValidationError(
+            f"cannot change: {exams} exam(s) of {trial.protocol_id} are de-identified with "
+            f"dates shifted within [{lo}, {hi}] days, and their studies' next files would be "
+            "shifted otherwise",
+            field="deid.date_shift_days",
+        )
+
+
+def _exam_count(session: Session, trial: Trial) -> int:
+    return session.scalar(select(func.count(Exam.id)).where(Exam.trial_id == trial.id)) or 0
 
 
 def trial_secret(vault: Vault, trial: Trial) -> str:
@@ -201,6 +228,7 @@ def import_profile(
     body = to_toml(_profile(trial, deid, secret or _CHECK_SECRET), include_secret=False)
     if secret and str(secret) != trial_secret(vault, trial):
         _refuse_new_secret_with_exams(session, trial)
+    refuse_new_date_shift(session, trial, trial.deid_profile, body[body.index("[deid]") :])
     trial.deid_profile = body[body.index("[deid]") :]
     if secret:
         trial.uid_secret_encrypted = vault.encrypt(str(secret))

@@ -15,7 +15,11 @@ from trialship.registry.models import Membership, Site, Trial, TrialStatus
 from trialship.services import audit
 from trialship.services.authz import Actor, Capability, require, require_admin
 from trialship.services.fields import Spec, apply, get_in_trial, validate
-from trialship.services.trial_profile import check_deid_text, default_deid_text
+from trialship.services.trial_profile import (
+    check_deid_text,
+    default_deid_text,
+    refuse_new_date_shift,
+)
 
 DISC_MEDIA = ["auto", "cd74", "cd80", "dvd", "dvd-dl", "bd25"]
 DISC_POLICIES = ["pack", "subject", "timepoint", "exam"]
@@ -133,10 +137,13 @@ def update_trial(
         raise Conflict(
             f"a trial with protocol ID {values['protocol_id']} exists already", field="protocol_id"
         )
+    before = trial.deid_profile
     changed = apply(trial, values)
     if changed:
         # The profile is checked as a whole with the trial's (possibly new) fields.
         check_deid_text(trial, trial.deid_profile)
+        if "deid_profile" in changed:
+            refuse_new_date_shift(session, trial, before, trial.deid_profile)
         audit.record(
             session,
             actor,
