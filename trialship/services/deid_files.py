@@ -248,6 +248,8 @@ class _Done:
     counts: dict[str, int] = field(default_factory=dict)
     entries: tuple[tuple[str, str, str, str, str], ...] = ()
     """The report's entries as (tag, keyword, path, action, detail): no values, no PHI."""
+    input_size: int = 0
+    """The input's size as listed (a stopped run's input must still be that size)."""
     stop: str | None = None
     """Why the output folder takes no more (no space left...): the run stops at this file."""
 
@@ -343,7 +345,7 @@ def _new_context(profile: Profile, assignment: Assignment) -> DeidContext:
 
 def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
     item = task.item
-    done = _Done(task.index, item.label)
+    done = _Done(task.index, item.label, input_size=item.size)
     with local_file(item, worker.scratch) as path, path.open("rb") as source:
         stat = os.fstat(source.fileno())
         instance = read_instance(source, stat.st_size, mtime=stat.st_mtime)
@@ -531,10 +533,12 @@ class _Collector:
         folder = self._series_folder(f"{subject}/{timepoint}", done)
         relative = self._name(folder, done.instance_number)
         if replayed:
-            if not os.path.isfile(os.path.join(self.root, relative)):
+            # Taken over only as the stopped run wrote it: a file cut short by a crash, or
+            # replaced since, would be signed into the receipt.
+            if _file_sha256(os.path.join(self.root, relative)) != done.output_sha256:
                 raise ValidationError(
-                    f"cannot finish the stopped run in {self.out}: {relative} is gone; give a "
-                    "new or empty folder",
+                    f"cannot finish the stopped run in {self.out}: {relative} is gone or not "
+                    "what the run wrote; give a new or empty folder",
                     field="out",
                 )
         else:
@@ -661,6 +665,17 @@ def _run(run: DeidRun, progress: Callable[[Outcome], None] | None) -> RunResult:
     return RunResult(outcomes=outcomes, receipts=receipts, report=report)
 
 
+def _file_sha256(path: str) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as fp:
+            while chunk := fp.read(1 << 20):
+                digest.update(chunk)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
 def run_key(run: DeidRun) -> str:
     """What makes two runs the same run: their sources, profile (secret included, as a keyed
     hash: it is written into the output folder), subjects and limits."""
@@ -714,10 +729,12 @@ class _Journal:
         self._fp.close()
 
 
-def _replay(collector: _Collector, records: list[dict[str, Any]]) -> dict[int, str]:
+def _replay(
+    collector: _Collector, records: list[dict[str, Any]]
+) -> dict[int, tuple[str, int | None]]:
     """Put the stopped run's files back into `collector`, in their order (the names they were
-    given follow from it); the label of each input it finished, by index."""
-    finished: dict[int, str] = {}
+    given follow from it); the label and size of each input it finished, by index."""
+    finished: dict[int, tuple[str, int | None]] = {}
     reports: list[tuple[tuple[str, str, str, str, str], ...]] = []
     for record in records:
         kind = record.pop("kind", None)
@@ -725,7 +742,7 @@ def _replay(collector: _Collector, records: list[dict[str, Any]]) -> dict[int, s
             reports.append(tuple(tuple(entry) for entry in record["entries"]))
         elif kind == "rejected":
             collector.reject(record["index"], record["label"], record["reason"])
-            finished[record["index"]] = record["label"]
+            finished[record["index"]] = (record["label"], None)
         elif kind == "done":
             report, assignment = record.pop("report"), record.pop("assignment")
             done = _Done(
@@ -734,7 +751,7 @@ def _replay(collector: _Collector, records: list[dict[str, Any]]) -> dict[int, s
                 entries=reports[report] if report is not None else (),
             )
             collector.add(done, replayed=True)
-            finished[done.index] = done.label
+            finished[done.index] = (done.label, done.input_size)
     return finished
 
 
@@ -742,7 +759,7 @@ def _tasks(
     run: DeidRun,
     collector: _Collector,
     journal: _Journal,
-    finished: Mapping[int, str],
+    finished: Mapping[int, tuple[str, int | None]],
     progress: Callable[[Outcome], None] | None,
 ) -> Iterator[_Task]:
     """The inputs to process, as they are listed: the pool starts on the first while the rest
@@ -750,10 +767,14 @@ def _tasks(
     stopped run finished are passed over (the same inputs in the same places, or refused)."""
     for index, entry in enumerate(iter_sources(run.sources, run.zip_limits)):
         if index in finished:
-            if finished[index] != entry.label:
+            label, size = finished[index]
+            now = entry.size if isinstance(entry, SourceItem) else None
+            if label != entry.label or (size is not None and size != now):
                 raise ValidationError(
                     f"the sources changed since the run in {run.out} stopped (input {index + 1} "
-                    f"was {finished[index]}, now {entry.label}): give a new or empty folder",
+                    f"was {label}, now {entry.label}"
+                    + (f" of {now} bytes, not {size}" if label == entry.label else "")
+                    + "): give a new or empty folder",
                     field="out",
                 )
             continue

@@ -132,7 +132,11 @@ def _unfinished_run(out: Path, run_key: str) -> list[dict[str, Any]]:
             for entry in entries
             if entry.name != SCRATCH_DIR or not entry.is_dir(follow_symlinks=False)
         )
-    if JOURNAL_FILE in held and REPORT_FILE not in held:
+    if JOURNAL_FILE in held and REPORT_FILE in held:
+        # Stopped after its report and before its journal's removal: the run is finished.
+        (out / JOURNAL_FILE).unlink()
+        held.remove(JOURNAL_FILE)
+    if JOURNAL_FILE in held:
         records = read_journal(out / JOURNAL_FILE)
         if not records or records[0].get("run") != run_key:
             raise ValidationError(
@@ -140,6 +144,9 @@ def _unfinished_run(out: Path, run_key: str) -> list[dict[str, Any]]:
                 "that command again to finish it, or give a new or empty folder",
                 field="out",
             )
+        # What a write cut short left of the receipts and the report (rewritten at the end).
+        for partial in (*out.glob(".*.part"), *out.glob("receipts/.*.part")):
+            partial.unlink()
         return records[1:]
     if held:
         more = f" and {len(held) - 1} more" if len(held) > 1 else ""

@@ -69,3 +69,61 @@ def test_another_runs_unfinished_folder_is_refused(cli: Cli, tmp_path: Path) -> 
     refused = cli.deid(str(src), out=out)
     assert refused.exit_code == 2
     assert "holds an unfinished run of other sources, subjects or profile" in refused.output
+
+
+def _stopped_run(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    src = tmp_path / "src"
+    for number in range(1, 9):
+        write(instance(number), src / f"{number:02d}.dcm")
+    real = deid_files.write_instance
+    calls: list[int] = []
+
+    def fills_up(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) > 4:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(deid_files, "write_instance", fills_up)
+    out = tmp_path / "out"
+    assert cli.deid(str(src), "--jobs", "1", out=out).exit_code == 1
+    monkeypatch.setattr(deid_files, "write_instance", real)
+    return out
+
+
+def test_a_stopped_runs_output_changed_since_is_not_taken_over(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _stopped_run(cli, tmp_path, monkeypatch)
+    first = sorted(out.rglob("*.dcm"))[0]
+    first.write_bytes(first.read_bytes()[:100])  # (what a crash without the data on disk leaves)
+    refused = cli.deid(str(tmp_path / "src"), "--jobs", "1", out=out)
+    assert refused.exit_code == 2
+    assert "is gone or not what the run wrote; give a new or empty folder" in refused.output
+
+
+def test_a_stopped_runs_source_changed_since_is_refused(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _stopped_run(cli, tmp_path, monkeypatch)
+    source = tmp_path / "src" / "01.dcm"
+    source.write_bytes(source.read_bytes() + b"\0\0")
+    refused = cli.deid(str(tmp_path / "src"), "--jobs", "1", out=out)
+    assert refused.exit_code == 2
+    assert "the sources changed since the run" in refused.output and "not " in refused.output
+
+
+def test_what_a_cut_final_write_left_is_cleared_when_the_run_is_finished(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _stopped_run(cli, tmp_path, monkeypatch)
+    (out / ".deid-report.json.0123.part").write_text("{")
+    (out / "receipts").mkdir(exist_ok=True)
+    (out / "receipts" / ".ACM-0001_BL_1.json.0123.part").write_text("{")
+    assert cli.deid(str(tmp_path / "src"), "--jobs", "1", out=out).exit_code == 0
+    assert not list(out.rglob("*.part"))
+    # Stopped after the report, before the journal went: finished, so a run into it is refused.
+    (out / ".trialship-run.jsonl").write_text('{"run": "x"}\n')
+    again = cli.deid(str(tmp_path / "src"), out=out)
+    assert again.exit_code == 2 and "already holds" in again.output
+    assert not (out / ".trialship-run.jsonl").exists()
