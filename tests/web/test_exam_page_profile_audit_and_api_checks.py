@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
 import tomllib
 import zipfile
 from collections.abc import Callable
@@ -88,6 +89,28 @@ def test_the_exam_page_shows_the_exam_its_series_and_its_receipt_from_the_list(
     assert f'href="/trials/{trial.id}/exams/{exam_id}/receipt.json"' in page
     assert PHI["patient_id"] not in page and PHI["accession"] not in page
     assert client.get(f"/trials/{trial.id}/exams/999").status_code == 404
+
+
+def test_the_attribute_reports_from_the_exam_page_and_the_api(
+    client: FlaskClient, make_user: Callable[..., User], trial: Trial, runtime: Runtime
+) -> None:
+    as_member(client, make_user, trial, Role.VIEWER)
+    coordinator = _api_token(runtime, make_user, trial, Role.COORDINATOR)
+    _import_zip(client, trial, coordinator, 2)
+    with runtime.db.unit_of_work() as session:
+        exam_id = session.scalars(select(Exam.id)).one()
+    page = client.get(f"/trials/{trial.id}/exams/{exam_id}").get_data(as_text=True)
+    assert f'href="/trials/{trial.id}/exams/{exam_id}/report.json"' in page
+    from_page = client.get(f"/trials/{trial.id}/exams/{exam_id}/report.json").get_json()
+    response = client.get(f"/api/v1/trials/{trial.id}/exams/{exam_id}/report", headers=coordinator)
+    assert response.status_code == 200
+    document = response.get_json()
+    _conforms("AttributeReports", document)
+    assert document == from_page
+    assert [f["report"] for f in document["files"]] == [0, 0]
+    actions = {e["keyword"]: e["action"] for e in document["reports"][0]}
+    assert actions["PatientName"] == "replaced" and actions["StudyInstanceUID"] == "remapped"
+    assert PHI["patient_id"] not in json.dumps(document)
 
 
 # -- the profile ----------------------------------------------------------------------------

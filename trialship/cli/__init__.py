@@ -64,7 +64,7 @@ SUMMARIES: dict[str, str] = {
     "deid": "De-identify SOURCES (files, folders, zips) into OUT with PROFILE.toml, no database.",
     "destination": "Destinations of a trial: SFTP, DICOM C-STORE and DICOMweb servers.",
     "disc": "Disc sets from the trial's exams (build, list) and burning.",
-    "exam": "Imported exams: list, quarantine, timepoint, reviewed, key.",
+    "exam": "Imported exams: list, show, receipt, report, quarantine, timepoint, reviewed, key.",
     "import": "Import DICOM files, folders and zips into a trial: de-identified, keyed, receipted.",
     "init": "Create the data folder and its keys, migrate the database, add the first admin.",
     "jobs": "Jobs of every kind (imports, disc builds, submissions): list, show, retry, cancel.",

@@ -14,7 +14,7 @@ import click
 from trialship.cli import main, print_table, trial_option
 from trialship.cli.runtime import cli_actor, find_trial, unit_of_work
 from trialship.jobs.tasks import apply_rules
-from trialship.services import exams
+from trialship.services import exam_reports, exams
 from trialship.services.exam_import import FileOutcome, ImportSummary, Status, import_exams
 from trialship.services.timepoints import timepoint_by_code
 from trialship.signing import load_or_create_signing_key
@@ -95,7 +95,7 @@ def _with_progress(run: Any) -> ImportSummary:
 
 @main.group()
 def exam() -> None:
-    """Imported exams: list, quarantine, timepoint, reviewed, key."""
+    """Imported exams: list, show, receipt, report, quarantine, timepoint, reviewed, key."""
 
 
 @exam.command("list")
@@ -188,6 +188,30 @@ def exam_receipt(protocol_id: str, exam_id: int, out: Path | None) -> None:
     else:
         out.write_text(text, encoding="utf-8")
         click.echo(f"Receipt written to {out}")
+
+
+@exam.command("report")
+@trial_option
+@click.argument("exam_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (as the API's GET report).")
+def exam_report(protocol_id: str, exam_id: int, as_json: bool) -> None:
+    """What de-identification did to each attribute of each file of EXAM_ID (by tag and
+    sequence path; never a value). Files alike share a report: it is printed once."""
+    with unit_of_work() as (runtime, session):
+        trial = find_trial(session, runtime, protocol_id)
+        found = exams.get_exam(session, trial, exam_id)
+        document = exam_reports.attribute_reports(session, cli_actor(), found, runtime.today())
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    for index, entries in enumerate(document["reports"]):
+        files = [f["path"] for f in document["files"] if f["report"] == index]
+        more = " ..." if len(files) > 1 else ""
+        click.echo(f"report {index + 1}, for {len(files)} file(s): {files[0]}{more}")
+        print_table(entries, ["tag", "path", "action", "detail"])
+    missing = [f["path"] for f in document["files"] if f["report"] is None]
+    if missing:
+        click.echo(f"{len(missing)} file(s) imported before reports were kept: none for them")
 
 
 @exam.command("quarantine")

@@ -421,6 +421,44 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "KeyEntryList": _list_of("KeyEntry"),
+    "AttributeReports": {
+        "type": "object",
+        "description": "by tag and sequence path, the action and why; never a value",
+        "properties": {
+            "exam": {"type": "integer"},
+            "files": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "path": {"type": "string", "description": "as in the receipt"},
+                        "sop_instance_uid": {"type": "string"},
+                        "report": {
+                            "type": ["integer", "null"],
+                            "description": "index into reports; null if imported before "
+                            "reports were kept",
+                        },
+                    },
+                    "required": ["path", "sop_instance_uid", "report"],
+                },
+            },
+            "reports": {
+                "type": "array",
+                "items": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {
+                            name: {"type": "string"}
+                            for name in ("tag", "keyword", "path", "action", "detail")
+                        },
+                        "required": ["tag", "keyword", "path", "action", "detail"],
+                    },
+                },
+            },
+        },
+        "required": ["exam", "files", "reports"],
+    },
     "Receipt": {
         "type": "object",
         "description": "the signed de-identification receipt: payload and Ed25519 signature",
@@ -841,6 +879,16 @@ PATHS: dict[str, Schema] = {
             "The exam's signed de-identification receipt",
             "exams",
             ok=("Receipt", "the receipt (verify with the instance's public key)"),
+            errors="403 404",
+        ),
+    },
+    "/trials/{trial_id}/exams/{exam_pk}/report": {
+        "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in [*T, "exam_pk"]],
+        "get": _operation(
+            "getExamReport",
+            "What de-identification did to each attribute of each file of the exam",
+            "exams",
+            ok=("AttributeReports", "each file with the index of its report; the reports"),
             errors="403 404",
         ),
     },

@@ -21,6 +21,7 @@ from trialship.registry.models import Trial
 from trialship.services import (
     audit,
     destinations,
+    exam_reports,
     exams,
     import_jobs,
     subject_import,
@@ -396,6 +397,12 @@ def get_exam(trial_id: int, exam_pk: int) -> Response:
 def get_exam_receipt(trial_id: int, exam_pk: int) -> Response:
     exam = exams.get_exam(db(), _trial(trial_id), exam_pk)
     return _ok(exams.receipt(db(), actor(), exam, today()))
+
+
+@bp.get("/trials/<int:trial_id>/exams/<int:exam_pk>/report")
+def get_exam_report(trial_id: int, exam_pk: int) -> Response:
+    exam = exams.get_exam(db(), _trial(trial_id), exam_pk)
+    return _ok(exam_reports.attribute_reports(db(), actor(), exam, today()))
 
 
 @bp.post("/trials/<int:trial_id>/exams/<int:exam_pk>/timepoint")

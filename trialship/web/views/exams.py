@@ -13,8 +13,8 @@ from werkzeug.wrappers import Response
 from trialship.errors import TrialshipError, ValidationError
 from trialship.jobs.tasks import enqueue_import
 from trialship.registry.models import Exam, Job, TimePoint
+from trialship.services import exam_reports, import_jobs
 from trialship.services import exams as exam_service
-from trialship.services import import_jobs
 from trialship.services.authz import Capability
 from trialship.services.submissions import deliveries_by_exam
 from trialship.services.timepoints import get_timepoint, list_timepoints
@@ -177,6 +177,18 @@ def receipt(trial_id: int, exam_pk: int) -> Response:
         json.dumps(document, indent=2, ensure_ascii=False) + "\n",
         mimetype="application/json",
         headers={"Content-Disposition": f'attachment; filename="exam-{exam.id}-receipt.json"'},
+    )
+
+
+@bp.get("/exams/<int:exam_pk>/report.json")
+def attribute_report(trial_id: int, exam_pk: int) -> Response:
+    ctx = trial_context(trial_id)
+    exam = exam_service.get_exam(db(), ctx["trial"], exam_pk)
+    document = exam_reports.attribute_reports(db(), actor(), exam, today())
+    return Response(
+        json.dumps(document, indent=2, ensure_ascii=False) + "\n",
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="exam-{exam.id}-report.json"'},
     )
 
 
