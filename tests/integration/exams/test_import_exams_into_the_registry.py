@@ -22,6 +22,9 @@ from tests.integration.exams.exam_samples import (
     write,
     write_exam,
 )
+from tests.integration.exams.exam_samples import (
+    import_files as run_import,
+)
 from trialship.app import Runtime
 from trialship.deid.receipt import verify_receipt
 from trialship.registry.imaging import Instance, KeyEntry, QuarantinedFile
@@ -29,11 +32,9 @@ from trialship.registry.models import Exam, ExamState, Trial
 from trialship.services import exams
 from trialship.services.deid_files import verify_receipt_files
 from trialship.services.exam_import import (
-    ImportSummary,
     Status,
     choose_timepoint,
     exam_folder,
-    import_exams,
 )
 from trialship.signing import load_or_create_signing_key
 
@@ -43,23 +44,6 @@ NOW = dt.datetime(2024, 2, 1, 12, 0)
 @pytest.fixture
 def trial(runtime: Runtime) -> Trial:
     return seed_trial(runtime)
-
-
-def run_import(runtime: Runtime, trial: Trial, *sources: Path, **options: str) -> ImportSummary:
-    data = runtime.settings.data_dir
-    with runtime.db.unit_of_work() as session:
-        return import_exams(
-            session,
-            SYSTEM,
-            runtime.vault,
-            session.merge(trial),
-            list(sources),
-            data_dir=data,
-            signing_key=load_or_create_signing_key(data),
-            today=runtime.today(),
-            now=NOW,
-            **options,
-        )
 
 
 def all_exams(runtime: Runtime) -> list[Exam]:

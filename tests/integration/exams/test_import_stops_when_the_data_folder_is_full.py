@@ -18,19 +18,20 @@ import pytest
 from sqlalchemy import event, select
 
 from tests.integration.exams.exam_samples import (
-    SYSTEM,
     exam_instance,
     registered_trial_cli,
     seed_trial,
     write,
     write_exam,
 )
+from tests.integration.exams.exam_samples import (
+    import_files as run_import,
+)
 from trialship.app import Runtime, bootstrap
 from trialship.errors import TrialshipError
 from trialship.registry.imaging import Instance, QuarantinedFile
 from trialship.registry.models import Exam, ExamState, JobState, Trial, User
 from trialship.services.authz import Actor
-from trialship.services.exam_import import ImportSummary, import_exams
 from trialship.services.import_jobs import (
     create_import_job,
     new_upload,
@@ -46,22 +47,6 @@ STOPPED = r"; \d+ file\(s\) were imported, the rest will be on the re-run$"
 @pytest.fixture
 def trial(runtime: Runtime) -> Trial:
     return seed_trial(runtime)
-
-
-def run_import(runtime: Runtime, trial: Trial, *sources: Path) -> ImportSummary:
-    data = runtime.settings.data_dir
-    with runtime.db.unit_of_work() as session:
-        return import_exams(
-            session,
-            SYSTEM,
-            runtime.vault,
-            session.merge(trial),
-            list(sources),
-            data_dir=data,
-            signing_key=load_or_create_signing_key(data),
-            today=runtime.today(),
-            now=NOW,
-        )
 
 
 @pytest.fixture

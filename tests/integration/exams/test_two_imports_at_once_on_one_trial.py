@@ -4,7 +4,6 @@ without its row; and a re-import clears quarantine rows of files that were impor
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import subprocess
 import sys
@@ -17,7 +16,9 @@ import pytest
 from sqlalchemy import select
 
 from tests.integration.exams.exam_samples import (
-    SYSTEM,
+    import_files as run_import,
+)
+from tests.integration.exams.exam_samples import (
     registered_trial_cli,
     seed_trial,
     write_exam,
@@ -26,31 +27,11 @@ from trialship.app import Runtime, bootstrap
 from trialship.registry.imaging import Instance, QuarantinedFile
 from trialship.registry.models import Exam, ExamState, Trial
 from trialship.services import exam_import
-from trialship.services.exam_import import ImportSummary, import_exams
-from trialship.signing import load_or_create_signing_key
-
-NOW = dt.datetime(2024, 2, 1, 12, 0)
 
 
 @pytest.fixture
 def trial(runtime: Runtime) -> Trial:
     return seed_trial(runtime)
-
-
-def run_import(runtime: Runtime, trial: Trial, *sources: Path) -> ImportSummary:
-    data = runtime.settings.data_dir
-    with runtime.db.unit_of_work() as session:
-        return import_exams(
-            session,
-            SYSTEM,
-            runtime.vault,
-            session.merge(trial),
-            list(sources),
-            data_dir=data,
-            signing_key=load_or_create_signing_key(data),
-            today=runtime.today(),
-            now=NOW,
-        )
 
 
 def meanwhile(
