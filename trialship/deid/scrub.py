@@ -34,6 +34,13 @@ _GENERIC = (
 
 
 _CACHED = 1024
+_SPACED = 6
+"""IDs this long are also found written with spaces, dots or dashes inside ("MRN 123 4567")."""
+
+
+def _spaced(value: str) -> str:
+    chars = [re.escape(char) for char in value if not char.isspace()]
+    return r"(?<![0-9a-z])" + r"[\s.-]?".join(chars) + r"(?![0-9a-z])"
 
 
 class Scrubber:
@@ -45,6 +52,7 @@ class Scrubber:
         names = word_pattern(identifiers.name_parts)
         parts = [names] if names is not None else []
         parts += [pattern for pattern in kind_patterns(identifiers).values() if pattern is not None]
+        parts += [_spaced(value) for value in sorted(identifiers.ids) if len(value) >= _SPACED]
         parts += list(_GENERIC)
         self._regex = re.compile("|".join(f"(?:{part})" for part in parts), re.IGNORECASE)
         self._finds: dict[str, bool] = {}

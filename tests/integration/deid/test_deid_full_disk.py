@@ -26,13 +26,12 @@ def test_a_full_disk_stops_the_run_and_the_same_command_finishes_it(
     for number in range(1, 13):
         write(instance(number), src / f"{number:02d}.dcm")
     real = deid_files.write_instance
-    written: list[int] = []
 
-    def fills_up(*args: Any, **kwargs: Any) -> Any:
-        if len(written) >= 5:
+    def fills_up(instance: Any, *args: Any, **kwargs: Any) -> Any:
+        # By the file, not by the call: two threads write, in an order of their own.
+        if int(instance.dataset.InstanceNumber) > 5:
             raise OSError(errno.ENOSPC, "No space left on device")
-        written.append(1)
-        return real(*args, **kwargs)
+        return real(instance, *args, **kwargs)
 
     monkeypatch.setattr(deid_files, "write_instance", fills_up)
     out = tmp_path / "out"
@@ -76,13 +75,11 @@ def _stopped_run(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     for number in range(1, 9):
         write(instance(number), src / f"{number:02d}.dcm")
     real = deid_files.write_instance
-    calls: list[int] = []
 
-    def fills_up(*args: Any, **kwargs: Any) -> Any:
-        calls.append(1)
-        if len(calls) > 4:
+    def fills_up(instance: Any, *args: Any, **kwargs: Any) -> Any:
+        if int(instance.dataset.InstanceNumber) > 4:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(*args, **kwargs)
+        return real(instance, *args, **kwargs)
 
     monkeypatch.setattr(deid_files, "write_instance", fills_up)
     out = tmp_path / "out"

@@ -172,12 +172,13 @@ def test_no_original_value_is_remembered_once_the_run_is_over() -> None:
 
 def test_a_scrubber_joins_the_leak_checks_own_patterns() -> None:
     from trialship.deid.matching import IdentifierPatterns
-    from trialship.deid.scrub import _GENERIC
+    from trialship.deid.scrub import _GENERIC, _SPACED, _spaced
 
     identifiers = collect_identifiers(patient_dataset())
     patterns = IdentifierPatterns(identifiers)
     assert patterns.names is not None
     parts = [patterns.names.pattern]
     parts += [regex.pattern for regex in patterns.kinds.values() if regex is not None]
+    parts += [_spaced(value) for value in sorted(identifiers.ids) if len(value) >= _SPACED]
     expected = "|".join(f"(?:{part})" for part in [*parts, *_GENERIC])
     assert Scrubber(identifiers)._regex.pattern == expected

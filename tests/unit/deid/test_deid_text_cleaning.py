@@ -46,3 +46,10 @@ def test_a_description_is_cleaned_and_the_file_passes_the_leak_check() -> None:
     result = deidentify(ds, profile, make_ctx())
     assert result.ok, result.leaks
     assert result.dataset.StudyDescription == "Scan for XXXXXXX, compare XX XXX XXXX"
+
+
+@pytest.mark.parametrize("text", ["MRN 471 1001 prior", "MRN-4711-001", "mrn.4711.001"])
+def test_an_id_written_with_spaces_or_dashes_inside_is_redacted(text: str) -> None:
+    scrubber = Scrubber(collect_identifiers(patient_dataset()))  # PatientID MRN4711001
+    cleaned, spans = scrubber.scrub(text)
+    assert spans == 1 and "471" not in cleaned and "MRN" not in cleaned
