@@ -69,14 +69,22 @@ def _key_reads(runtime: Runtime) -> int:
 # -- the exam page --------------------------------------------------------------------------
 
 
-def test_the_exam_page_shows_the_exam_its_series_and_its_receipt_from_the_list(
+def _viewer_and_an_exam(
     client: FlaskClient, make_user: Callable[..., User], trial: Trial, runtime: Runtime
-) -> None:
+) -> tuple[int, dict[str, str]]:
+    """The client logged in as a viewer; an exam of 2 files imported by a coordinator (its id
+    and the coordinator's API token)."""
     as_member(client, make_user, trial, Role.VIEWER)
     coordinator = _api_token(runtime, make_user, trial, Role.COORDINATOR)
     _import_zip(client, trial, coordinator, 2)
     with runtime.db.unit_of_work() as session:
-        exam_id = session.scalars(select(Exam.id)).one()
+        return session.scalars(select(Exam.id)).one(), coordinator
+
+
+def test_the_exam_page_shows_the_exam_its_series_and_its_receipt_from_the_list(
+    client: FlaskClient, make_user: Callable[..., User], trial: Trial, runtime: Runtime
+) -> None:
+    exam_id, _ = _viewer_and_an_exam(client, make_user, trial, runtime)
     listing = client.get(f"/trials/{trial.id}/exams").get_data(as_text=True)
     assert f'href="/trials/{trial.id}/exams/{exam_id}"' in listing
     response = client.get(f"/trials/{trial.id}/exams/{exam_id}")
@@ -94,11 +102,7 @@ def test_the_exam_page_shows_the_exam_its_series_and_its_receipt_from_the_list(
 def test_the_attribute_reports_from_the_exam_page_and_the_api(
     client: FlaskClient, make_user: Callable[..., User], trial: Trial, runtime: Runtime
 ) -> None:
-    as_member(client, make_user, trial, Role.VIEWER)
-    coordinator = _api_token(runtime, make_user, trial, Role.COORDINATOR)
-    _import_zip(client, trial, coordinator, 2)
-    with runtime.db.unit_of_work() as session:
-        exam_id = session.scalars(select(Exam.id)).one()
+    exam_id, coordinator = _viewer_and_an_exam(client, make_user, trial, runtime)
     page = client.get(f"/trials/{trial.id}/exams/{exam_id}").get_data(as_text=True)
     assert f'href="/trials/{trial.id}/exams/{exam_id}/report.json"' in page
     from_page = client.get(f"/trials/{trial.id}/exams/{exam_id}/report.json").get_json()

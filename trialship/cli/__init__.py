@@ -7,6 +7,7 @@ live in one module per area; this module holds the group and the helpers they sh
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -157,6 +158,16 @@ def trial_option(func: F) -> F:
         metavar="PROTOCOL_ID",
         help="The trial, by its protocol ID.",
     )(func)
+
+
+def print_or_write_receipt(document: dict[str, Any], out: Path | None) -> None:
+    """A signed receipt as JSON on stdout, or into `out` (for `trialship receipt verify`)."""
+    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"Receipt written to {out}")
 
 
 def print_table(rows: list[dict[str, Any]], columns: list[str]) -> None:

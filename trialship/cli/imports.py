@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from trialship.cli import main, print_table, trial_option
+from trialship.cli import main, print_or_write_receipt, print_table, trial_option
 from trialship.cli.runtime import cli_actor, find_trial, unit_of_work
 from trialship.jobs.tasks import apply_rules
 from trialship.services import exam_reports, exams
@@ -182,12 +182,7 @@ def exam_receipt(protocol_id: str, exam_id: int, out: Path | None) -> None:
         trial = find_trial(session, runtime, protocol_id)
         found = exams.get_exam(session, trial, exam_id)
         document = exams.receipt(session, cli_actor(), found, runtime.today())
-    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        out.write_text(text, encoding="utf-8")
-        click.echo(f"Receipt written to {out}")
+    print_or_write_receipt(document, out)
 
 
 @exam.command("report")

@@ -18,7 +18,7 @@ from rich.progress import (
 from sqlalchemy.orm import Session
 
 from trialship.app import Runtime
-from trialship.cli import main, print_table, progress_bar, trial_option
+from trialship.cli import main, print_or_write_receipt, print_table, progress_bar, trial_option
 from trialship.cli.runtime import cli_actor, find_trial, unit_of_work
 from trialship.errors import ValidationError
 from trialship.jobs.tasks import enqueue_job, enqueue_submission
@@ -190,12 +190,7 @@ def submission_receipt(protocol_id: str, submission_id: int, out: Path | None) -
         trial = find_trial(session, runtime, protocol_id)
         found = submissions.get_submission(session, trial, submission_id)
         document = submissions.receipt_of(session, cli_actor(), found, runtime.today())
-    text = json.dumps(document, indent=2, sort_keys=True) + "\n"
-    if out is None:
-        click.echo(text, nl=False)
-    else:
-        out.write_text(text, encoding="utf-8")
-        click.echo(f"Receipt written to {out}")
+    print_or_write_receipt(document, out)
 
 
 @main.group("rule")

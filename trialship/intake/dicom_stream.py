@@ -36,7 +36,7 @@ from trialship.deid.elements import canonical_text, value_of
 from trialship.deid.raw_encode import LONG_VRS, sorted_keys, write_elements
 from trialship.deid.raw_parse import tag_key
 from trialship.intake.header_reader import read_header
-from trialship.intake.structure import Truncated, check_trailing, check_whole
+from trialship.intake.structure import Read, Truncated, check_trailing, check_whole
 
 CHUNK = 1 << 20
 WHOLE = 8 << 20
@@ -294,6 +294,16 @@ _FIRST_GROUPS = frozenset({0x0002, 0x0008, 0x0010, 0x0018, 0x0020})
 def _check_whole(fp: BinaryIO, size: int, data: bytes | None, ds: FileDataset) -> None:
     """Refuse a file pydicom read although it was cut short (see trialship.intake.structure)."""
     stop = fp.tell()
+    implicit, little = _encoding(ds)
+    try:
+        check_whole(_reader(fp, data), size, stop, implicit=implicit, little=little)
+    except Truncated as exc:
+        raise UnreadableFile(str(exc)) from None
+    fp.seek(stop)
+
+
+def _reader(fp: BinaryIO, data: bytes | None) -> Read:
+    """`read(offset, count)` for the header walks: from `data` when the file is in hand."""
 
     def read(offset: int, count: int) -> bytes:
         if data is not None:
@@ -301,12 +311,7 @@ def _check_whole(fp: BinaryIO, size: int, data: bytes | None, ds: FileDataset) -
         fp.seek(offset)
         return fp.read(count)
 
-    implicit, little = _encoding(ds)
-    try:
-        check_whole(read, size, stop, implicit=implicit, little=little)
-    except Truncated as exc:
-        raise UnreadableFile(str(exc)) from None
-    fp.seek(stop)
+    return read
 
 
 def _set_transfer_syntax(ds: FileDataset) -> None:
@@ -355,13 +360,8 @@ def _skip_items(fp: BinaryIO, position: int, size: int, order: str) -> int:
 
 def _read_trailing(fp: BinaryIO, ds: FileDataset, start: int, size: int, after: int) -> None:
     implicit, little = _encoding(ds)
-
-    def read(offset: int, count: int) -> bytes:
-        fp.seek(offset)
-        return fp.read(count)
-
     try:
-        check_trailing(read, size, start, after, implicit=implicit, little=little)
+        check_trailing(_reader(fp, None), size, start, after, implicit=implicit, little=little)
     except Truncated as exc:
         raise UnreadableFile(f"{exc} (after the pixel data)") from None
     fp.seek(start)

@@ -36,7 +36,7 @@ _ENTRY_ERRORS = (
     zipfile.BadZipFile,
     OSError,
     EOFError,
-    RuntimeError,  # (NotImplementedError: a compression method zipfile does not read)
+    RuntimeError,  # (how zipfile refuses a compression method it cannot read)
     ValueError,
     zlib.error,
     lzma.LZMAError,

@@ -54,6 +54,7 @@ from trialship.deid.receipt import build_receipt, sign_receipt
 from trialship.errors import ValidationError
 from trialship.intake.dicom_stream import (
     UnreadableFile,
+    hash_range,
     read_error_cause,
     read_instance,
     write_instance,
@@ -69,6 +70,7 @@ from trialship.intake.sources import (
 )
 from trialship.services.deid_output import (
     JOURNAL_FILE,
+    RECEIPTS_DIR,
     REPORT_FILE,
     UniqueNames,
     claimed_out,
@@ -76,7 +78,6 @@ from trialship.services.deid_output import (
     series_folder_names,
 )
 
-RECEIPTS_DIR = "receipts"
 MAP_COLUMNS = (
     "patient_id",
     "subject_id",
@@ -665,13 +666,13 @@ def _run(run: DeidRun, progress: Callable[[Outcome], None] | None) -> RunResult:
     return RunResult(outcomes=outcomes, receipts=receipts, report=report)
 
 
-def _file_sha256(path: str) -> str | None:
+def _file_sha256(path: str | Path) -> str | None:
+    """The file's SHA-256 (hex), or None when it cannot be read."""
     digest = hashlib.sha256()
     try:
         with open(path, "rb") as fp:
-            while chunk := fp.read(1 << 20):
-                digest.update(chunk)
-    except OSError:
+            hash_range(fp, 0, os.fstat(fp.fileno()).st_size, digest)
+    except (OSError, UnreadableFile):
         return None
     return digest.hexdigest()
 
@@ -877,10 +878,6 @@ def verify_receipt_files(document: Mapping[str, Any], folder: Path) -> str | Non
         path = folder / relative
         if ".." in Path(relative).parts or not path.is_file():
             return f"missing file {relative}"
-        hasher = hashlib.sha256()
-        with path.open("rb") as fp:
-            for chunk in iter(lambda: fp.read(1 << 20), b""):
-                hasher.update(chunk)
-        if hasher.hexdigest() != expected:
+        if _file_sha256(path) != expected:
             return f"hash mismatch for {relative}"
     return None

@@ -31,6 +31,7 @@ JOURNAL_FILE = ".trialship-run.jsonl"
 """What a run has done so far, a line a file, its first line naming the run (removed once the
 report is written): a run stopped before its end is finished by the same command."""
 REPORT_FILE = "deid-report.json"
+RECEIPTS_DIR = "receipts"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?", re.IGNORECASE)
 _NAME_LIMIT = 64
@@ -145,7 +146,7 @@ def _unfinished_run(out: Path, run_key: str) -> list[dict[str, Any]]:
                 field="out",
             )
         # What a write cut short left of the receipts and the report (rewritten at the end).
-        for partial in (*out.glob(".*.part"), *out.glob("receipts/.*.part")):
+        for partial in (*out.glob(".*.part"), *out.glob(f"{RECEIPTS_DIR}/.*.part")):
             partial.unlink()
         return records[1:]
     if held:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
 from flask import Flask, current_app, g
 from flask_login import current_user
 from sqlalchemy.orm import Session
+from werkzeug.wrappers import Response
 
 from trialship.app import Runtime
 from trialship.services.authz import Actor
@@ -43,6 +46,15 @@ def _close_session(_exc: BaseException | None) -> None:
     if session is not None:
         session.rollback()
         session.close()
+
+
+def json_attachment(document: Any, filename: str) -> Response:
+    """`document` as a JSON file to download."""
+    return Response(
+        json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 def size_text(nbytes: int | float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +20,27 @@ def cli(tmp_path: Path) -> Cli:
     return Cli(tmp_path)
 
 
+def _disk_full_after(monkeypatch: pytest.MonkeyPatch, files: int) -> Callable[[], None]:
+    """Writes fail with ENOSPC beyond the first `files` instances; returns what makes room."""
+    real = deid_files.write_instance
+
+    def fills_up(instance: Any, *args: Any, **kwargs: Any) -> Any:
+        # By the file, not by the call: two threads write, in an order of their own.
+        if int(instance.dataset.InstanceNumber) > files:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(instance, *args, **kwargs)
+
+    monkeypatch.setattr(deid_files, "write_instance", fills_up)
+    return lambda: monkeypatch.setattr(deid_files, "write_instance", real)
+
+
 def test_a_full_disk_stops_the_run_and_the_same_command_finishes_it(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = tmp_path / "src"
     for number in range(1, 13):
         write(instance(number), src / f"{number:02d}.dcm")
-    real = deid_files.write_instance
-
-    def fills_up(instance: Any, *args: Any, **kwargs: Any) -> Any:
-        # By the file, not by the call: two threads write, in an order of their own.
-        if int(instance.dataset.InstanceNumber) > 5:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(instance, *args, **kwargs)
-
-    monkeypatch.setattr(deid_files, "write_instance", fills_up)
+    make_room = _disk_full_after(monkeypatch, 5)
     out = tmp_path / "out"
     stopped = cli.deid(str(src), "--jobs", "1", out=out)
     assert stopped.exit_code == 1
@@ -44,7 +51,7 @@ def test_a_full_disk_stops_the_run_and_the_same_command_finishes_it(
     assert not (out / "deid-report.json").exists()
     assert 0 < len(list(out.rglob("*.dcm"))) < 12
 
-    monkeypatch.setattr(deid_files, "write_instance", real)  # room again
+    make_room()
     finished = cli.deid(str(src), "--jobs", "1", out=out)
     assert finished.exit_code == 0, finished.output
     whole = cli.deid(str(src), "--jobs", "1", out=tmp_path / "whole")
@@ -74,17 +81,10 @@ def _stopped_run(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     src = tmp_path / "src"
     for number in range(1, 9):
         write(instance(number), src / f"{number:02d}.dcm")
-    real = deid_files.write_instance
-
-    def fills_up(instance: Any, *args: Any, **kwargs: Any) -> Any:
-        if int(instance.dataset.InstanceNumber) > 4:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(instance, *args, **kwargs)
-
-    monkeypatch.setattr(deid_files, "write_instance", fills_up)
+    make_room = _disk_full_after(monkeypatch, 4)
     out = tmp_path / "out"
     assert cli.deid(str(src), "--jobs", "1", out=out).exit_code == 1
-    monkeypatch.setattr(deid_files, "write_instance", real)
+    make_room()
     return out
 
 

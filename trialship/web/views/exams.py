@@ -4,7 +4,6 @@ time point confirmation, pixel review, quarantine, receipts, and the key (trial 
 from __future__ import annotations
 
 import datetime as dt
-import json
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from werkzeug.datastructures import FileStorage
@@ -19,7 +18,7 @@ from trialship.services.authz import Capability
 from trialship.services.submissions import deliveries_by_exam
 from trialship.services.timepoints import get_timepoint, list_timepoints
 from trialship.signing import load_or_create_signing_key
-from trialship.web.context import actor, commit, db, runtime, today
+from trialship.web.context import actor, commit, db, json_attachment, runtime, today
 from trialship.web.views.trials import trial_context, writable_trial
 
 bp = Blueprint("exams", __name__, url_prefix="/trials/<int:trial_id>")
@@ -173,11 +172,7 @@ def receipt(trial_id: int, exam_pk: int) -> Response:
     ctx = trial_context(trial_id)
     exam = exam_service.get_exam(db(), ctx["trial"], exam_pk)
     document = exam_service.receipt(db(), actor(), exam, today())
-    return Response(
-        json.dumps(document, indent=2, ensure_ascii=False) + "\n",
-        mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="exam-{exam.id}-receipt.json"'},
-    )
+    return json_attachment(document, f"exam-{exam.id}-receipt.json")
 
 
 @bp.get("/exams/<int:exam_pk>/report.json")
@@ -185,11 +180,7 @@ def attribute_report(trial_id: int, exam_pk: int) -> Response:
     ctx = trial_context(trial_id)
     exam = exam_service.get_exam(db(), ctx["trial"], exam_pk)
     document = exam_reports.attribute_reports(db(), actor(), exam, today())
-    return Response(
-        json.dumps(document, indent=2, ensure_ascii=False) + "\n",
-        mimetype="application/json",
-        headers={"Content-Disposition": f'attachment; filename="exam-{exam.id}-report.json"'},
-    )
+    return json_attachment(document, f"exam-{exam.id}-report.json")
 
 
 @bp.get("/quarantine")

@@ -3,7 +3,6 @@ is waiting), submit, live progress, cancel, retry, the receipt; automation rules
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -16,7 +15,7 @@ from trialship.services import automation, disc_sets, submissions
 from trialship.services.authz import Capability
 from trialship.services.destinations import get_destination, list_destinations
 from trialship.services.timepoints import list_timepoints
-from trialship.web.context import actor, commit, db, runtime, today
+from trialship.web.context import actor, commit, db, json_attachment, runtime, today
 from trialship.web.views.trials import trial_context, writable_trial
 
 bp = Blueprint("submissions", __name__, url_prefix="/trials/<int:trial_id>/submissions")
@@ -144,11 +143,7 @@ def receipt(trial_id: int, submission_pk: int) -> Response:
     ctx = trial_context(trial_id)
     found = submissions.get_submission(db(), ctx["trial"], submission_pk)
     document = submissions.receipt_of(db(), actor(), found, today())
-    return Response(
-        json.dumps(document, indent=2, sort_keys=True),
-        mimetype="application/json",
-        headers={"Content-Disposition": f"attachment; filename=submission-{found.id}-receipt.json"},
-    )
+    return json_attachment(document, f"submission-{found.id}-receipt.json")
 
 
 @bp.post("/rules")
