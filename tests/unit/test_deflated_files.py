@@ -10,28 +10,21 @@ import resource
 
 import pydicom
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 
+from tests.unit.ct_files import ct_file
 from trialship.intake.dicom_stream import UnreadableFile, read_instance, write_instance
 
 
 def _deflated(pixels: bytes, frames: int) -> bytes:
-    ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    ds.SOPInstanceUID = "1.2.3.4.5.6"
-    ds.PatientName = "Doe^John"
-    ds.Rows, ds.Columns, ds.NumberOfFrames = 512, 512, frames
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.PixelData = pixels
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return ct_file(
+        syntax=DeflatedExplicitVRLittleEndian,
+        rows=512,
+        columns=512,
+        frames=frames,
+        pixels=pixels,
+        PatientName="Doe^John",
+    )
 
 
 def test_a_deflated_file_is_read_and_written_as_explicit_vr_little_endian() -> None:

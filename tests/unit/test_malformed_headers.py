@@ -8,34 +8,23 @@ import io
 import struct
 
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from tests.unit.ct_files import ct_file
 from trialship.intake.dicom_stream import UnreadableFile, read_instance
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def _file(syntax: UID) -> bytes:
-    ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    ds.SOPInstanceUID = "1.2.3.4.5.6"
-    ds.StudyInstanceUID = "1.2.3.4"
-    ds.PatientName = "Doe^John"
-    ds.PatientID = "MRN123456"
-    ds.PatientBirthDate = "19600202"
-    ds.StudyID = "STUDY77"
-    ds.Rows = ds.Columns = 2
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.PixelData = b"\x01\x00" * 4
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = syntax
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return ct_file(
+        syntax=syntax,
+        StudyInstanceUID="1.2.3.4",
+        PatientName="Doe^John",
+        PatientID="MRN123456",
+        PatientBirthDate="19600202",
+        StudyID="STUDY77",
+    )
 
 
 def _misstate_name_length(data: bytes, delta: int, *, implicit: bool) -> bytes:

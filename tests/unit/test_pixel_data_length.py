@@ -7,29 +7,18 @@ import io
 
 import pytest
 from pydicom.data import get_testdata_file
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian
 
+from tests.unit.ct_files import ct_file
 from trialship.intake.dicom_stream import UnreadableFile, read_instance
 
 
 def _file(pixels: bytes, **header: int) -> bytes:
-    ds = Dataset()
-    ds.SOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    ds.SOPInstanceUID = "1.2.3.4.5.6"
-    ds.Rows, ds.Columns = header.get("rows", 64), header.get("columns", 64)
-    if "frames" in header:
-        ds.NumberOfFrames = header["frames"]
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.PixelData = pixels
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return ct_file(
+        rows=header.get("rows", 64),
+        columns=header.get("columns", 64),
+        frames=header.get("frames"),
+        pixels=pixels,
+    )
 
 
 @pytest.mark.parametrize(

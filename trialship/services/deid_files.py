@@ -494,41 +494,27 @@ class _Collector:
         partial = done.partial or ""
         seen = self.by_uid.get(done.sop_instance_uid)
         if seen is not None:
-            with contextlib.suppress(FileNotFoundError):
-                if not replayed:
-                    os.unlink(partial)
             first_label, first_sha = seen
             if first_sha == done.input_sha256:
-                outcome = Outcome(
-                    done.label,
-                    "duplicate",
-                    reason=f"identical to {first_label}: not written again",
-                    input_sha256=done.input_sha256,
+                return self._not_written(
+                    done, partial, "duplicate", f"identical to {first_label}: not written again"
                 )
-            else:
-                outcome = Outcome(
-                    done.label,
-                    "rejected",
-                    reason=f"same SOP Instance UID as {first_label} with different content",
-                    input_sha256=done.input_sha256,
-                )
-            self.outcomes[done.index] = outcome
-            return outcome
+            return self._not_written(
+                done,
+                partial,
+                "rejected",
+                f"same SOP Instance UID as {first_label} with different content",
+            )
         who = done.assignment
         owner = self.study_owners.setdefault(done.study_instance_uid, (who.subject_id, done.label))
         if owner[0] != who.subject_id:
             # One study, two subjects: a receiver would merge them under one Study UID.
-            with contextlib.suppress(FileNotFoundError):
-                if not replayed:
-                    os.unlink(partial)
-            outcome = Outcome(
-                done.label,
+            return self._not_written(
+                done,
+                partial,
                 "rejected",
-                reason=f"its study holds files of another subject already ({owner[1]})",
-                input_sha256=done.input_sha256,
+                f"its study holds files of another subject already ({owner[1]})",
             )
-            self.outcomes[done.index] = outcome
-            return outcome
         self.by_uid[done.sop_instance_uid] = (done.label, done.input_sha256)
         subject, timepoint = self._folder_names(who)
         folder = self._series_folder(f"{subject}/{timepoint}", done)
@@ -562,6 +548,15 @@ class _Collector:
             needs_pixel_review=done.needs_pixel_review,
             report=self.reports.setdefault(done.entries, len(self.reports)),
         )
+        self.outcomes[done.index] = outcome
+        return outcome
+
+    def _not_written(self, done: _Done, partial: str, status: str, reason: str) -> Outcome:
+        """A written file that is not kept: its partial goes (a replayed one has none)."""
+        if partial:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(partial)
+        outcome = Outcome(done.label, status, reason=reason, input_sha256=done.input_sha256)
         self.outcomes[done.index] = outcome
         return outcome
 
