@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset, FileDataset
@@ -175,6 +176,7 @@ def forget_cached_values() -> None:
     long-running process (the web server's worker). Safe at any time: they only save work.
     """
     scrubber_for.cache_clear()
+    re.purge()  # (re keeps the patterns it compiled: the scrubber's and leak check's hold PHI)
     forget_outcomes()
     forget_glances()
     forget_patient_tokens()

@@ -117,7 +117,7 @@ class Prefilter:
             identifiers.name_parts,
             identifiers.ids,
             identifiers.short_ids,
-            _years(identifiers.dates),
+            identifiers.dates,
             identifiers.addresses,
             identifiers.institutions,
         )
@@ -151,13 +151,14 @@ _NON_DIGIT_BYTES = bytes(byte for byte in range(256) if not 0x30 <= byte <= 0x39
 
 
 def _patient_tokens(*groups: frozenset[str]) -> tuple[tuple[str, ...], bool]:
-    """`Prefilter`'s tokens for these identifiers (institutions last, as their longest word),
-    shortest first, without any that holds another (a text holding it holds the other); and
-    whether any of them is not ASCII (`Prefilter.everything`)."""
+    """`Prefilter`'s tokens for these identifiers (dates fourth, as their years; institutions
+    last, as their longest word), shortest first, without any that holds another (a text
+    holding it holds the other); and whether any of them is not ASCII (`Prefilter.everything`)."""
     found = _PATIENT_TOKENS.get(groups)
     if found is None:
-        *plain, institutions = groups
-        tokens = set().union(*plain) | {_longest_word(value) for value in institutions}
+        *plain, dates, addresses, institutions = groups
+        tokens = set().union(*plain, _years(dates), addresses)
+        tokens |= {_longest_word(value) for value in institutions}
         tokens.discard("")
         ordered = sorted(tokens, key=len)
         kept = tuple(

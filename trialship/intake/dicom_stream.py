@@ -194,9 +194,11 @@ def _inflated(fp: BinaryIO, size: int) -> tuple[BinaryIO, int] | None:
     any other file. Inflated a chunk at a time: memory stays bounded (pydicom inflates the
     whole data set in memory, four times over)."""
     fp.seek(0)
-    if fp.read(132)[128:] != b"DICM":
+    head = fp.read(_META_WALK)
+    if head[128:132] != b"DICM" or _meta_syntax(head) not in (None, _DEFLATED):
         fp.seek(0)
         return None
+    fp.seek(132)
     try:
         meta = _read_file_meta_info(fp)
     except Exception:  # not ours to judge here: the header reader says what is wrong
@@ -216,6 +218,36 @@ def _inflated(fp: BinaryIO, size: int) -> tuple[BinaryIO, int] | None:
     except BaseException:
         body.close()
         raise
+
+
+_META_WALK = 132 + 4096
+_DEFLATED = DeflatedExplicitVRLittleEndian.encode("ascii")
+
+
+def _meta_syntax(head: bytes) -> bytes | None:
+    """The TransferSyntaxUID in the file meta at the start of `head` (a file's first bytes),
+    found by a walk of its element headers (Explicit VR Little Endian, PS3.10 7.1); None when
+    the walk cannot tell, and pydicom reads the meta instead. Reading the meta of every file
+    with pydicom only to learn it is not deflated cost a tenth of a millisecond a file."""
+    position = 132
+    while position + 8 <= len(head):
+        group, element = struct.unpack_from("<HH", head, position)
+        if group != 2:
+            return b""  # (no TransferSyntaxUID in the meta)
+        vr = head[position + 4 : position + 6]
+        if vr in LONG_VRS:
+            if position + 12 > len(head):
+                return None
+            (length,) = struct.unpack_from("<L", head, position + 8)
+            position += 12
+        else:
+            (length,) = struct.unpack_from("<H", head, position + 6)
+            position += 8
+        if element == 0x0010:
+            value = head[position : position + length]
+            return value.rstrip(b"\0 ") if len(value) == length else None
+        position += length
+    return None
 
 
 def _inflate(fp: BinaryIO, body: IO[bytes], limit: int) -> None:

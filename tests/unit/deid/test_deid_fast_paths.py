@@ -5,6 +5,7 @@ they skip."""
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 import pydicom
@@ -166,19 +167,33 @@ def test_no_original_value_is_remembered_once_the_run_is_over() -> None:
     deidentify(_round_trip(patient_dataset()), profile, make_ctx())
     remembered = (scrubber_for, remap_uid, shift_da)
     assert all(cache.cache_info().currsize for cache in remembered)
+    name = sorted(collect_identifiers(patient_dataset()).name_parts)[0]
+    assert any(name in str(key) for key in re._cache)  # (the scrubber's and leak check's)
     forget_cached_values()
     assert not any(cache.cache_info().currsize for cache in remembered)
+    assert not any(name in str(key) for key in re._cache)
 
 
-def test_a_scrubber_joins_the_leak_checks_own_patterns() -> None:
+def test_a_scrubber_shares_the_leak_checks_own_compiled_patterns() -> None:
     from trialship.deid.matching import IdentifierPatterns
-    from trialship.deid.scrub import _GENERIC, _SPACED, _spaced
+    from trialship.deid.scrub import _GENERIC_REGEX, _SPACED, _spaced
 
     identifiers = collect_identifiers(patient_dataset())
     patterns = IdentifierPatterns(identifiers)
     assert patterns.names is not None
-    parts = [patterns.names.pattern]
-    parts += [regex.pattern for regex in patterns.kinds.values() if regex is not None]
-    parts += [_spaced(value) for value in sorted(identifiers.ids) if len(value) >= _SPACED]
-    expected = "|".join(f"(?:{part})" for part in [*parts, *_GENERIC])
-    assert Scrubber(identifiers)._regex.pattern == expected
+    shared = [patterns.names, *(regex for regex in patterns.kinds.values() if regex is not None)]
+    spaced = [_spaced(value) for value in sorted(identifiers.ids) if len(value) >= _SPACED]
+    regexes = Scrubber(identifiers)._regexes
+    assert all(mine is theirs for mine, theirs in zip(regexes, shared, strict=False))
+    assert [regex.pattern for regex in regexes[len(shared) : -1]] == spaced
+    assert regexes[-1] is _GENERIC_REGEX
+
+
+def test_overlapping_finds_of_two_kinds_are_one_redacted_span() -> None:
+    identifiers = collect_identifiers(patient_dataset())
+    name = sorted(identifiers.name_parts)[0]
+    # A name part glued to an ID-like run of digits: the name and the digit run overlap nothing,
+    # a date and the digit run inside it overlap, and come out as one span.
+    text, count = Scrubber(identifiers).scrub(f"{name} seen 20240131")
+    assert text == f"{'X' * len(name)} seen XXXXXXXX"
+    assert count == 2
