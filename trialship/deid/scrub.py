@@ -99,7 +99,8 @@ class Scrubber:
                 merged[-1][1] = max(merged[-1][1], end)
             else:
                 merged.append([start, end])
-        pieces, last = [], 0
+        pieces: list[str] = []
+        last = 0
         for start, end in merged:
             pieces += (text[last:start], _REDACTABLE.sub("X", text[start:end]))
             last = end
