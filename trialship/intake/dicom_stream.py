@@ -16,7 +16,7 @@ import tempfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, Protocol
 
 import pydicom
 from pydicom.dataelem import DataElement
@@ -520,8 +520,14 @@ def read_chunks(fp: BinaryIO, start: int, end: int) -> Iterator[bytes]:
         yield chunk
 
 
+class Target(Protocol):
+    """Where `write_instance` writes: a binary file, or an `output_file.OutputFile`."""
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int: ...
+
+
 def write_instance(
-    instance: Instance, source: BinaryIO, target: IO[bytes], *, input_sha256: str | None = None
+    instance: Instance, source: BinaryIO, target: Target, *, input_sha256: str | None = None
 ) -> tuple[str, str]:
     """Write the de-identified `instance` to `target`; returns (input, output) SHA-256 hex.
 

@@ -60,6 +60,7 @@ from trialship.intake.dicom_stream import (
     write_instance,
 )
 from trialship.intake.header_values import integer, skip_validation, text, without_validation
+from trialship.intake.output_file import OutputFile
 from trialship.intake.sources import (
     SourceItem,
     SourceRejection,
@@ -369,7 +370,7 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
         # A string path: pathlib's joining and opening cost more than the file's creation.
         partial = os.path.join(worker.scratch, f"{task.index:08d}-{_token()}.part")
         try:
-            with open(partial, "wb") as target:
+            with OutputFile(partial) as target:
                 done.input_sha256, done.output_sha256 = write_instance(instance, source, target)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):

@@ -59,6 +59,7 @@ from trialship.intake.dicom_stream import (
     write_instance,
 )
 from trialship.intake.header_values import dicom_date, integer, text, without_validation
+from trialship.intake.output_file import OutputFile
 from trialship.intake.sources import (
     SourceItem,
     SourceRejection,
@@ -613,7 +614,7 @@ class _Run:
                 # (Reading the stored original here fails for the data folder too.)
                 with _writing(self.data_dir):
                     restricted_folder(target.parent)
-                    with partial.open("wb") as out:
+                    with OutputFile(partial) as out:
                         input_sha, output_sha = write_instance(
                             instance, source, out, input_sha256=sha
                         )
@@ -854,7 +855,7 @@ def redeidentify_exam(
                     )
                     target = data_dir / row.path
                     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-                    with partial.open("wb") as out:
+                    with OutputFile(partial) as out:
                         _, output_sha = write_instance(parsed, source, out)
                 written.append((row, partial, output_sha))
                 reports[row.id] = result.report
