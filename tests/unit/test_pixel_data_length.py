@@ -46,3 +46,23 @@ def test_whole_pixel_data_and_subsampled_colour_are_read() -> None:
     with open(str(path), "rb") as fp:
         whole = fp.read()
     assert read_instance(io.BytesIO(whole), len(whole)).pixel_length == 20000
+
+
+@pytest.mark.parametrize("name", ["CT_small.dcm", "MR_small_bigendian.dcm"])
+def test_the_check_reads_the_sizes_raw_in_each_byte_order(name: str) -> None:
+    # Read from the raw bytes, the sizes stay unconverted (written back as they came), and agree
+    # with what pydicom makes of them.
+    import pydicom
+
+    from trialship.deid.elements import unsigned_short
+
+    with open(str(get_testdata_file(name)), "rb") as fp:
+        whole = fp.read()
+    ds = read_instance(io.BytesIO(whole), len(whole)).dataset
+    expected = pydicom.dcmread(io.BytesIO(whole), stop_before_pixels=True)
+    for keyword in ("Rows", "Columns", "BitsAllocated"):
+        tag = expected.data_element(keyword).tag
+        assert ds._dict[tag].__class__.__name__ == "RawDataElement"
+        assert unsigned_short(ds, keyword) == expected[keyword].value
+    ds.Rows  # noqa: B018 (converted now: only pydicom says, so the helper declines)
+    assert unsigned_short(ds, "Rows") is None

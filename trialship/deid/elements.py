@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import struct
 from typing import Any
 
 from pydicom import config
@@ -208,6 +209,21 @@ def text_value(ds: Dataset, keyword: str) -> str:
         return number
     value = ds.get(keyword) if tag is None else value_of(ds, tag)
     return str(value).strip() if value not in (None, "") else ""
+
+
+def unsigned_short(ds: Dataset, keyword: str) -> int | None:
+    """The first value of a US element (Rows, BitsAllocated), read from its raw bytes without
+    converting it (a converted element is written back re-encoded); None when absent, empty or
+    only pydicom can tell (converted already, another VR)."""
+    tag = _tag_of(keyword)
+    elem = None if tag is None else ds._dict.get(tag)
+    if elem is None or elem.__class__ is not RawDataElement or (elem.VR or "US") != "US":
+        return None
+    value = elem.value
+    if value.__class__ is not bytes or len(value) < 2:
+        return None
+    (number,) = struct.unpack_from("<H" if elem.is_little_endian else ">H", value)
+    return int(number)
 
 
 def _plain_integer(elem: Any) -> str | None:

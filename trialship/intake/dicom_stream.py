@@ -32,7 +32,7 @@ from pydicom.uid import (
     ImplicitVRLittleEndian,
 )
 
-from trialship.deid.elements import canonical_text, value_of
+from trialship.deid.elements import canonical_text, text_value, unsigned_short, value_of
 from trialship.deid.raw_encode import LONG_VRS, sorted_keys, write_elements
 from trialship.deid.raw_parse import tag_key
 from trialship.intake.header_reader import read_header
@@ -280,15 +280,14 @@ def _check_native_length(ds: Dataset, length: int) -> None:
     8.1.1): fewer bytes is a file cut short or a header that lies, and either leaves a broken
     image behind that nobody can review."""
     try:
-        rows, columns = int(ds.get("Rows") or 0), int(ds.get("Columns") or 0)
-        samples = int(ds.get("SamplesPerPixel") or 1)
-        bits = int(ds.get("BitsAllocated") or 0)
-        frames = int(ds.get("NumberOfFrames") or 1)
+        rows, columns = _number(ds, "Rows", 0), _number(ds, "Columns", 0)
+        samples, bits = _number(ds, "SamplesPerPixel", 1), _number(ds, "BitsAllocated", 0)
+        frames = _number(ds, "NumberOfFrames", 1)
     except (TypeError, ValueError):
         raise UnreadableFile("malformed: the image's size attributes are not numbers") from None
     if not rows or not columns or not bits:
         raise UnreadableFile("malformed: pixel data without Rows, Columns and Bits Allocated")
-    if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+    if text_value(ds, "PhotometricInterpretation") == "YBR_FULL_422":
         samples = 2  # two chroma samples shared by each pair of pixels (PS3.3 C.7.6.3.1.2)
     needed = (rows * columns * samples * frames * bits + 7) // 8
     if length < needed:
@@ -296,6 +295,18 @@ def _check_native_length(ds: Dataset, length: int) -> None:
             f"truncated: the pixel data holds {length} bytes; {frames} frame(s) of "
             f"{rows} x {columns} x {samples} at {bits} bits need {needed}"
         )
+
+
+def _number(ds: Dataset, keyword: str, default: int) -> int:
+    """`int(ds.get(keyword) or default)`, without converting a raw US or IS element (which
+    costs, here and when the header is written again)."""
+    number = unsigned_short(ds, keyword)
+    if number is not None:
+        return number
+    text = text_value(ds, keyword) if keyword == "NumberOfFrames" else None
+    if text is not None and text.isdigit():
+        return int(text)
+    return int(ds.get(keyword) or default)
 
 
 def _read_header(fp: BinaryIO, data: bytes | None, mtime: float | None) -> tuple[FileDataset, bool]:
