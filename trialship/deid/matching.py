@@ -97,7 +97,7 @@ class IdentifierPatterns:
         return self.allowed.sub(lambda match: " " * len(match.group(0)), text)
 
 
-def _longest_word(value: str) -> str:
+def longest_word(value: str) -> str:
     return max(value.split() or [value], key=len)
 
 
@@ -141,7 +141,7 @@ class Prefilter:
         return False
 
 
-def _years(dates: frozenset[str]) -> frozenset[str]:
+def years(dates: frozenset[str]) -> frozenset[str]:
     """Every spelling of a date holds its year (the longest run of digits in each): a text
     without it holds none of the spellings, and one token is checked instead of thirty."""
     return frozenset(max(re.findall(r"\d+", form), key=len) for form in dates)
@@ -157,8 +157,8 @@ def _patient_tokens(*groups: frozenset[str]) -> tuple[tuple[str, ...], bool]:
     found = _PATIENT_TOKENS.get(groups)
     if found is None:
         *plain, dates, addresses, institutions = groups
-        tokens = set().union(*plain, _years(dates), addresses)
-        tokens |= {_longest_word(value) for value in institutions}
+        tokens = set().union(*plain, years(dates), addresses)
+        tokens |= {longest_word(value) for value in institutions}
         tokens.discard("")
         ordered = sorted(tokens, key=len)
         kept = tuple(

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from trialship.deid.identifiers import Identifiers
-from trialship.deid.matching import kind_patterns, word_pattern
+from trialship.deid.matching import kind_patterns, longest_word, word_pattern, years
 
 _MONTH = (
     r"(?<![a-z])(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
@@ -46,27 +47,81 @@ def _spaced(value: str) -> str:
 _GENERIC_REGEX = re.compile("|".join(f"(?:{part})" for part in _GENERIC), re.IGNORECASE)
 
 
+_SEPARATORS = re.compile(r"[\s.-]")
+"""What `_spaced` lets stand between an ID's characters."""
+
+
+class _Kind:
+    """One kind of identifier's pattern, compiled the first time a text holds one of its tokens:
+    a match needs one of them in the lower-cased text (with `compact`, once the separators
+    `_spaced` allows are taken out). A patient's descriptions seldom hold their birth date
+    (1.4 ms to compile its 49 spellings) or an ID written with spaces: most never are."""
+
+    def __init__(
+        self, tokens: Iterable[str], pattern: str | None, *, compact: bool = False
+    ) -> None:
+        self.tokens = tuple(sorted({token for token in tokens if token}))
+        self.pattern = pattern
+        self.compact = compact
+        # A token beyond ASCII may match other characters without case (the long s, U+017F,
+        # matches "s"): such a kind is tried on every text.
+        self.always = not all(token.isascii() for token in self.tokens)
+        self._regex: re.Pattern[str] | None = None
+
+    def regex_for(self, lowered: str, compacted: str, *, every: bool) -> re.Pattern[str] | None:
+        """The compiled pattern when the text may match it (`every`: do not look at tokens)."""
+        if self.pattern is None:
+            return None
+        subject = compacted if self.compact else lowered
+        if not (every or self.always or any(token in subject for token in self.tokens)):
+            return None
+        if self._regex is None:
+            # (re's own cache gives the leak check's `IdentifierPatterns` the same object)
+            self._regex = re.compile(self.pattern, re.IGNORECASE)
+        return self._regex
+
+
 class Scrubber:
     """Redacts identifying spans from free text; built once per patient (`scrubber_for`)."""
 
     def __init__(self, identifiers: Identifiers) -> None:
-        # One regex per kind, not one alternation of all: the generic patterns are compiled once
-        # per process, and re's own cache gives the leak check the same compiled names and kinds
-        # (`IdentifierPatterns`). One alternation was compiled anew for each patient, in each
-        # worker: 5 ms, of which the generic part was 1.4 and a birth date's spellings 1.4.
-        names = word_pattern(identifiers.name_parts)
-        parts = [names] if names is not None else []
-        parts += [pattern for pattern in kind_patterns(identifiers).values() if pattern is not None]
-        parts += [_spaced(value) for value in sorted(identifiers.ids) if len(value) >= _SPACED]
-        self._regexes = (*(re.compile(part, re.IGNORECASE) for part in parts), _GENERIC_REGEX)
+        # A regex per kind, each compiled when a text first needs it, and the generic patterns
+        # compiled once per process: one alternation of them all was compiled anew for each
+        # patient in each worker, 5 ms (the generic part 1.4, a birth date's spellings 1.4).
+        kinds = kind_patterns(identifiers)
+        spaced = sorted(value for value in identifiers.ids if len(value) >= _SPACED)
+        self._kinds = (
+            _Kind(identifiers.name_parts, word_pattern(identifiers.name_parts)),
+            _Kind(identifiers.ids, kinds["id"]),
+            _Kind(years(identifiers.dates), kinds["birth_date"]),  # (each spelling holds one)
+            _Kind(identifiers.addresses, kinds["address"]),
+            _Kind(map(longest_word, identifiers.institutions), kinds["institution"]),
+            *(
+                _Kind([_SEPARATORS.sub("", value)], _spaced(value), compact=True)
+                for value in spaced
+            ),
+        )
         self._finds: dict[str, bool] = {}
         self._scrubbed: dict[str, tuple[str, int]] = {}
+
+    def _regexes(self, text: str) -> list[re.Pattern[str]]:
+        """The patterns that may match `text`: a kind whose tokens it lacks cannot."""
+        every = not text.isascii()  # (case beyond ASCII: `lower` is not what re folds)
+        lowered = text.lower()
+        compacted = _SEPARATORS.sub("", lowered)
+        found = []
+        for kind in self._kinds:
+            regex = kind.regex_for(lowered, compacted, every=every)
+            if regex is not None:
+                found.append(regex)
+        found.append(_GENERIC_REGEX)
+        return found
 
     def finds(self, text: str) -> bool:
         """True when `scrub` would redact something in `text`."""
         found = self._finds.get(text)
         if found is None:
-            found = any(regex.search(text) is not None for regex in self._regexes)
+            found = any(regex.search(text) is not None for regex in self._regexes(text))
             self._remember(self._finds, text, found)
         return found
 
@@ -89,7 +144,7 @@ class Scrubber:
     def _scrub(self, text: str) -> tuple[str, int]:
         spans = sorted(
             match.span()
-            for regex in self._regexes
+            for regex in self._regexes(text)
             for match in regex.finditer(text)
             if match.end() > match.start()
         )
