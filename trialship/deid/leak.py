@@ -139,6 +139,9 @@ class _Scanner:
             )
         ):
             found.add("name")
+        spaced = self.patterns.spaced_ids
+        if spaced and not binary and vr not in _NO_PHONE_VRS and spaced.search(text):
+            found.add("id")
         if self.phones and not binary and vr not in _NO_PHONE_VRS:
             digits = re.sub(r"\D", "", text)
             if any(phone in digits for phone in self.phones):

@@ -3,6 +3,7 @@ text cleaner so both look for the same things in the same way."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -41,6 +42,27 @@ def token_pattern(values: Iterable[str]) -> str | None:
     if not ordered:
         return None
     return "|".join(_digit_bounded(value) for value in ordered)
+
+
+SPACED_ID = 6
+"""IDs this long are also found written with spaces, dots or dashes inside ("MRN 123 4567")."""
+
+
+def spaced_pattern(value: str) -> str:
+    """An ID with a space, dot or dash allowed between any two of its characters, as a whole
+    word; compile it case-insensitive. (Not for UIDs, dates or numbers: "4711001" is in
+    "2.25.4.7.1.1.0.0.1" this way.)"""
+    chars = [re.escape(char) for char in value if not char.isspace()]
+    return r"(?<![0-9a-z])" + r"[\s.-]?".join(chars) + r"(?![0-9a-z])"
+
+
+_SEPARATORS = re.compile(r"[\s.-]")
+
+
+def without_separators(text: str) -> str:
+    """`text` without what `spaced_pattern` lets stand between an ID's characters: a text
+    that matches an ID's pattern holds the ID (lower-cased) once they are taken out."""
+    return _SEPARATORS.sub("", text)
 
 
 def _compiled(pattern: str | None) -> re.Pattern[str] | None:
@@ -85,6 +107,9 @@ class IdentifierPatterns:
         # plain substring tests on a small set are cheaper (see `has_uid`).
         self.uids = tuple(uid for uid in identifiers.uids if len(uid) >= MIN_UID)
         self.allowed = token_regex(identifiers.allowed)
+        # "MRN 471 1001" for MRN4711001, in text (the cleaner redacts it the same way).
+        spaced = sorted(value for value in identifiers.ids if len(value) >= SPACED_ID)
+        self.spaced_ids = _compiled("|".join(map(spaced_pattern, spaced)) or None)
 
     def has_uid(self, text: str) -> bool:
         """An original UID anywhere in the text (also as the root of a longer, derived UID)."""
@@ -107,7 +132,9 @@ class Prefilter:
     Each exact rule needs one of these substrings in the (lower-cased) text: a name part or an ID
     itself, the longest word of an institution (masking the trial's values only turns characters
     into spaces, so each word of a masked match is in the original), or a phone number's digits in
-    order. Non-ASCII text always passes through: case folding beyond ASCII is the exact rules' job.
+    order, or a long ID's characters in order once spaces, dots and dashes are taken out
+    (`spaced_pattern`). Non-ASCII text always passes through: case folding beyond ASCII is the
+    exact rules' job.
     """
 
     def __init__(self, identifiers: Identifiers) -> None:
@@ -125,6 +152,7 @@ class Prefilter:
         self.everything = everything or any(not uid.isascii() for uid in uids)
         self.tokens = patient + uids
         self.phones = tuple(identifiers.phones)
+        self.spaced_ids = _spaced_tokens(identifiers.ids)
 
     def maybe(self, text: str) -> bool:
         if self.everything or not text.isascii():
@@ -133,12 +161,23 @@ class Prefilter:
         for token in self.tokens:
             if token in lowered:
                 return True
+        if self.spaced_ids:
+            compact = without_separators(lowered)
+            if any(token in compact for token in self.spaced_ids):
+                return True
         if self.phones:
             # ASCII here (checked above): deleting the bytes that are not 0-9 is what r"\D"
             # removes, at C speed (the regex costs a match per character).
             digits = text.encode("ascii").translate(None, _NON_DIGIT_BYTES).decode("ascii")
             return any(phone in digits for phone in self.phones)
         return False
+
+
+@functools.lru_cache(maxsize=64)
+def _spaced_tokens(ids: frozenset[str]) -> tuple[str, ...]:
+    """What a text holds, once `without_separators`, when an ID's `spaced_pattern` matches it
+    (a patient's IDs are the same in each of their files: kept)."""
+    return tuple(sorted(without_separators(value) for value in ids if len(value) >= SPACED_ID))
 
 
 def years(dates: frozenset[str]) -> frozenset[str]:
@@ -180,3 +219,4 @@ _PATIENT_TOKENS_SIZE = 64
 
 def forget_patient_tokens() -> None:
     _PATIENT_TOKENS.clear()
+    _spaced_tokens.cache_clear()

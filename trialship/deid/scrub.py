@@ -13,7 +13,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from trialship.deid.identifiers import Identifiers
-from trialship.deid.matching import kind_patterns, longest_word, word_pattern, years
+from trialship.deid.matching import (
+    SPACED_ID,
+    kind_patterns,
+    longest_word,
+    spaced_pattern,
+    without_separators,
+    word_pattern,
+    years,
+)
 
 _MONTH = (
     r"(?<![a-z])(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
@@ -35,26 +43,13 @@ _GENERIC = (
 
 
 _CACHED = 1024
-_SPACED = 6
-"""IDs this long are also found written with spaces, dots or dashes inside ("MRN 123 4567")."""
-
-
-def _spaced(value: str) -> str:
-    chars = [re.escape(char) for char in value if not char.isspace()]
-    return r"(?<![0-9a-z])" + r"[\s.-]?".join(chars) + r"(?![0-9a-z])"
-
-
 _GENERIC_REGEX = re.compile("|".join(f"(?:{part})" for part in _GENERIC), re.IGNORECASE)
-
-
-_SEPARATORS = re.compile(r"[\s.-]")
-"""What `_spaced` lets stand between an ID's characters."""
 
 
 class _Kind:
     """One kind of identifier's pattern, compiled the first time a text holds one of its tokens:
     a match needs one of them in the lower-cased text (with `compact`, once the separators
-    `_spaced` allows are taken out). A patient's descriptions seldom hold their birth date
+    `spaced_pattern` allows are taken out). A patient's descriptions seldom hold their birth date
     (1.4 ms to compile its 49 spellings) or an ID written with spaces: most never are."""
 
     def __init__(
@@ -89,7 +84,7 @@ class Scrubber:
         # compiled once per process: one alternation of them all was compiled anew for each
         # patient in each worker, 5 ms (the generic part 1.4, a birth date's spellings 1.4).
         kinds = kind_patterns(identifiers)
-        spaced = sorted(value for value in identifiers.ids if len(value) >= _SPACED)
+        spaced = sorted(value for value in identifiers.ids if len(value) >= SPACED_ID)
         self._kinds = (
             _Kind(identifiers.name_parts, word_pattern(identifiers.name_parts)),
             _Kind(identifiers.ids, kinds["id"]),
@@ -97,7 +92,7 @@ class Scrubber:
             _Kind(identifiers.addresses, kinds["address"]),
             _Kind(map(longest_word, identifiers.institutions), kinds["institution"]),
             *(
-                _Kind([_SEPARATORS.sub("", value)], _spaced(value), compact=True)
+                _Kind([without_separators(value)], spaced_pattern(value), compact=True)
                 for value in spaced
             ),
         )
@@ -108,7 +103,7 @@ class Scrubber:
         """The patterns that may match `text`: a kind whose tokens it lacks cannot."""
         every = not text.isascii()  # (case beyond ASCII: `lower` is not what re folds)
         lowered = text.lower()
-        compacted = _SEPARATORS.sub("", lowered)
+        compacted = without_separators(lowered)
         found = []
         for kind in self._kinds:
             regex = kind.regex_for(lowered, compacted, every=every)

@@ -213,14 +213,15 @@ _TEXTS = [
 def test_kinds_compiled_only_when_needed_find_what_all_of_them_find(text: str) -> None:
     # A kind is skipped only for a text that lacks all its tokens: the result is the same as
     # with every pattern tried.
-    from trialship.deid.scrub import _GENERIC_REGEX, _REDACTABLE, _SEPARATORS
+    from trialship.deid.matching import without_separators
+    from trialship.deid.scrub import _GENERIC_REGEX, _REDACTABLE
 
     scrubber = Scrubber(collect_identifiers(patient_dataset()))
     lowered = text.lower()
     every = [
         regex
         for kind in scrubber._kinds
-        if (regex := kind.regex_for(lowered, _SEPARATORS.sub("", lowered), every=True))
+        if (regex := kind.regex_for(lowered, without_separators(lowered), every=True))
     ]
     spans = sorted(
         match.span() for regex in [*every, _GENERIC_REGEX] for match in regex.finditer(text)

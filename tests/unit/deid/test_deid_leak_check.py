@@ -94,6 +94,8 @@ def test_values_planted_in_the_output_file_meta_and_binary_are_found() -> None:
         ("ImageComments", "from springfield memorial hospital", "institution"),
         ("ImageComments", "study 1.2.826.0.1.3680043.99.1.1 again", "uid"),
         ("ImageComments", "Dr asked for Smithson", "name"),
+        ("ImageComments", "see MRN 471 1001 for priors", "id"),
+        ("ImageComments", "ref m.r.n-4711001", "id"),
     ],
 )
 def test_each_kind_of_identifier_is_found_in_text(keyword: str, value: str, kind: str) -> None:
@@ -237,3 +239,19 @@ def test_a_trial_value_masks_nothing_outside_the_attributes_it_is_written_into(
     assert ("institution", "ImageComments") in {(k.kind, k.keyword) for k in result.leaks}
     assert result.dataset.ClinicalTrialSiteName == site_name
     assert "ClinicalTrialSiteName" not in {leak.keyword for leak in result.leaks}
+
+
+def test_an_ids_digits_with_dots_in_a_uid_are_no_leak() -> None:
+    # "4711001" spaced with dots is in a UID by chance: IDs with separators are looked for in
+    # text, not in UIDs, dates or numbers.
+    identifiers = collect_identifiers(patient_dataset())
+    identifiers = identifiers.__class__(
+        **{**identifiers.__dict__, "ids": identifiers.ids | {"4711001"}}
+    )
+    out = Dataset()
+    out.SOPInstanceUID = "2.25.4.7.1.1.0.0.1.5"
+    out.SliceThickness = "4.7"
+    out.ImageComments = "MRN removed"
+    assert find_leaks(out, identifiers) == []
+    out.ImageComments = "id 4-7-1-1-0-0-1"
+    assert _kinds(find_leaks(out, identifiers)) == {"id"}

@@ -67,3 +67,39 @@ def test_the_phone_prefilter_finds_the_digits_the_exact_rule_finds(text: str) ->
     prefilter = Prefilter(Identifiers(phones=frozenset({phone, "0123456"})))
     expected = phone in digits or "0123456" in digits
     assert prefilter.maybe(text) is expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    gaps=st.lists(
+        st.sampled_from(["", "", " ", ".", "-", "\t", "x", "  "]), min_size=9, max_size=9
+    ),
+    before=st.sampled_from(["", "see ", "a", "1", "("]),
+    after=st.sampled_from(["", " ok", "b", "2", ")"]),
+    upper=st.booleans(),
+)
+def test_the_prefilter_passes_every_text_the_spaced_id_rule_matches(
+    gaps: list[str], before: str, after: str, upper: bool
+) -> None:
+    from trialship.deid.matching import IdentifierPatterns
+
+    mrn = "mrn4711001"
+    spelled = "".join(char + gap for char, gap in zip(mrn, [*gaps, ""], strict=True))
+    text = before + (spelled.upper() if upper else spelled) + after
+    identifiers = Identifiers(ids=frozenset({mrn}))
+    spaced = IdentifierPatterns(identifiers).spaced_ids
+    assert spaced is not None
+    if spaced.search(text):
+        assert Prefilter(identifiers).maybe(text)
+    if (
+        "x" not in gaps
+        and "  " not in gaps
+        and before[-1:] in ("", " ", "(")
+        and after[:1]
+        in (
+            "",
+            " ",
+            ")",
+        )
+    ):
+        assert spaced.search(text), text  # (one separator at most between two characters)
