@@ -35,6 +35,14 @@ class ReportEntry:
     path: str
     action: ReportAction
     detail: str = ""
+    row: tuple[str, str, str, str, str] = field(init=False, repr=False, compare=False)
+    """(tag, keyword, path, action, detail) as plain text: what a run collects of each file.
+    Built once per entry (entries are shared, `_entry`), one object that pickle and a report's
+    lookups then meet again and again."""
+
+    def __post_init__(self) -> None:
+        row = (self.tag, self.keyword, self.path, self.action.value, self.detail)
+        object.__setattr__(self, "row", row)
 
     def to_dict(self) -> dict[str, str]:
         return {

@@ -24,6 +24,7 @@ import hmac
 import io
 import itertools
 import json
+import operator
 import os
 import shutil
 import signal
@@ -385,11 +386,11 @@ def _deidentify_one(task: _Task, worker: _Worker) -> _Done:
     done.assignment = assignment
     done.needs_pixel_review = result.needs_pixel_review
     done.counts = result.report.counts()
-    done.entries = tuple(
-        (entry.tag, entry.keyword, entry.path, entry.action.value, entry.detail)
-        for entry in result.report.entries
-    )
+    done.entries = tuple(map(_ROW, result.report.entries))
     return done
+
+
+_ROW = operator.attrgetter("row")
 
 
 # -- the run -------------------------------------------------------------------------------------
@@ -714,16 +715,28 @@ class _Journal:
         if report is not None and report == self._reports:
             self._write({"kind": "report", "entries": [list(entry) for entry in done.entries]})
             self._reports += 1
-        record = {
-            field.name: getattr(done, field.name)
-            for field in dataclasses.fields(done)
-            if field.name not in ("partial", "entries", "assignment")
-        }
-        assignment = dataclasses.asdict(done.assignment) if done.assignment else None
+        record = {name: getattr(done, name) for name in _JOURNALED}
+        assignment = _assignment_record(done.assignment) if done.assignment else None
         self._write({"kind": "done", **record, "assignment": assignment, "report": report})
 
     def close(self) -> None:
         self._fp.close()
+
+
+_JOURNALED = tuple(
+    field.name
+    for field in dataclasses.fields(_Done)
+    if field.name not in ("partial", "entries", "assignment")
+)
+"""What the journal keeps of a file done (its report and assignment go their own ways)."""
+
+
+@functools.lru_cache(maxsize=256)
+def _assignment_record(assignment: Assignment) -> dict[str, Any]:
+    """The assignment as the journal keeps it: without the map row's patient ID and accession
+    number (the journal is in the output folder; finishing the run does not need them, they
+    only told which row a file matched). Once per assignment: files of a subject share it."""
+    return {**dataclasses.asdict(assignment), "patient_id": "", "accession_number": ""}
 
 
 def _replay(

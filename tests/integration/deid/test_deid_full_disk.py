@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deid_samples import Cli, instance, write
+from deid_samples import PHI, Cli, instance, write
 
 from trialship.services import deid_files
 
@@ -124,3 +124,41 @@ def test_what_a_cut_final_write_left_is_cleared_when_the_run_is_finished(
     again = cli.deid(str(tmp_path / "src"), out=out)
     assert again.exit_code == 2 and "already holds" in again.output
     assert not (out / ".trialship-run.jsonl").exists()
+
+
+def test_the_journal_of_a_stopped_run_by_map_holds_no_patient_id_or_accession(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The journal lies in the output folder: the map's original identifiers stay out of it.
+    src = tmp_path / "src"
+    for number in range(1, 7):
+        write(instance(number), src / f"{number:02d}.dcm")
+    rows = tmp_path / "map.csv"
+    rows.write_text(
+        "patient_id,subject_id,site_id,site_name,timepoint_id,timepoint_description,"
+        "accession_number\n"
+        f"{PHI['patient_id']},ACM-0001,S01,Site one,BL,Baseline,{PHI['accession']}\n"
+    )
+    make_room = _disk_full_after(monkeypatch, 3)
+    out = tmp_path / "out"
+    stopped = cli.deid(str(src), "--jobs", "1", "--map", str(rows), out=out, subject=False)
+    assert stopped.exit_code == 1, stopped.output
+    journal = (out / ".trialship-run.jsonl").read_text()
+    assert '"kind": "done"' in journal
+    assert PHI["patient_id"].lower() not in journal.lower()
+    assert PHI["accession"].lower() not in journal.lower()
+
+    make_room()
+    finished = cli.deid(str(src), "--jobs", "1", "--map", str(rows), out=out, subject=False)
+    assert finished.exit_code == 0, finished.output
+    whole = tmp_path / "whole"
+    assert (
+        cli.deid(str(src), "--jobs", "1", "--map", str(rows), out=whole, subject=False).exit_code
+        == 0
+    )
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.dcm")} == {
+        p.relative_to(whole).as_posix(): p.read_bytes() for p in whole.rglob("*.dcm")
+    }
+    assert sorted(p.name for p in (out / "receipts").iterdir()) == sorted(
+        p.name for p in (whole / "receipts").iterdir()
+    )
