@@ -103,3 +103,14 @@ def test_the_prefilter_passes_every_text_the_spaced_id_rule_matches(
         )
     ):
         assert spaced.search(text), text  # (one separator at most between two characters)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=60))
+def test_separators_are_taken_out_as_the_spaced_id_pattern_allows_them(text: str) -> None:
+    from trialship.deid.matching import _SEPARATORS, without_separators
+
+    assert without_separators(text) == _SEPARATORS.sub("", text)
+    assert without_separators(text.encode("ascii", "replace").decode()) == _SEPARATORS.sub(
+        "", text.encode("ascii", "replace").decode()
+    )
