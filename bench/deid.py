@@ -346,6 +346,9 @@ def main(args: list[str] | None = None) -> None:
     parser.add_argument("--keep", action="store_true", help="keep a generated corpus")
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the fastest counts")
     options = parser.parse_args(args)
+    unknown = sorted(set(options.tools.split(",")) - set(TOOLS) - {""})
+    if unknown:
+        parser.error(f"unknown tool(s) {', '.join(unknown)}; choose from {', '.join(TOOLS)}")
     if options.child:
         _child(options.child, options.corpus, options.out)
         return
