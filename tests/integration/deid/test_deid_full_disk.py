@@ -34,6 +34,22 @@ def _disk_full_after(monkeypatch: pytest.MonkeyPatch, files: int) -> Callable[[]
     return lambda: monkeypatch.setattr(deid_files, "write_instance", real)
 
 
+def _finished_as_one_run(
+    cli: Cli, src: Path, out: Path, whole: Path, *args: str, subject: bool = True
+) -> None:
+    """The same command finishes the stopped run in `out`: its files and receipts are what one
+    run into `whole` writes."""
+    finished = cli.deid(str(src), "--jobs", "1", *args, out=out, subject=subject)
+    assert finished.exit_code == 0, finished.output
+    assert cli.deid(str(src), "--jobs", "1", *args, out=whole, subject=subject).exit_code == 0
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.dcm")} == {
+        p.relative_to(whole).as_posix(): p.read_bytes() for p in whole.rglob("*.dcm")
+    }
+    assert sorted(p.name for p in (out / "receipts").iterdir()) == sorted(
+        p.name for p in (whole / "receipts").iterdir()
+    )
+
+
 def test_a_full_disk_stops_the_run_and_the_same_command_finishes_it(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -52,14 +68,7 @@ def test_a_full_disk_stops_the_run_and_the_same_command_finishes_it(
     assert 0 < len(list(out.rglob("*.dcm"))) < 12
 
     make_room()
-    finished = cli.deid(str(src), "--jobs", "1", out=out)
-    assert finished.exit_code == 0, finished.output
-    whole = cli.deid(str(src), "--jobs", "1", out=tmp_path / "whole")
-    assert whole.exit_code == 0
-    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.dcm")} == {
-        p.relative_to(tmp_path / "whole").as_posix(): p.read_bytes()
-        for p in (tmp_path / "whole").rglob("*.dcm")
-    }
+    _finished_as_one_run(cli, src, out, tmp_path / "whole")
     report = json.loads((out / "deid-report.json").read_text())
     assert report["summary"] == {"inputs": 12, "deidentified": 12}
     # No file was rejected for the disk's sake: none says "cannot read".
@@ -149,16 +158,4 @@ def test_the_journal_of_a_stopped_run_by_map_holds_no_patient_id_or_accession(
     assert PHI["accession"].lower() not in journal.lower()
 
     make_room()
-    finished = cli.deid(str(src), "--jobs", "1", "--map", str(rows), out=out, subject=False)
-    assert finished.exit_code == 0, finished.output
-    whole = tmp_path / "whole"
-    assert (
-        cli.deid(str(src), "--jobs", "1", "--map", str(rows), out=whole, subject=False).exit_code
-        == 0
-    )
-    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.dcm")} == {
-        p.relative_to(whole).as_posix(): p.read_bytes() for p in whole.rglob("*.dcm")
-    }
-    assert sorted(p.name for p in (out / "receipts").iterdir()) == sorted(
-        p.name for p in (whole / "receipts").iterdir()
-    )
+    _finished_as_one_run(cli, src, out, tmp_path / "whole", "--map", str(rows), subject=False)
