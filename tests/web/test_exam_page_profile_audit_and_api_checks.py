@@ -225,6 +225,30 @@ def test_an_input_refused_unread_has_no_sha256_to_compare(
     assert "not read" in page
 
 
+def test_the_quarantine_tells_where_in_the_upload_a_file_was_never_by_name(
+    client: FlaskClient, make_user: Callable[..., User], trial: Trial, runtime: Runtime
+) -> None:
+    as_member(client, make_user, trial, Role.COORDINATOR)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("Kowalczyk/img1.dcm", dicom_bytes(1))
+        archive.writestr("Kowalczyk/notes.txt", b"not dicom")
+        archive.writestr(f"../{PHI['patient_id']}.dcm", dicom_bytes(2))
+    upload(client, trial, [(dicom_bytes(3), "a.dcm"), (buffer.getvalue(), "exam.zip")])
+    coordinator = _api_token(runtime, make_user, trial, Role.COORDINATOR)
+    response = client.get(f"/api/v1/trials/{trial.id}/quarantine", headers=coordinator)
+    items = response.get_json()["items"]
+    for item in items:
+        _conforms("QuarantinedFile", item)
+    # The first upload is item 1, the zip's entries items 2 to 4 (upload names are not kept).
+    assert [(i["item"], i["zip_entry"]) for i in items] == [(4, None), (3, 2)]
+    assert "Kowalczyk" not in response.get_data(as_text=True)
+    page = client.get(f"/trials/{trial.id}/quarantine").get_data(as_text=True)
+    assert '<td class="position">item 3, zip entry 2</td>' in page
+    assert '<td class="position">item 4</td>' in page
+    assert "Kowalczyk" not in page and PHI["patient_id"] not in page
+
+
 # -- times with their offset ----------------------------------------------------------------
 
 

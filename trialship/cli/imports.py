@@ -16,6 +16,7 @@ from trialship.cli.runtime import cli_actor, find_trial, unit_of_work
 from trialship.jobs.tasks import apply_rules
 from trialship.services import exam_reports, exams
 from trialship.services.exam_import import FileOutcome, ImportSummary, Status, import_exams
+from trialship.services.json_shapes import exam as exam_shape
 from trialship.services.timepoints import timepoint_by_code
 from trialship.signing import load_or_create_signing_key
 
@@ -131,9 +132,7 @@ def exam_list(protocol_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (as the API's GET exam).")
 def exam_show(protocol_id: str, exam_id: int, as_json: bool) -> None:
     """Show EXAM_ID: subject, time point, study, state, pixel review and its series."""
-    # The API's own shape, so that a script gets the same fields from either.
-    from trialship.web.api.serialize import exam as exam_shape
-
+    # (the API's own shape: a script gets the same fields from either)
     with unit_of_work() as (runtime, session):
         trial = find_trial(session, runtime, protocol_id)
         found = exams.get_exam(session, trial, exam_id)
@@ -212,8 +211,9 @@ def exam_report(protocol_id: str, exam_id: int, as_json: bool) -> None:
 @exam.command("quarantine")
 @trial_option
 def exam_quarantine(protocol_id: str) -> None:
-    """List the files imports refused, newest first, with their reasons (which file: its job
-    and the start of its SHA-256, as `sha256sum` prints it)."""
+    """List the files imports refused, newest first, with their reasons (which file: its job,
+    its place among the job's inputs (for a zip, the entry as `zipinfo` lists them) and the
+    start of its SHA-256, as `sha256sum` prints it)."""
     with unit_of_work() as (runtime, session):
         trial = find_trial(session, runtime, protocol_id)
         print_table(
@@ -222,6 +222,7 @@ def exam_quarantine(protocol_id: str) -> None:
                     "id": f.id,
                     "when": f.created_at.strftime("%Y-%m-%d %H:%M"),
                     "job": f.job_id or "",
+                    "where": exams.position(f),
                     "bytes": f.size,
                     "sha256": (exams.content_sha256(f) or "-")[:16],
                     "kept": "yes" if f.stored_path else "no",
@@ -229,7 +230,7 @@ def exam_quarantine(protocol_id: str) -> None:
                 }
                 for f in exams.list_quarantine(session, trial)
             ],
-            ["id", "when", "job", "bytes", "sha256", "kept", "reason"],
+            ["id", "when", "job", "where", "bytes", "sha256", "kept", "reason"],
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -46,6 +47,11 @@ def register_tasks(queue: Huey, runtime: Runtime) -> None:
                 retention_days=runtime.settings.originals_retention_days,
                 now=dt.datetime.now(dt.UTC).replace(tzinfo=None),
             )
+
+    @queue.periodic_task(crontab(minute="45", hour="2"))  # type: ignore[untyped-decorator]
+    def import_scratch_sweep() -> int:
+        """Daily: remove the scratch folders that killed imports left."""
+        return housekeeping.remove_stale_import_scratch(runtime.settings.data_dir, now=time.time())
 
     @queue.task()  # type: ignore[untyped-decorator]
     def import_exams(job_id: int) -> str:

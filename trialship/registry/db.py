@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from trialship.errors import ConfigError
 
-SCHEMA_REVISION = "0007_attribute_reports"
+SCHEMA_REVISION = "0008_unique_paths_positions"
 """The newest migration, which this code's models need (a test holds it to alembic's head):
 checked with one query, because loading alembic for every command would cost half a second."""
 

@@ -54,7 +54,9 @@ class Instance(Base):
     input_sha256: Mapped[str] = mapped_column(String(64))
     output_sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(BigInteger)
-    path: Mapped[str] = mapped_column(String(512), index=True)  # (looked up on every import)
+    path: Mapped[str] = mapped_column(String(512), index=True, unique=True)
+    """Looked up on every import; unique: two imports at once may pick one name, and the
+    second row refused is what tells that import to take another (its file not written)."""
     original_path: Mapped[str] = mapped_column(String(512), default="")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     attribute_report_pk: Mapped[int | None] = mapped_column(
@@ -110,4 +112,10 @@ class QuarantinedFile(Base):
     sha256: Mapped[str] = mapped_column(String(64), default="")
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     reason: Mapped[str] = mapped_column(Text)
+    item: Mapped[int | None] = mapped_column(Integer)
+    """Where it was among its import's inputs, counted from 1 (as the job counts them done)."""
+    zip_entry: Mapped[int | None] = mapped_column(Integer)
+    """For an entry of a zip read before it was refused: its place in the zip's directory,
+    counted from 1 (as the import's labels count entries of one name). Never its name: names
+    may identify a patient."""
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -4,9 +4,11 @@ de-identify with the trial's profile, record the rows, the key and a signed rece
 Each file is one transaction (committed when it is done), so a killed import re-run continues
 where it stopped: a file whose original SOP Instance UID and input hash are recorded already is
 skipped. Two imports may run at once: a row the other one recorded first (an exam, series or
-instance) makes this one look again, and find the file imported or join that exam. A write into
-the data folder that fails, or a full database, is the installation's problem, not the file's:
-it stops the run with a message saying where, and nothing is quarantined for it.
+instance) makes this one look again, and find the file imported or join that exam; an output
+name the other one took first makes this one take the next (output paths are unique). The
+scratch folder a killed run left is removed by the next import of the trial (import_scratch).
+A write into the data folder that fails, or a full database, is the installation's problem, not
+the file's: it stops the run with a message saying where, and nothing is quarantined for it.
 
 Originals are kept under ``<data>/originals/<trial_id>/`` (mode 0700), named by their
 SHA-256; outputs under ``<data>/exams/<trial_id>/<exam_id>/``. Nothing named or written here
@@ -22,6 +24,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -85,7 +88,7 @@ from trialship.registry.models import (
     Trial,
 )
 from trialship.schedule import visit_window
-from trialship.services import audit
+from trialship.services import audit, import_scratch
 from trialship.services.authz import Actor, Capability, require
 from trialship.services.subjects import subject_by_code
 from trialship.services.timepoints import list_timepoints, timepoint_by_code
@@ -137,6 +140,22 @@ class ImportSummary:
             f"{self.count(Status.SKIPPED)} already imported, "
             f"{self.count(Status.QUARANTINED)} quarantined; {len(self.exam_pks)} exam(s)"
         )
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where an input was among an import's inputs, never by its name (names may identify a
+    patient): its item, counted from 1 as the job counts the inputs done, and for an entry of a
+    zip its place in the zip's directory, counted from 1 as the labels count entries."""
+
+    item: int
+    zip_entry: int | None = None
+
+    @classmethod
+    def of(cls, item: int, entry: SourceItem | SourceRejection) -> Position:
+        # (a zip entry refused unread comes without its place: its item tells it)
+        place = entry.entry if isinstance(entry, SourceItem) else None
+        return cls(item, None if place is None else place + 1)
 
 
 class _Quarantine(Exception):
@@ -315,7 +334,12 @@ class _Run:
     deleted only when there is one, not by a DELETE statement per file."""
     placed: list[Path] = field(default_factory=list)
     """Outputs moved into place since the last commit: removed if their rows roll back."""
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    position: Position = field(default_factory=lambda: Position(item=1))
+    """Where the input being imported is among the run's (what its quarantine row says)."""
+    writing: str | None = None
+    """The output path the file being imported was given, once it has one."""
+    token: str = field(default_factory=import_scratch.owned_name)
+    """The run's scratch folder, named for its process (see import_scratch)."""
 
     @property
     def scratch(self) -> Path:
@@ -331,10 +355,13 @@ class _Run:
     def rollback(self) -> None:
         """Roll back the file's work: its rows, the outputs it placed, and what the run holds
         of rows that may be gone (or, after another import's commit, stale)."""
-        self.session.rollback()
+        # The outputs first: while this transaction holds their rows, no other import can
+        # record (and place) a file at one of their paths, which removing them after would
+        # take with them.
         for path in self.placed:
             _remove(path)
         self.placed.clear()
+        self.session.rollback()
         self.keys.clear()
         self.reports.clear()
         self.exams.clear()
@@ -419,6 +446,8 @@ class _Run:
                     sha256=sha,
                     size=size,
                     reason=reason,
+                    item=self.position.item,
+                    zip_entry=self.position.zip_entry,
                 )
             )
         self.quarantined_sha256s().add(sha)
@@ -522,14 +551,7 @@ class _Run:
         with local_file(item, self.scratch) as path:
             sha, size, stored = self.store_original(path)
         try:
-            try:
-                return self.import_original(item.label, sha, size, stored)
-            except IntegrityError:
-                # Another import recorded a row this file needs (its exam, series, instance or
-                # a key entry) since this one looked: what the run holds is stale. Once more,
-                # from the stored original: the file is found imported, or joins that exam.
-                self.rollback()
-            return self.import_original(item.label, sha, size, stored)
+            return self.import_stored(item.label, sha, size, stored)
         except _CannotStore:
             raise
         except (_Quarantine, UnreadableFile) as exc:
@@ -542,7 +564,33 @@ class _Run:
             reason = f"cannot import: {read_error_cause(exc)}"
         return self.quarantine(item.label, reason, sha=sha, size=size, stored=stored)
 
+    def import_stored(self, label: str, sha: str, size: int, stored: str) -> FileOutcome:
+        """`import_original`, looking again when another import recorded a row this file needs
+        since this one looked (the database refuses this file's row)."""
+        looked_again = False
+        while True:
+            try:
+                return self.import_original(label, sha, size, stored)
+            except IntegrityError:
+                given = self.writing
+                self.rollback()  # (its output was not moved into place: no file is left)
+                if given is not None and self.path_recorded(given):
+                    # Both looked before either recorded it: the other import has the output
+                    # name, this file takes the next free one. (Each time, the other import
+                    # recorded a file: this ends.)
+                    continue
+                if looked_again:
+                    raise
+                # Its exam, series, instance or a key entry: what the run holds is stale. Once
+                # more, from the stored original: the file is found imported, or joins that
+                # exam.
+                looked_again = True
+
+    def path_recorded(self, relative: str) -> bool:
+        return self.session.scalar(select(Instance.id).where(Instance.path == relative)) is not None
+
     def import_original(self, label: str, sha: str, size: int, stored: str) -> FileOutcome:
+        self.writing = None
         original = self.data_dir / stored
         with original.open("rb") as source:
             instance = read_instance(source, size)
@@ -607,7 +655,7 @@ class _Run:
                 self.session.add(exam)
                 self.session.flush()
             self.exams[study_hash] = exam
-            relative = self.output_path(exam, ds)
+            relative = self.writing = self.output_path(exam, ds)
             target = self.data_dir / relative
             partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
             try:
@@ -651,7 +699,7 @@ class _Run:
         # A file on disk without a row is what a killed run left: it is overwritten. (Asked of
         # the database each time, not remembered for the run: another import may be adding
         # files to the same exam.)
-        while self.session.scalar(select(Instance.id).where(Instance.path == relative)):
+        while self.path_recorded(relative):
             counter += 1
             relative = f"{base}_{counter}.dcm"
         return relative
@@ -947,6 +995,8 @@ def import_exams(
         job=job,
         timepoints=list_timepoints(session, trial),
     )
+    # What killed imports of the trial left (compared with the files' times: the clock's now).
+    import_scratch.remove_stale(run.scratch.parent, now=time.time(), keep=run.token)
     entries = list(iter_sources(sources, zip_limits))
     if job is not None:
         job.total, job.done = len(entries), 0
@@ -954,6 +1004,7 @@ def import_exams(
     try:
         with without_validation():
             for done, entry in enumerate(entries, start=1):
+                run.position = Position.of(done, entry)
                 outcome = _import_entry(run, entry)
                 run.summary.outcomes.append(outcome)
                 if outcome.exam_pk is not None:

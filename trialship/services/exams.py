@@ -137,6 +137,17 @@ def content_sha256(row: QuarantinedFile) -> str | None:
     return row.sha256 if row.size or row.stored_path else None
 
 
+def position(row: QuarantinedFile) -> str:
+    """Where the refused file was among its import's inputs, never its name: "item 3", or
+    "item 3, zip entry 2" for an entry of a zip (counted as `zipinfo` lists them); empty for a
+    row recorded before positions were kept."""
+    if row.item is None:
+        return ""
+    if row.zip_entry is None:
+        return f"item {row.item}"
+    return f"item {row.item}, zip entry {row.zip_entry}"
+
+
 def list_quarantine(session: Session, trial: Trial) -> list[QuarantinedFile]:
     return list(
         session.scalars(

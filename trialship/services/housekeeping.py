@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from trialship.registry.models import AuditEvent, Trial
-from trialship.services import audit
+from trialship.services import audit, import_scratch
+from trialship.services.exam_import import ORIGINALS_DIR, SCRATCH_DIR
 
 
 def record_irb_expiries(session: Session, today: dt.date) -> int:
@@ -34,3 +36,15 @@ def record_irb_expiries(session: Session, today: dt.date) -> int:
         )
         recorded += 1
     return recorded
+
+
+def remove_stale_import_scratch(data_dir: Path, *, now: float) -> int:
+    """Remove the scratch folders killed imports left, of every trial (the next import of a
+    trial does it for that trial; a trial may see none for long). Returns how many; `now` is
+    compared with file times."""
+    originals = Path(data_dir) / ORIGINALS_DIR
+    try:
+        trials = sorted(originals.iterdir())
+    except OSError:  # (nothing imported yet)
+        return 0
+    return sum(import_scratch.remove_stale(folder / SCRATCH_DIR, now=now) for folder in trials)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,3 +104,27 @@ def test_the_quarantine_lists_which_file_by_its_sha256(
     listing = cli("exam", "quarantine", "--trial", "ACM-301")
     assert hashlib.sha256(refused.read_bytes()).hexdigest()[:16] in listing.output
     assert PHI["patient_id"] not in listing.output
+
+
+def test_the_quarantine_lists_where_each_file_was_among_the_inputs_never_its_name(
+    cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    inputs = tmp_path / "in"
+    (good,) = write_exam(inputs, 1)  # img001.dcm: item 1
+    (inputs / "img002.dcm").write_bytes(b"not dicom at all")  # item 2
+    with zipfile.ZipFile(inputs / "more.zip", "w") as archive:  # items 3 to 5
+        archive.writestr(f"{PHI['name']}/", b"")  # (a folder: zip entry 1, not an item)
+        archive.writestr(f"{PHI['name']}/img.dcm", good.read_bytes())
+        archive.writestr(f"{PHI['name']}/notes.txt", b"not dicom either")  # read: entry 3
+        archive.writestr(f"../{PHI['patient_id']}.dcm", b"")  # refused unread
+    assert cli("import", str(inputs), "--trial", "ACM-301").exit_code == 3
+    listing = cli("exam", "quarantine", "--trial", "ACM-301").output
+    header, *rows = listing.splitlines()
+    assert "WHERE" in header and len(rows) == 3
+    assert [_where(row) for row in rows] == ["item 5", "item 4, zip entry 3", "item 2"], listing
+    assert "Kowalczyk" not in listing and PHI["patient_id"] not in listing
+
+
+def _where(row: str) -> str:
+    found = re.search(r"item \d+(, zip entry \d+)?", row)
+    return found.group(0) if found else ""

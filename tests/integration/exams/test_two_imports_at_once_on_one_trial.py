@@ -16,12 +16,15 @@ import pytest
 from sqlalchemy import select
 
 from tests.integration.exams.exam_samples import (
-    import_files as run_import,
-)
-from tests.integration.exams.exam_samples import (
+    STUDY,
+    exam_instance,
     registered_trial_cli,
     seed_trial,
+    write,
     write_exam,
+)
+from tests.integration.exams.exam_samples import (
+    import_files as run_import,
 )
 from trialship.app import Runtime, bootstrap
 from trialship.registry.imaging import Instance, QuarantinedFile
@@ -96,6 +99,46 @@ def test_a_file_the_other_import_recorded_meanwhile_is_skipped_and_leaves_no_fil
     assert other[1].count("imported") == 2
     assert summary.count("skipped") == 2 and not summary.quarantined
     assert consistent(runtime.settings.data_dir) == (3, 0)
+
+
+def test_output_names_other_imports_took_meanwhile_give_this_file_the_next_free_one(
+    runtime: Runtime, trial: Trial, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_exam(tmp_path / "in", 1)
+    run_import(runtime, trial, tmp_path / "in")  # the exam exists: all only add files
+    # Files of the series numbered 2, each with a SOP Instance UID of its own: all want
+    # I00002.dcm.
+    mine = write(exam_instance(2), tmp_path / "mine" / "img.dcm")
+    for n in (1, 2):
+        theirs = exam_instance(2)
+        theirs.SOPInstanceUID = theirs.file_meta.MediaStorageSOPInstanceUID = f"{STUDY}.2.90{n}"
+        write(theirs, tmp_path / f"theirs{n}" / "img.dcm")
+    # Twice, B has its output name when another import records a file under it: B's instance
+    # row is refused each time, and B writes its file under the next name (never over the
+    # other's file, never into quarantine).
+    real = exam_import._Run.output_path
+    others: list[Any] = []
+    b = threading.get_ident()
+
+    def racing(self: exam_import._Run, *args: Any) -> str:
+        name = real(self, *args)
+        if threading.get_ident() == b and len(others) < 2:
+            source = tmp_path / f"theirs{len(others) + 1}"
+            thread = threading.Thread(
+                target=lambda: others.append(run_import(runtime, trial, source))
+            )
+            thread.start()
+            thread.join()
+        return name
+
+    monkeypatch.setattr(exam_import._Run, "output_path", racing)
+    summary = run_import(runtime, trial, mine)
+    assert [o.count("imported") for o in others] == [1, 1]
+    assert summary.count("imported") == 1 and not summary.quarantined
+    assert consistent(runtime.settings.data_dir) == (4, 0)
+    with runtime.db.unit_of_work() as session:
+        names = sorted(path.rsplit("/", 1)[1] for path in session.scalars(select(Instance.path)))
+    assert names == ["I00001.dcm", "I00002.dcm", "I00002_2.dcm", "I00002_3.dcm"]
 
 
 def test_an_exam_the_other_import_made_meanwhile_is_joined(

@@ -2,19 +2,18 @@
 offset), enums as their values.
 
 Original patient identifiers are never part of any shape: a subject shows only how many it has.
+The exam's shape, and how dates and enums are written, are in services.json_shapes: the command
+line gives them too.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
-from typing import Any
 
 from trialship.registry.delivery import Destination
-from trialship.registry.imaging import QuarantinedFile, Series
+from trialship.registry.imaging import QuarantinedFile
 from trialship.registry.models import (
     AuditEvent,
-    Exam,
     Job,
     Membership,
     Site,
@@ -27,25 +26,10 @@ from trialship.schedule import Cell, Window
 from trialship.services.authz import lock_reason
 from trialship.services.completeness import Matrix
 from trialship.services.exams import content_sha256
+from trialship.services.json_shapes import Json, enum_value, iso
+from trialship.services.json_shapes import exam as exam
 from trialship.services.subject_import import ImportResult, RowResult
 from trialship.transfer.probe import ProbeResult
-
-Json = dict[str, Any]
-
-
-def iso(value: dt.date | dt.datetime | None) -> str | None:
-    """A date as YYYY-MM-DD; a time as RFC 3339 with its offset (rows hold naive UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, dt.datetime):
-        value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-    return value.isoformat()
-
-
-def enum_value(value: enum.Enum | str | None) -> str | None:
-    if value is None:
-        return None
-    return str(value.value) if isinstance(value, enum.Enum) else str(value)
 
 
 def trial(obj: Trial, today: dt.date) -> Json:
@@ -208,11 +192,13 @@ def job(obj: Job) -> Json:
 
 def quarantined_file(obj: QuarantinedFile) -> Json:
     """A quarantined input: the reason, never its name (names may hold PHI); which file it was
-    by its job and, when it was read, its SHA-256."""
+    by its job, its place among the job's inputs and, when it was read, its SHA-256."""
     return {
         "id": obj.id,
         "trial_id": obj.trial_id,
         "job_id": obj.job_id,
+        "item": obj.item,
+        "zip_entry": obj.zip_entry,
         "sha256": content_sha256(obj),
         "reason": obj.reason,
         "size": obj.size,
@@ -234,40 +220,6 @@ def audit_event(obj: AuditEvent) -> Json:
         "trial_id": obj.trial_id,
         "details": obj.details or {},
     }
-
-
-def exam(obj: Exam, series: list[Series] | None = None) -> Json:
-    """An exam: subject ID, time point, de-identified study UID; never an original value."""
-    data: Json = {
-        "id": obj.id,
-        "trial_id": obj.trial_id,
-        "subject_id": obj.subject.subject_id,
-        "timepoint_id": obj.timepoint.timepoint_id if obj.timepoint else None,
-        "timepoint_confirmed": bool(obj.timepoint_confirmed),
-        "study_date": iso(obj.study_date),
-        "modality": obj.modality,
-        "description": obj.description,
-        "study_instance_uid": obj.study_instance_uid,
-        "state": enum_value(obj.state),
-        "file_count": obj.file_count,
-        "total_bytes": obj.total_bytes,
-        "needs_pixel_review": bool(obj.needs_pixel_review),
-        "pixel_reviewed_at": iso(obj.pixel_reviewed_at),
-        "has_receipt": bool(obj.receipt),
-        "created_at": iso(obj.created_at),
-    }
-    if series is not None:
-        data["series"] = [
-            {
-                "series_instance_uid": s.series_instance_uid,
-                "series_number": s.series_number,
-                "modality": s.modality,
-                "description": s.description,
-                "instances": len(s.instances),
-            }
-            for s in series
-        ]
-    return data
 
 
 def _host_key(kind: str | None, fingerprint: str | None) -> Json | None:

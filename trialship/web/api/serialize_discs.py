@@ -7,7 +7,7 @@ from typing import Any
 from trialship.media.capacity import Medium
 from trialship.registry.discs import Disc, DiscSet
 from trialship.services.disc_sets import SetPlan
-from trialship.web.api.serialize import enum_value, iso
+from trialship.services.json_shapes import enum_value, iso
 
 Json = dict[str, Any]
 

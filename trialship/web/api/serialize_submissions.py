@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from trialship.registry.submissions import AutomationRule, Submission, SubmissionFile
+from trialship.services.json_shapes import iso
 from trialship.services.submissions import progress_of
-from trialship.web.api.serialize import iso
 
 Json = dict[str, Any]
 

@@ -395,6 +395,19 @@ SCHEMAS: dict[str, Schema] = {
             "id": INTEGER,
             "trial_id": INTEGER,
             "job_id": {"type": ["integer", "null"], "description": "the import that refused it"},
+            "item": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "description": "its place among that import's inputs, from 1 (folders sorted, "
+                "zip entries as stored); null for a file refused before places were kept",
+            },
+            "zip_entry": {
+                "type": ["integer", "null"],
+                "minimum": 1,
+                "description": "for an entry of a zip that was read: its place in the zip's "
+                "directory, from 1 (as zipinfo lists them); null otherwise. Names are never "
+                "given: they may identify a patient",
+            },
             "sha256": {
                 "type": ["string", "null"],
                 "description": "the SHA-256 of the file's bytes (as sha256sum prints it), which "

@@ -191,6 +191,7 @@ def quarantine(trial_id: int) -> str:
         **ctx,
         files=exam_service.list_quarantine(db(), ctx["trial"]),
         content_sha256=exam_service.content_sha256,
+        position=exam_service.position,
     )
 
 
