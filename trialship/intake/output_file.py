@@ -31,10 +31,17 @@ _buffers = threading.local()
 
 def _buffer() -> memoryview:
     """This thread's aligned buffer (mmap'd memory is page aligned): one for all its files, so
-    its pages are touched once."""
-    view: memoryview | None = getattr(_buffers, "view", None)
-    if view is None:
-        view = _buffers.view = memoryview(mmap.mmap(-1, BUFFER))
+    its pages are touched once.
+
+    Private to the process: mmap's default for memory of its own is MAP_SHARED, which a fork
+    shares. A process pool forked from a thread that had written a file would have had every
+    worker gather its files into that one buffer. A forked child allocates its own too.
+    """
+    pid = os.getpid()
+    if getattr(_buffers, "pid", None) != pid:
+        memory = mmap.mmap(-1, BUFFER, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+        _buffers.view, _buffers.pid = memoryview(memory), pid
+    view: memoryview = _buffers.view
     return view
 
 

@@ -18,8 +18,15 @@ from trialship.intake.output_file import BLOCK, BUFFER, OutputFile
 SIZES = [0, 1, BLOCK - 1, BLOCK, BLOCK + 1, BUFFER - 1, BUFFER, BUFFER + 1, 3 * BUFFER + 123]
 
 
+_BASE = bytes((index * 7) % 251 for index in range(251))
+
+
 def _content(size: int, seed: int = 0) -> bytes:
-    return bytes((index * 7 + seed) % 251 for index in range(size))
+    """`size` bytes of a pattern that repeats only every 251 bytes (never on a block's size),
+    different for each `seed`."""
+    turn = seed % 251
+    base = _BASE[turn:] + _BASE[:turn]
+    return (base * (size // 251 + 1))[:size]
 
 
 def _write_in_pieces(target: OutputFile, data: bytes) -> None:
@@ -110,3 +117,32 @@ def test_threads_writing_at_once_each_keep_their_own_bytes(tmp_path: Path) -> No
     for number in range(4):
         expected = b"".join(_content(BUFFER // 2 + 3, seed=number * 10 + p) for p in range(5))
         assert (tmp_path / f"{number}.dcm").read_bytes() == expected
+
+
+def test_processes_forked_after_a_write_each_gather_into_their_own_buffer(tmp_path: Path) -> None:
+    # The parent writes first (its thread then has a buffer), then forks two writers at once:
+    # a buffer shared across the fork would mix their bytes.
+    import multiprocessing
+
+    with OutputFile(tmp_path / "parent.dcm") as target:
+        target.write(_content(BLOCK * 3 + 5))
+    fork = multiprocessing.get_context("fork")
+    start = fork.Barrier(2)
+
+    def child(number: int) -> None:
+        start.wait()
+        for round_ in range(20):
+            with OutputFile(tmp_path / f"{number}-{round_}.dcm") as target:
+                for piece in range(3):
+                    target.write(_content(BUFFER // 3 + 7, seed=number * 50 + piece))
+
+    children = [fork.Process(target=child, args=(number,)) for number in (1, 2)]
+    for process in children:
+        process.start()
+    for process in children:
+        process.join(60)
+        assert process.exitcode == 0
+    for number in (1, 2):
+        expected = b"".join(_content(BUFFER // 3 + 7, seed=number * 50 + p) for p in range(3))
+        for round_ in range(20):
+            assert (tmp_path / f"{number}-{round_}.dcm").read_bytes() == expected
