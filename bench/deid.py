@@ -36,6 +36,7 @@ dicognito is a benchmark-only tool: ``pip install --no-deps dicognito==0.19.0``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -324,7 +325,19 @@ def _measure(tool: str, src: Path, runs: Path) -> dict[str, float]:
         text=True,
     )
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    if tool.startswith("trialship"):
+        _check_outputs(out / "deid")
     return result
+
+
+def _check_outputs(out: Path) -> None:
+    """Untimed: each output file holds what the run's report says it wrote (its SHA-256), so
+    a speed is never that of a run whose files came out wrong."""
+    report = json.loads((out / "deid-report.json").read_text())
+    for entry in report["inputs"]:
+        digest = hashlib.sha256((out / entry["output"]).read_bytes()).hexdigest()
+        if digest != entry["output_sha256"]:
+            raise SystemExit(f"{entry['output']}: not what the run wrote (its SHA-256 differs)")
 
 
 def _settle(src: Path) -> None:
