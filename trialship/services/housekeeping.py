@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from trialship.registry.models import AuditEvent, Trial
 from trialship.services import audit, import_scratch
-from trialship.services.exam_import import ORIGINALS_DIR, SCRATCH_DIR
+from trialship.services.exam_import import EXAMS_DIR, ORIGINALS_DIR, SCRATCH_DIR
 
 
 def record_irb_expiries(session: Session, today: dt.date) -> int:
@@ -40,11 +40,19 @@ def record_irb_expiries(session: Session, today: dt.date) -> int:
 
 def remove_stale_import_scratch(data_dir: Path, *, now: float) -> int:
     """Remove the scratch folders killed imports left, of every trial (the next import of a
-    trial does it for that trial; a trial may see none for long). Returns how many; `now` is
-    compared with file times."""
+    trial does it for that trial; a trial may see none for long), and the half-written files
+    they left among its originals and exams. Returns how many; `now` is compared with file
+    times."""
     originals = Path(data_dir) / ORIGINALS_DIR
     try:
         trials = sorted(originals.iterdir())
     except OSError:  # (nothing imported yet)
         return 0
-    return sum(import_scratch.remove_stale(folder / SCRATCH_DIR, now=now) for folder in trials)
+    removed = 0
+    for folder in trials:
+        removed += import_scratch.remove_stale(folder / SCRATCH_DIR, now=now)
+        removed += import_scratch.remove_stale_partials(folder, now=now)
+        removed += import_scratch.remove_stale_partials(
+            Path(data_dir) / EXAMS_DIR / folder.name, now=now
+        )
+    return removed

@@ -140,3 +140,25 @@ def remove_stale(parent: Path, *, now: float, keep: str = "") -> int:
         shutil.rmtree(entry.path, ignore_errors=True)
         removed += not os.path.lexists(entry.path)
     return removed
+
+
+def remove_stale_partials(folder: Path, *, now: float) -> int:
+    """Remove the half-written files killed imports left under `folder` (a trial's originals
+    or exams): hidden ``.part`` files not changed for `STALE_AFTER`. A run writes a partial
+    and renames or removes it within the file's own import, so one that old is nobody's; the
+    scratch folders are `remove_stale`'s. Returns how many."""
+    removed = 0
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]  # (scratch)
+        for name in names:
+            if not (name.startswith(".") and name.endswith(".part")):
+                continue
+            path = os.path.join(root, name)
+            try:
+                if now - os.stat(path, follow_symlinks=False).st_mtime < STALE_AFTER:
+                    continue
+                os.unlink(path)
+            except FileNotFoundError:  # (its run renamed or removed it meanwhile)
+                continue
+            removed += 1
+    return removed

@@ -145,3 +145,20 @@ def _dead_owner_name() -> str:
         check=True,
     )
     return process.stdout.strip()
+
+
+def test_the_daily_sweep_removes_half_written_files_only_when_old(tmp_path: Path) -> None:
+    data = tmp_path / "instance"
+    now = time.time()
+    old_original = data / "originals" / "1" / f".{uuid.uuid4().hex}.part"
+    old_output = data / "exams" / "1" / "7" / f".I00001.dcm.{uuid.uuid4().hex}.part"
+    fresh_output = data / "exams" / "1" / "7" / f".I00002.dcm.{uuid.uuid4().hex}.part"
+    kept = [data / "exams" / "1" / "7" / "I00003.dcm", data / "originals" / "1" / "ab12.dcm"]
+    for path in (old_original, old_output, fresh_output, *kept):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    for path in (old_original, old_output, *kept):
+        os.utime(path, (now - import_scratch.STALE_AFTER - 60,) * 2)
+    assert housekeeping.remove_stale_import_scratch(data, now=now) == 2
+    assert not old_original.exists() and not old_output.exists()
+    assert fresh_output.exists() and all(path.exists() for path in kept)
