@@ -9,7 +9,8 @@ cache took 3.2-4.1 s of system time there, and 0.06 s with O_DIRECT (`dd`, 1 MiB
 O_DIRECT asks for blocks written from aligned memory: the bytes are gathered into an aligned
 buffer (one per thread, reused) and written a whole number of blocks at a time; the last partial
 block is written through the cache once O_DIRECT is switched off. A file system that refuses
-O_DIRECT (EINVAL at open), or a platform without it, gets ordinary buffered writes.
+O_DIRECT (EINVAL at open or at a write), or a platform without it, gets ordinary buffered
+writes.
 """
 
 from __future__ import annotations
@@ -91,7 +92,15 @@ class OutputFile:
     def _write(self, view: memoryview) -> None:
         done = 0
         while done < len(view):
-            done += os.write(self._fd, view[done:])
+            try:
+                done += os.write(self._fd, view[done:])
+            except OSError as exc:
+                if not self.direct or exc.errno != errno.EINVAL:
+                    raise
+                # Opened with O_DIRECT but refused at the write (a block size beyond BLOCK, a
+                # file system that only pretends): through the cache, as elsewhere.
+                self._buffered()
+                continue
             if self.direct and done < len(view):
                 # A short write: whatever follows could be out of alignment, so the rest goes
                 # through the cache (it is the rare case: the next write says why, ENOSPC).

@@ -146,3 +146,23 @@ def test_processes_forked_after_a_write_each_gather_into_their_own_buffer(tmp_pa
         expected = b"".join(_content(BUFFER // 3 + 7, seed=number * 50 + p) for p in range(3))
         for round_ in range(20):
             assert (tmp_path / f"{number}-{round_}.dcm").read_bytes() == expected
+
+
+def test_a_direct_write_refused_as_invalid_goes_through_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fcntl
+
+    real = os.write
+
+    def no_direct_writes(fd: int, data: Any) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd, data)
+
+    monkeypatch.setattr(output_file.os, "write", no_direct_writes)
+    data = _content(2 * BUFFER + 77)
+    with OutputFile(tmp_path / "out.dcm") as target:
+        _write_in_pieces(target, data)
+        assert not target.direct
+    assert (tmp_path / "out.dcm").read_bytes() == data
