@@ -240,12 +240,13 @@ def test_the_quarantine_tells_where_in_the_upload_a_file_was_never_by_name(
     items = response.get_json()["items"]
     for item in items:
         _conforms("QuarantinedFile", item)
-    # The first upload is item 1, the zip's entries items 2 to 4 (upload names are not kept).
-    assert [(i["item"], i["zip_entry"]) for i in items] == [(4, None), (3, 2)]
+    # The first upload is item 1, the zip's entries items 2 to 4 (upload names are not kept);
+    # an entry refused unread has its place too.
+    assert [(i["item"], i["zip_entry"]) for i in items] == [(4, 3), (3, 2)]
     assert "Kowalczyk" not in response.get_data(as_text=True)
     page = client.get(f"/trials/{trial.id}/quarantine").get_data(as_text=True)
     assert '<td class="position">item 3, zip entry 2</td>' in page
-    assert '<td class="position">item 4</td>' in page
+    assert '<td class="position">item 4, zip entry 3</td>' in page
     assert "Kowalczyk" not in page and PHI["patient_id"] not in page
 
 

@@ -82,6 +82,8 @@ class SourceRejection:
     """What tells this input from others when none of its bytes were read: for a zip entry its
     name, CRC-32 and size (the same entry in another copy of the zip is the same input), else
     empty, and the label stands for it."""
+    entry: int | None = None
+    """A zip entry's place in its zip's directory (from 0, as `SourceItem.entry`)."""
 
 
 class ZipEntryTooLarge(Exception):
@@ -242,10 +244,10 @@ def zip_entries(path: Path, limits: ZipLimits) -> Iterator[SourceItem | SourceRe
             identity = f"zip entry {info.filename!r} crc {info.CRC:08x} size {info.file_size}"
             unsafe = unsafe_member_name(info.filename)
             if unsafe:
-                yield SourceRejection(label, unsafe, identity)
+                yield SourceRejection(label, unsafe, identity, position)
                 continue
             if info.flag_bits & 0x1:
-                yield SourceRejection(label, "encrypted zip entry", identity)
+                yield SourceRejection(label, "encrypted zip entry", identity, position)
                 continue
             ratio = info.file_size / max(info.compress_size, 1)
             if info.file_size >= limits.ratio_floor_bytes and ratio > limits.max_ratio:
@@ -253,11 +255,12 @@ def zip_entries(path: Path, limits: ZipLimits) -> Iterator[SourceItem | SourceRe
                     label,
                     f"zip bomb guard: compression ratio {ratio:.0f} above {limits.max_ratio:.0f}",
                     identity,
+                    position,
                 )
                 continue
             if _holds_a_zip(archive, info):
                 yield SourceRejection(
-                    label, "a zip inside a zip is not read: unzip it first", identity
+                    label, "a zip inside a zip is not read: unzip it first", identity, position
                 )
                 continue
             yield SourceItem(

@@ -153,9 +153,7 @@ class Position:
 
     @classmethod
     def of(cls, item: int, entry: SourceItem | SourceRejection) -> Position:
-        # (a zip entry refused unread comes without its place: its item tells it)
-        place = entry.entry if isinstance(entry, SourceItem) else None
-        return cls(item, None if place is None else place + 1)
+        return cls(item, None if entry.entry is None else entry.entry + 1)
 
 
 class _Quarantine(Exception):
