@@ -48,6 +48,11 @@ SPACED_ID = 6
 """IDs this long are also found written with spaces, dots or dashes inside ("MRN 123 4567")."""
 
 
+def spaced_ids(ids: Iterable[str]) -> list[str]:
+    """The IDs also looked for with separators inside (`spaced_pattern`), in order."""
+    return sorted(value for value in ids if len(value) >= SPACED_ID)
+
+
 def spaced_pattern(value: str) -> str:
     """An ID with a space, dot or dash allowed between any two of its characters, as a whole
     word; compile it case-insensitive. (Not for UIDs, dates or numbers: "4711001" is in
@@ -115,8 +120,8 @@ class IdentifierPatterns:
         self.uids = tuple(uid for uid in identifiers.uids if len(uid) >= MIN_UID)
         self.allowed = token_regex(identifiers.allowed)
         # "MRN 471 1001" for MRN4711001, in text (the cleaner redacts it the same way).
-        spaced = sorted(value for value in identifiers.ids if len(value) >= SPACED_ID)
-        self.spaced_ids = _compiled("|".join(map(spaced_pattern, spaced)) or None)
+        spaced = "|".join(map(spaced_pattern, spaced_ids(identifiers.ids)))
+        self.spaced_ids = _compiled(spaced or None)
 
     def has_uid(self, text: str) -> bool:
         """An original UID anywhere in the text (also as the root of a longer, derived UID)."""
@@ -184,7 +189,7 @@ class Prefilter:
 def _spaced_tokens(ids: frozenset[str]) -> tuple[str, ...]:
     """What a text holds, once `without_separators`, when an ID's `spaced_pattern` matches it
     (a patient's IDs are the same in each of their files: kept)."""
-    return tuple(sorted(without_separators(value) for value in ids if len(value) >= SPACED_ID))
+    return tuple(sorted(map(without_separators, spaced_ids(ids))))
 
 
 def years(dates: frozenset[str]) -> frozenset[str]:

@@ -14,9 +14,9 @@ from typing import Any
 
 from trialship.deid.identifiers import Identifiers
 from trialship.deid.matching import (
-    SPACED_ID,
     kind_patterns,
     longest_word,
+    spaced_ids,
     spaced_pattern,
     without_separators,
     word_pattern,
@@ -84,7 +84,6 @@ class Scrubber:
         # compiled once per process: one alternation of them all was compiled anew for each
         # patient in each worker, 5 ms (the generic part 1.4, a birth date's spellings 1.4).
         kinds = kind_patterns(identifiers)
-        spaced = sorted(value for value in identifiers.ids if len(value) >= SPACED_ID)
         self._kinds = (
             _Kind(identifiers.name_parts, word_pattern(identifiers.name_parts)),
             _Kind(identifiers.ids, kinds["id"]),
@@ -93,7 +92,7 @@ class Scrubber:
             _Kind(map(longest_word, identifiers.institutions), kinds["institution"]),
             *(
                 _Kind([without_separators(value)], spaced_pattern(value), compact=True)
-                for value in spaced
+                for value in spaced_ids(identifiers.ids)
             ),
         )
         self._finds: dict[str, bool] = {}

@@ -111,19 +111,20 @@ def read_instance(fp: BinaryIO, size: int, *, mtime: float | None = None) -> Ins
     """
     if size == 0:
         raise UnreadableFile("empty file (0 bytes)")
-    inflated = _inflated(fp, size)
-    if inflated is not None:
-        body, body_size = inflated
-        instance = read_instance(body, body_size, mtime=mtime)  # (not deflated: once)
-        instance.body, instance.input_size = body, size
-        return instance
     data = None
     if size <= WHOLE:
         fp.seek(0)
         data = fp.read(size)
         if len(data) != size:
             raise UnreadableFile("truncated while copying")
-        fp.seek(0)
+    fp.seek(0)
+    inflated = _inflated(fp, size, data[:_META_WALK] if data is not None else fp.read(_META_WALK))
+    if inflated is not None:
+        body, body_size = inflated
+        instance = read_instance(body, body_size, mtime=mtime)  # (not deflated: once)
+        instance.body, instance.input_size = body, size
+        return instance
+    fp.seek(0)
     instance = _parse(fp, size, data, mtime)
     instance.data = data
     return instance
@@ -188,15 +189,13 @@ its size), as a zip entry may (`sources.ZipLimits`): a 3 MB file of zeros inflat
 is a bomb, not an image."""
 
 
-def _inflated(fp: BinaryIO, size: int) -> tuple[BinaryIO, int] | None:
+def _inflated(fp: BinaryIO, size: int, head: bytes) -> tuple[BinaryIO, int] | None:
     """A Deflated Explicit VR Little Endian file's data set inflated into a scratch file, as
     an Explicit VR Little Endian file (whose offsets the Instance then refers to); None for
-    any other file. Inflated a chunk at a time: memory stays bounded (pydicom inflates the
-    whole data set in memory, four times over)."""
-    fp.seek(0)
-    head = fp.read(_META_WALK)
+    any other file (`head`: its first `_META_WALK` bytes, or all it has). Inflated a chunk at
+    a time: memory stays bounded (pydicom inflates the whole data set in memory, four times
+    over)."""
     if head[128:132] != b"DICM" or _meta_syntax(head) not in (None, _DEFLATED):
-        fp.seek(0)
         return None
     fp.seek(132)
     try:
@@ -303,10 +302,8 @@ def _number(ds: Dataset, keyword: str, default: int) -> int:
     number = unsigned_short(ds, keyword)
     if number is not None:
         return number
-    text = text_value(ds, keyword) if keyword == "NumberOfFrames" else None
-    if text is not None and text.isdigit():
-        return int(text)
-    return int(ds.get(keyword) or default)
+    text = text_value(ds, keyword)
+    return int(text) if text.isdigit() else int(ds.get(keyword) or default)
 
 
 def _read_header(fp: BinaryIO, data: bytes | None, mtime: float | None) -> tuple[FileDataset, bool]:

@@ -39,6 +39,15 @@ def _write_in_pieces(target: OutputFile, data: bytes) -> None:
     target.write(bytearray(view[start:]))
 
 
+def _written_through_the_cache(tmp_path: Path, size: int) -> None:
+    """A file of `size` bytes written in pieces ends without O_DIRECT, and holds every byte."""
+    data = _content(size)
+    with OutputFile(tmp_path / "out.dcm") as target:
+        _write_in_pieces(target, data)
+        assert not target.direct
+    assert (tmp_path / "out.dcm").read_bytes() == data
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_the_file_holds_every_byte_written(tmp_path: Path, size: int) -> None:
     data = _content(size)
@@ -60,11 +69,7 @@ def test_a_file_system_without_o_direct_gets_buffered_writes(
         return real(path, flags, mode)
 
     monkeypatch.setattr(output_file.os, "open", no_direct)
-    data = _content(BUFFER + 4321)
-    with OutputFile(tmp_path / "out.dcm") as target:
-        _write_in_pieces(target, data)
-        assert not target.direct
-    assert (tmp_path / "out.dcm").read_bytes() == data
+    _written_through_the_cache(tmp_path, BUFFER + 4321)
 
 
 def test_a_short_direct_write_sends_the_rest_through_the_cache(
@@ -79,11 +84,7 @@ def test_a_short_direct_write_sends_the_rest_through_the_cache(
         return real(fd, data)
 
     monkeypatch.setattr(output_file.os, "write", short_once)
-    data = _content(2 * BUFFER + 99)
-    with OutputFile(tmp_path / "out.dcm") as target:
-        _write_in_pieces(target, data)
-        assert not target.direct
-    assert (tmp_path / "out.dcm").read_bytes() == data
+    _written_through_the_cache(tmp_path, 2 * BUFFER + 99)
 
 
 def test_an_error_while_writing_leaves_the_rest_unwritten_and_the_file_closed(
@@ -161,8 +162,4 @@ def test_a_direct_write_refused_as_invalid_goes_through_the_cache(
         return real(fd, data)
 
     monkeypatch.setattr(output_file.os, "write", no_direct_writes)
-    data = _content(2 * BUFFER + 77)
-    with OutputFile(tmp_path / "out.dcm") as target:
-        _write_in_pieces(target, data)
-        assert not target.direct
-    assert (tmp_path / "out.dcm").read_bytes() == data
+    _written_through_the_cache(tmp_path, 2 * BUFFER + 77)
