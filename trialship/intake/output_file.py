@@ -7,10 +7,10 @@ project's build machines) each such page is a fault on the host too: writing 500
 cache took 3.2-4.1 s of system time there, and 0.06 s with O_DIRECT (`dd`, 1 MiB blocks).
 
 O_DIRECT asks for blocks written from aligned memory: the bytes are gathered into an aligned
-buffer (one per thread, reused) and written a whole number of blocks at a time; the last partial
-block is written through the cache once O_DIRECT is switched off. A file system that refuses
-O_DIRECT (EINVAL at open or at a write), or a platform without it, gets ordinary buffered
-writes.
+buffer (one per open file, reused by the next) and written a whole number of blocks at a time;
+the last partial block is written through the cache once O_DIRECT is switched off. A file
+system that refuses O_DIRECT (EINVAL at open or at a write), or a platform without it, gets
+ordinary buffered writes.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import errno
 import fcntl
 import mmap
 import os
-import threading
 from types import TracebackType
 
 BLOCK = 4096
@@ -27,23 +26,31 @@ BLOCK = 4096
 BUFFER = 1 << 20
 _DIRECT = getattr(os, "O_DIRECT", 0)
 _FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-_buffers = threading.local()
+_free: list[memoryview] = []
+_free_pid = [0]
 
 
-def _buffer() -> memoryview:
-    """This thread's aligned buffer (mmap'd memory is page aligned): one for all its files, so
-    its pages are touched once.
+def _take_buffer() -> memoryview:
+    """An aligned buffer (mmap'd memory is page aligned) until `_give_back`: buffers are reused,
+    so their pages are touched once. A file may be closed on another thread than the one that
+    wrote it (a worker closes its files in the background), so they are not per thread.
 
     Private to the process: mmap's default for memory of its own is MAP_SHARED, which a fork
     shares. A process pool forked from a thread that had written a file would have had every
     worker gather its files into that one buffer. A forked child allocates its own too.
     """
-    pid = os.getpid()
-    if getattr(_buffers, "pid", None) != pid:
-        memory = mmap.mmap(-1, BUFFER, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-        _buffers.view, _buffers.pid = memoryview(memory), pid
-    view: memoryview = _buffers.view
-    return view
+    if _free_pid[0] != os.getpid():
+        _free.clear()
+        _free_pid[0] = os.getpid()
+    try:
+        return _free.pop()
+    except IndexError:
+        return memoryview(mmap.mmap(-1, BUFFER, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS))
+
+
+def _give_back(buffer: memoryview) -> None:
+    if _free_pid[0] == os.getpid():
+        _free.append(buffer)
 
 
 class OutputFile:
@@ -62,7 +69,7 @@ class OutputFile:
                 raise
             self.direct = False  # (a file system without O_DIRECT: tmpfs before Linux 6.6)
             self._fd = os.open(path, _FLAGS, 0o666)
-        self._buffer = _buffer() if self.direct else None
+        self._buffer = _take_buffer() if self.direct else None
         self._pending = 0  # bytes gathered in the buffer, not yet written
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
@@ -125,6 +132,9 @@ class OutputFile:
         finally:
             os.close(self._fd)
             self._fd = -1
+            if self._buffer is not None:
+                _give_back(self._buffer)
+                self._buffer = None
 
     def __enter__(self) -> OutputFile:
         return self

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from deid_samples import PHI, Cli, instance, write
 
+from trialship.intake.output_file import OutputFile
 from trialship.services import deid_files
 
 
@@ -159,3 +160,32 @@ def test_the_journal_of_a_stopped_run_by_map_holds_no_patient_id_or_accession(
 
     make_room()
     _finished_as_one_run(cli, src, out, tmp_path / "whole", "--map", str(rows), subject=False)
+
+
+def test_a_full_disk_met_as_a_worker_closes_a_file_stops_the_run_likewise(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With --jobs 2 a worker closes each file (its last blocks written) on a thread of its own
+    # while it reads the next: the disk filling up there stops the run as anywhere else.
+    src = tmp_path / "src"
+    for number in range(1, 13):
+        write(instance(number), src / f"{number:02d}.dcm")
+    real = OutputFile.close
+
+    def full(self: OutputFile, *, discard: bool = False) -> None:
+        real(self, discard=True)
+        if not discard:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(OutputFile, "close", full)  # (the forked workers inherit it)
+    out = tmp_path / "out"
+    stopped = cli.deid(str(src), "--jobs", "2", out=out)
+    assert stopped.exit_code == 1
+    assert stopped.output == (
+        f"Error: stopped: cannot write into {out}: No space left on device; make room and run "
+        "the same command again to finish the run\n"
+    )
+    assert not list(out.rglob("*.dcm"))
+
+    monkeypatch.setattr(OutputFile, "close", real)
+    _finished_as_one_run(cli, src, out, tmp_path / "whole")
