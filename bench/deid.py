@@ -16,7 +16,10 @@ Each run's output is kept until the end (about 0.5 GB a run). Deleting it betwee
 the next run for it: on an ext4 file system without a journal (these machines' root), creating
 a file scans the inodes of its block group freed in the last minute (`recently_deleted` in the
 kernel's `find_inode_bit`), and after a run's 1,000 files were deleted each new file took
-0.5-0.8 ms of system time instead of 0.02 ms.
+0.5-0.8 ms of system time instead of 0.02 ms. Runs of the benchmark (or tests) deleted
+minutes before in the same block group do that too: the first line after the corpus says what
+creating a file costs in the runs' folder. A folder directly under the file system's root gets
+a block group of its own (`TMPDIR=/bench-1 python bench/deid.py ...`).
 
 The last line gives cp's own ratio to dicognito: every tool writes the same bytes, so no tool
 can show more. It is worth reading first. On some of these virtual machines the guest hands
@@ -340,6 +343,17 @@ def _check_outputs(out: Path) -> None:
             raise SystemExit(f"{entry['output']}: not what the run wrote (its SHA-256 differs)")
 
 
+def _creation_ms(runs: Path, count: int = 200) -> float:
+    """Untimed: what creating an empty file costs in the runs' folder now (see the docstring:
+    files deleted nearby in the last minutes make it cost 25 times more), left there."""
+    probe = runs / "creation-probe"
+    probe.mkdir()
+    start = time.perf_counter()
+    for number in range(count):
+        os.close(os.open(probe / f"{number}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    return (time.perf_counter() - start) * 1000 / count
+
+
 def _settle(src: Path) -> None:
     """Untimed, before each run: write back what earlier runs left dirty (else the kernel
     writes it back during this run, on its clock), and read every corpus file so each tool
@@ -382,6 +396,10 @@ def main(args: list[str] | None = None) -> None:
     runs.mkdir(parents=True, exist_ok=True)
     rows: dict[str, dict[str, float]] = {}
     times: dict[str, list[float]] = {tool: [] for tool in tools}
+    print(
+        f"creating a file here: {_creation_ms(runs):.2f} ms (each tool creates "
+        f"{len(files)}; about 0.02 ms where nothing near was deleted in the last minutes)"
+    )
     try:
         if "cp" in tools:
             _measure("cp", corpus, runs)  # warm the page cache
