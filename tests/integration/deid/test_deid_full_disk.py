@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import Result
 from deid_samples import PHI, Cli, instance, write
 
 from trialship.intake.output_file import OutputFile
@@ -51,20 +52,29 @@ def _finished_as_one_run(
     )
 
 
-def test_a_full_disk_stops_the_run_and_the_same_command_finishes_it(
-    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _twelve_files(tmp_path: Path) -> Path:
     src = tmp_path / "src"
     for number in range(1, 13):
         write(instance(number), src / f"{number:02d}.dcm")
-    make_room = _disk_full_after(monkeypatch, 5)
-    out = tmp_path / "out"
-    stopped = cli.deid(str(src), "--jobs", "1", out=out)
+    return src
+
+
+def _says_stopped_by_a_full_disk(stopped: Result, out: Path) -> None:
     assert stopped.exit_code == 1
     assert stopped.output == (
         f"Error: stopped: cannot write into {out}: No space left on device; make room and run "
         "the same command again to finish the run\n"
     )
+
+
+def test_a_full_disk_stops_the_run_and_the_same_command_finishes_it(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = _twelve_files(tmp_path)
+    make_room = _disk_full_after(monkeypatch, 5)
+    out = tmp_path / "out"
+    stopped = cli.deid(str(src), "--jobs", "1", out=out)
+    _says_stopped_by_a_full_disk(stopped, out)
     assert not (out / "deid-report.json").exists()
     assert 0 < len(list(out.rglob("*.dcm"))) < 12
 
@@ -167,9 +177,7 @@ def test_a_full_disk_met_as_a_worker_closes_a_file_stops_the_run_likewise(
 ) -> None:
     # With --jobs 2 a worker closes each file (its last blocks written) on a thread of its own
     # while it reads the next: the disk filling up there stops the run as anywhere else.
-    src = tmp_path / "src"
-    for number in range(1, 13):
-        write(instance(number), src / f"{number:02d}.dcm")
+    src = _twelve_files(tmp_path)
     real = OutputFile.close
 
     def full(self: OutputFile, *, discard: bool = False) -> None:
@@ -180,11 +188,7 @@ def test_a_full_disk_met_as_a_worker_closes_a_file_stops_the_run_likewise(
     monkeypatch.setattr(OutputFile, "close", full)  # (the forked workers inherit it)
     out = tmp_path / "out"
     stopped = cli.deid(str(src), "--jobs", "2", out=out)
-    assert stopped.exit_code == 1
-    assert stopped.output == (
-        f"Error: stopped: cannot write into {out}: No space left on device; make room and run "
-        "the same command again to finish the run\n"
-    )
+    _says_stopped_by_a_full_disk(stopped, out)
     assert not list(out.rglob("*.dcm"))
 
     monkeypatch.setattr(OutputFile, "close", real)
