@@ -10,9 +10,8 @@ import os
 from pathlib import Path
 
 import pytest
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
 
+from tests.unit.ct_files import ct_file
 from trialship.deid import parse_profile
 from trialship.intake.output_file import OutputFile
 from trialship.intake.sources import SourceItem, iter_sources
@@ -29,25 +28,20 @@ uid_secret = "unit-secret-0123456789"
 
 
 def _file(number: int, path: Path) -> None:
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = f"1.2.826.0.1.3680043.99.5.{number}"
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = f"1.2.826.0.1.3680043.99.5.{number}"
-    ds.StudyInstanceUID = "1.2.826.0.1.3680043.99.5"
-    ds.SeriesInstanceUID = "1.2.826.0.1.3680043.99.5.0"
-    ds.PatientName = "Okafor^Liam"
-    ds.PatientID = "MRN5550001"
-    ds.Modality = "CT"
-    ds.InstanceNumber = number
-    ds.Rows = ds.Columns = 64
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.PixelData = bytes([number]) * (64 * 64 * 2)
-    ds.save_as(path, enforce_file_format=True)
+    path.write_bytes(
+        ct_file(
+            rows=64,
+            columns=64,
+            pixels=bytes([number]) * (64 * 64 * 2),
+            SOPInstanceUID=f"1.2.826.0.1.3680043.99.5.{number}",
+            StudyInstanceUID="1.2.826.0.1.3680043.99.5",
+            SeriesInstanceUID="1.2.826.0.1.3680043.99.5.0",
+            PatientName="Okafor^Liam",
+            PatientID="MRN5550001",
+            Modality="CT",
+            InstanceNumber=str(number),
+        )
+    )
 
 
 @pytest.fixture

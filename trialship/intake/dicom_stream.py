@@ -111,13 +111,10 @@ def read_instance(fp: BinaryIO, size: int, *, mtime: float | None = None) -> Ins
     """
     if size == 0:
         raise UnreadableFile("empty file (0 bytes)")
-    data = None
-    if size <= WHOLE:
-        fp.seek(0)
-        data = fp.read(size)
-        if len(data) != size:
-            raise UnreadableFile("truncated while copying")
     fp.seek(0)
+    data = fp.read(size) if size <= WHOLE else None
+    if data is not None and len(data) != size:
+        raise UnreadableFile("truncated while copying")
     inflated = _inflated(fp, size, data[:_META_WALK] if data is not None else fp.read(_META_WALK))
     if inflated is not None:
         body, body_size = inflated
