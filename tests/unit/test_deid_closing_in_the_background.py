@@ -50,13 +50,13 @@ def tasks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[deid_files._T
     src.mkdir()
     for number in range(1, 7):
         _file(number, src / f"{number}.dcm")
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
     worker = deid_files._Worker(
         parse_profile(PROFILE),
         deid_files.Assignment(subject_id="ACM-0001", site_id="S01", timepoint_id="BL"),
         None,
-        scratch,
+        out,
     )
     monkeypatch.setitem(deid_files._STATE, "worker", worker)
     items = [item for item in iter_sources((src,)) if isinstance(item, SourceItem)]
@@ -91,7 +91,7 @@ def test_a_failed_close_is_reported_for_its_file_and_its_partial_removed(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(OutputFile, "close", failing)
-    scratch = deid_files._STATE["worker"].scratch
+    out = deid_files._STATE["worker"].out
     results = deid_files._process_chunk(tasks)
     assert [done.index for done in results] == list(range(6))
     assert results[2].reason == "cannot write: Input/output error"
@@ -100,6 +100,6 @@ def test_a_failed_close_is_reported_for_its_file_and_its_partial_removed(
         assert failed.partial is None and not failed.output_sha256
     written = [done for done in results if done.index not in (2, 4)]
     assert all(done.partial and Path(done.partial).exists() for done in written)
-    assert sorted(path.name for path in scratch.iterdir()) == sorted(
+    assert sorted(path.name for path in out.iterdir()) == sorted(
         Path(done.partial or "").name for done in written
     )

@@ -285,14 +285,15 @@ def _holds_a_zip(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
 
 
 @contextmanager
-def local_file(item: SourceItem, scratch: Path) -> Iterator[Path]:
+def local_file(item: SourceItem, scratch: Path, *, prefix: str = "tmp") -> Iterator[Path]:
     """A path to the item's bytes: the file itself, or a zip entry extracted to `scratch`
-    (deleted afterwards). Extraction stops past the entry's declared size."""
+    under a name beginning with `prefix` (deleted afterwards). Extraction stops past the
+    entry's declared size."""
     if item.member is None:
         yield item.path
         return
     scratch.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(dir=scratch, suffix=".zipentry")
+    handle, name = tempfile.mkstemp(dir=scratch, prefix=prefix, suffix=".zipentry")
     target = Path(name)
     try:
         with os.fdopen(handle, "wb") as out, _open_entry(item) as entry:

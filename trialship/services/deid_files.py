@@ -27,7 +27,6 @@ import itertools
 import json
 import operator
 import os
-import shutil
 import signal
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -75,9 +74,12 @@ from trialship.services.deid_output import (
     JOURNAL_FILE,
     RECEIPTS_DIR,
     REPORT_FILE,
+    SCRATCH_PREFIX,
     UniqueNames,
     claimed_out,
     id_folder_names,
+    remove_scratch,
+    scratch_path,
     series_folder_names,
 )
 
@@ -263,7 +265,8 @@ class _Worker:
     profile: Profile
     assign: Assignment | None
     subject_map: SubjectMap | None
-    scratch: Path
+    out: Path
+    """The output folder: each file is written there under a scratch name, then renamed."""
 
 
 _STATE: dict[str, _Worker] = {}
@@ -391,7 +394,7 @@ def _new_context(profile: Profile, assignment: Assignment) -> DeidContext:
 def _deidentify_one(task: _Task, worker: _Worker, closing: _Closing | None = None) -> _Done:
     item = task.item
     done = _Done(task.index, item.label, input_size=item.size)
-    with local_file(item, worker.scratch) as path, path.open("rb") as source:
+    with local_file(item, worker.out, prefix=SCRATCH_PREFIX) as path, path.open("rb") as source:
         stat = os.fstat(source.fileno())
         instance = read_instance(source, stat.st_size, mtime=stat.st_mtime)
         ds = instance.dataset
@@ -410,8 +413,7 @@ def _deidentify_one(task: _Task, worker: _Worker, closing: _Closing | None = Non
             where = ", ".join(sorted({f"{leak.kind} in {leak.path}" for leak in result.leaks}))
             done.reason = f"leak check failed: {len(result.leaks)} possible leak(s): {where}"
             return done
-        # A string path: pathlib's joining and opening cost more than the file's creation.
-        partial = os.path.join(worker.scratch, f"{task.index:08d}-{_token()}.part")
+        partial = scratch_path(worker.out, task.index, _token())
         try:
             target = OutputFile(partial)
             try:
@@ -691,10 +693,10 @@ def _run(run: DeidRun, progress: Callable[[Outcome], None] | None) -> RunResult:
     created = run.created_at or dt.datetime.now(dt.UTC).replace(microsecond=0)
     collector = _Collector(run.out)
     key = run_key(run)
-    with claimed_out(run.sources, run.out, key) as (scratch, earlier):
+    with claimed_out(run.sources, run.out, key) as earlier:
         finished = _replay(collector, earlier)
         journal = _Journal(run.out / JOURNAL_FILE, key, resumed=bool(earlier), reports=collector)
-        worker = _Worker(run.profile, run.assign, run.subject_map, scratch)
+        worker = _Worker(run.profile, run.assign, run.subject_map, run.out)
         try:
             with _pool(run.jobs, worker) as process:
                 tasks = _tasks(run, collector, journal, finished, progress)
@@ -707,7 +709,7 @@ def _run(run: DeidRun, progress: Callable[[Outcome], None] | None) -> RunResult:
                         progress(outcome)
         finally:
             journal.close()
-            shutil.rmtree(scratch, ignore_errors=True)
+            remove_scratch(run.out)  # (what a stopped run's files had written)
             _cached_context.cache_clear()
             forget_cached_values()  # no original value outlives the run in this process
         receipts = _write_receipts(run, collector, created)

@@ -11,13 +11,13 @@ another owner has in the same folder is not given twice.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import itertools
 import json
 import os
 import re
-import shutil
 from collections.abc import Callable, Hashable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,8 +25,12 @@ from typing import Any
 
 from trialship.errors import ValidationError
 
-SCRATCH_DIR = ".trialship-partial"
-"""Where a run writes each file before it has its name (removed when the run ends)."""
+SCRATCH_PREFIX = ".trialship-partial-"
+"""How the files a run writes before they have their name begin (each is renamed into the tree
+or removed before the run ends). They lie in the output folder itself, not in a folder of their
+own: removing that folder at the end freed its block, and on ext4 mounted with `discard` and
+no journal (these machines' root) freeing a block waits for a discard queued behind every write
+in flight, 0.1-1 s at the end of a run."""
 JOURNAL_FILE = ".trialship-run.jsonl"
 """What a run has done so far, a line a file, its first line naming the run (removed once the
 report is written): a run stopped before its end is finished by the same command."""
@@ -92,15 +96,14 @@ class UniqueNames:
 @contextmanager
 def claimed_out(
     sources: Iterable[Path], out: Path, run_key: str
-) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
+) -> Iterator[list[dict[str, Any]]]:
     """`out`, created or empty, held for this run alone (an exclusive lock on the folder while
-    the block runs); yields its new scratch folder and what the unfinished run `run_key` did
-    there already (its journal's records; none for a new folder). Raises ValidationError
-    (field "out").
+    the block runs); yields what the unfinished run `run_key` did there already (its journal's
+    records; none for a new folder). Raises ValidationError (field "out").
 
     Nothing of an earlier run may be overwritten, so anything in `out` refuses it, but for the
-    scratch folder a killed run of ours left (only its temporary files live there, and the lock
-    says no live run is using it, so it is removed) and what the same run did before it stopped.
+    scratch files a killed run of ours left (`SCRATCH_PREFIX`: the lock says no live run is
+    using them, so they are removed) and what the same run did before it stopped.
     """
     refuse_overlap(sources, out)
     try:
@@ -116,23 +119,37 @@ def claimed_out(
         except OSError:
             pass  # a file system without locks (some network ones): the emptiness check stays
         records = _unfinished_run(out, run_key)
-        scratch = out / SCRATCH_DIR
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir(exist_ok=True)  # (a leftover that could not be removed holds only scratch)
-        yield scratch, records
+        remove_scratch(out)
+        yield records
     finally:
         os.close(fd)  # (releases the lock)
+
+
+def scratch_path(out: str | os.PathLike[str], index: int, token: str) -> str:
+    """Where the file of input `index` is written before it has its name (`token`: the
+    worker's, so that no other run or worker uses the name). A string: pathlib's joining costs
+    more than the file's creation."""
+    return os.path.join(out, f"{SCRATCH_PREFIX}{index:08d}-{token}.part")
+
+
+def remove_scratch(out: Path) -> None:
+    """Remove the scratch files in `out` (a stopped run's, or what a run leaves as it ends)."""
+    with os.scandir(out) as entries:
+        scratch = [entry.path for entry in entries if _is_scratch(entry)]
+    for path in scratch:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def _is_scratch(entry: os.DirEntry[str]) -> bool:
+    return entry.name.startswith(SCRATCH_PREFIX) and entry.is_file(follow_symlinks=False)
 
 
 def _unfinished_run(out: Path, run_key: str) -> list[dict[str, Any]]:
     """The journal records of the unfinished run `run_key` in `out` (none in an empty folder);
     ValidationError for anything else there."""
     with os.scandir(out) as entries:
-        held = sorted(
-            entry.name
-            for entry in entries
-            if entry.name != SCRATCH_DIR or not entry.is_dir(follow_symlinks=False)
-        )
+        held = sorted(entry.name for entry in entries if not _is_scratch(entry))
     if JOURNAL_FILE in held and REPORT_FILE in held:
         # Stopped after its report and before its journal's removal: the run is finished.
         (out / JOURNAL_FILE).unlink()
