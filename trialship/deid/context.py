@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -46,6 +47,16 @@ class DeidContext:
 
     def trial_values(self) -> tuple[str, ...]:
         """The values the engine writes on purpose: never reported as leaks."""
+        return self._trial_values
+
+    # Both once per context: the engine asks for each instance, and a run reuses a subject's.
+    @functools.cached_property
+    def writes_non_ascii(self) -> bool:
+        """Whether a trial value needs more than ASCII (the output is then declared UTF-8)."""
+        return any(not value.isascii() for value in self._trial_values)
+
+    @functools.cached_property
+    def _trial_values(self) -> tuple[str, ...]:
         values = (
             self.subject_id,
             self.reading_id,

@@ -123,7 +123,7 @@ def deidentify(
         ),
         # Sequences are put back as encoded items only where raw_encode writes them: pydicom
         # writes a deflated data set, and all of one whose text is re-encoded.
-        encode_sequences=not _writes_non_ascii(ctx)
+        encode_sequences=not ctx.writes_non_ascii
         and originals.transfer_syntax != DeflatedExplicitVRLittleEndian,
     )
     referenced = references_elsewhere(ds)
@@ -200,13 +200,9 @@ def _cached_profile_hash(profile: Profile) -> str:
     return profile_hash(profile)  # a pure function of the (frozen) profile: once per profile
 
 
-def _writes_non_ascii(ctx: DeidContext) -> bool:
-    return any(not value.isascii() for value in ctx.trial_values())
-
-
 def _utf8_if_needed(ds: Dataset, ctx: DeidContext) -> None:
     # Trial values may hold accents; declare UTF-8 so they encode (text is re-encoded on write).
-    if _writes_non_ascii(ctx):
+    if ctx.writes_non_ascii:
         current = ds.get("SpecificCharacterSet")
         if current in (None, "", "ISO_IR 6", "ISO_IR 100") or current == ["ISO_IR 6"]:
             ds.SpecificCharacterSet = "ISO_IR 192"

@@ -52,6 +52,7 @@ from trialship.deid import (
 from trialship.deid.elements import text_value
 from trialship.deid.profile import PLACEHOLDERS
 from trialship.deid.receipt import build_receipt, sign_receipt
+from trialship.deid.report import action_counts
 from trialship.errors import ValidationError
 from trialship.intake.dicom_stream import (
     UnreadableFile,
@@ -251,7 +252,6 @@ class _Done:
     instance_number: int = 0
     assignment: Assignment | None = None
     needs_pixel_review: bool = False
-    counts: dict[str, int] = field(default_factory=dict)
     entries: tuple[tuple[str, str, str, str, str], ...] = ()
     """The report's entries as (tag, keyword, path, action, detail): no values, no PHI."""
     input_size: int = 0
@@ -437,7 +437,6 @@ def _deidentify_one(task: _Task, worker: _Worker, closing: _Closing | None = Non
     done.instance_number = integer(text_value(ds, "InstanceNumber"))
     done.assignment = assignment
     done.needs_pixel_review = result.needs_pixel_review
-    done.counts = result.report.counts()
     done.entries = tuple(map(_ROW, result.report.entries))
     return done
 
@@ -535,6 +534,8 @@ class _Collector:
         self.safe: dict[Assignment, tuple[str, str]] = {}
         self.exams: dict[tuple[str, str, str], _Exam] = {}
         self.reports: dict[tuple[tuple[str, str, str, str, str], ...], int] = {}
+        self.report_counts: list[dict[str, int]] = []
+        """Each report's counts by action, by its index (counted once: series share one)."""
         self.study_owners: dict[str, tuple[str, str]] = {}
         """The subject (and first input) of each study written."""
 
@@ -594,7 +595,10 @@ class _Collector:
         exam = self._exam(subject, timepoint, done.study_instance_uid, who)
         exam.inputs[relative] = done.input_sha256
         exam.outputs[relative] = done.output_sha256
-        for action, count in done.counts.items():
+        report = self.reports.setdefault(done.entries, len(self.reports))
+        if report == len(self.report_counts):
+            self.report_counts.append(action_counts(done.entries))
+        for action, count in self.report_counts[report].items():
             exam.counts[action] = exam.counts.get(action, 0) + count
         outcome = Outcome(
             done.label,
@@ -604,7 +608,7 @@ class _Collector:
             output_sha256=done.output_sha256,
             receipt=f"{RECEIPTS_DIR}/{exam.name}.json",
             needs_pixel_review=done.needs_pixel_review,
-            report=self.reports.setdefault(done.entries, len(self.reports)),
+            report=report,
         )
         self.outcomes[done.index] = outcome
         return outcome

@@ -94,9 +94,7 @@ class UniqueNames:
 
 
 @contextmanager
-def claimed_out(
-    sources: Iterable[Path], out: Path, run_key: str
-) -> Iterator[list[dict[str, Any]]]:
+def claimed_out(sources: Iterable[Path], out: Path, run_key: str) -> Iterator[list[dict[str, Any]]]:
     """`out`, created or empty, held for this run alone (an exclusive lock on the folder while
     the block runs); yields what the unfinished run `run_key` did there already (its journal's
     records; none for a new folder). Raises ValidationError (field "out").
