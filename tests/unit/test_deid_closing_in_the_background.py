@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -80,8 +81,8 @@ def test_a_failed_close_is_reported_for_its_file_and_its_partial_removed(
     real = OutputFile.close
     closed: list[int] = []
 
-    def failing(self: OutputFile, *, discard: bool = False) -> None:
-        real(self, discard=discard)
+    def failing(self: OutputFile, *, discard: bool = False, through_cache: bool = False) -> None:
+        real(self, discard=discard, through_cache=through_cache)
         if discard:
             return
         closed.append(1)  # one thread closes them all, in the order they were written
@@ -91,6 +92,7 @@ def test_a_failed_close_is_reported_for_its_file_and_its_partial_removed(
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(OutputFile, "close", failing)
+    monkeypatch.setattr(deid_files, "_CLOSING", len(tasks))  # every close on the thread, in order
     out = deid_files._STATE["worker"].out
     results = deid_files._process_chunk(tasks)
     assert [done.index for done in results] == list(range(6))
@@ -103,3 +105,29 @@ def test_a_failed_close_is_reported_for_its_file_and_its_partial_removed(
     assert sorted(path.name for path in out.iterdir()) == sorted(
         Path(done.partial or "").name for done in written
     )
+
+
+def test_a_file_goes_through_the_page_cache_when_the_disk_falls_behind(
+    tasks: list[deid_files._Task], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = OutputFile.close
+    behind = threading.Event()
+    through: list[int] = []
+
+    def slow(self: OutputFile, *, discard: bool = False, through_cache: bool = False) -> None:
+        if through_cache:
+            through.append(1)
+        elif not discard:
+            assert behind.wait(30)  # the disk: busy until a file has gone through the cache
+        real(self, discard=discard, through_cache=through_cache)
+        if through_cache:
+            behind.set()
+
+    monkeypatch.setattr(OutputFile, "close", slow)
+    results = deid_files._process_chunk(tasks)
+    assert through  # the third file at the latest: two closes were waiting for the disk
+    assert [done.index for done in results] == list(range(6))
+    for done in results:
+        assert done.reason is None and done.stop is None and done.partial
+        digest = hashlib.sha256(Path(done.partial).read_bytes()).hexdigest()
+        assert digest == done.output_sha256

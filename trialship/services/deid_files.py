@@ -333,6 +333,11 @@ class _Closing:
     Closing a file writes its gathered blocks past the page cache and waits for the disk: here
     a tenth of a file's time, during which the worker's core would idle. A file counts as
     written only once it is closed: `finish` waits for every close and says which failed.
+
+    When the disk falls behind (`_CLOSING` closes still waiting for it), the next file is
+    closed at once through the page cache instead: the worker goes on, the kernel writes it
+    back later. On a disk slower than the workers (275-380 MB/s on some of these machines)
+    waiting would have made the run as slow as the disk.
     """
 
     def __init__(self, thread: ThreadPoolExecutor) -> None:
@@ -341,19 +346,28 @@ class _Closing:
         self._failed: dict[int, _Done] = {}
 
     def later(self, target: OutputFile, done: _Done) -> None:
-        while len(self._pending) >= _CLOSING:  # (each open file holds a buffer)
+        while self._pending and self._pending[0][0].done():
             self._wait()
-        self._pending.append((self._thread.submit(target.close), done))
+        if len(self._pending) < _CLOSING:  # (each file being closed holds a buffer)
+            self._pending.append((self._thread.submit(target.close), done))
+            return
+        try:
+            target.close(through_cache=True)
+        except Exception as exc:
+            self._fail(done, exc)
 
     def _wait(self) -> None:
         future, done = self._pending.popleft()
         try:
             future.result()
         except Exception as exc:
-            if done.partial:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(done.partial)
-            self._failed[done.index] = _failed(done.index, done.label, exc, doing="write")
+            self._fail(done, exc)
+
+    def _fail(self, done: _Done, exc: Exception) -> None:
+        if done.partial:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(done.partial)
+        self._failed[done.index] = _failed(done.index, done.label, exc, doing="write")
 
     def finish(self) -> dict[int, _Done]:
         """Wait for every close: the files that failed, by index, as they must be reported."""

@@ -58,6 +58,19 @@ def test_the_file_holds_every_byte_written(tmp_path: Path, size: int) -> None:
     assert path.read_bytes() == data
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_a_file_closed_through_the_cache_holds_every_byte_written(
+    tmp_path: Path, size: int
+) -> None:
+    data = _content(size, seed=5)
+    path = tmp_path / "out.dcm"
+    target = OutputFile(path)
+    _write_in_pieces(target, data)
+    target.close(through_cache=True)
+    assert not target.direct or size % BUFFER == 0  # (nothing left gathered: nothing to write)
+    assert path.read_bytes() == data
+
+
 def test_a_file_system_without_o_direct_gets_buffered_writes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
