@@ -45,18 +45,15 @@ class DeidContext:
         if not self.uid_secret:
             raise DeidError("uid_secret is required")
 
-    def trial_values(self) -> tuple[str, ...]:
-        """The values the engine writes on purpose: never reported as leaks."""
-        return self._trial_values
-
     # Both once per context: the engine asks for each instance, and a run reuses a subject's.
     @functools.cached_property
     def writes_non_ascii(self) -> bool:
         """Whether a trial value needs more than ASCII (the output is then declared UTF-8)."""
-        return any(not value.isascii() for value in self._trial_values)
+        return any(not value.isascii() for value in self.trial_values)
 
     @functools.cached_property
-    def _trial_values(self) -> tuple[str, ...]:
+    def trial_values(self) -> tuple[str, ...]:
+        """The values the engine writes on purpose: never reported as leaks."""
         values = (
             self.subject_id,
             self.reading_id,

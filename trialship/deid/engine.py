@@ -75,7 +75,7 @@ def identifiers_for(ds: Dataset, profile: Profile, ctx: DeidContext) -> Identifi
     found = collect_identifiers(
         ds,
         extra=ctx.known_identifiers,
-        allowed=ctx.trial_values(),
+        allowed=ctx.trial_values,
         exclude_keywords=excluded,
         include_uids=False,
     )

@@ -727,7 +727,7 @@ def _run(run: DeidRun, progress: Callable[[Outcome], None] | None) -> RunResult:
                         progress(outcome)
         finally:
             journal.close()
-            remove_scratch(run.out)  # (what a stopped run's files had written)
+            remove_scratch(run.out)  # (a stopped run's files not yet renamed into the tree)
             _cached_context.cache_clear()
             forget_cached_values()  # no original value outlives the run in this process
         receipts = _write_receipts(run, collector, created)
